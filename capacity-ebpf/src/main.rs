@@ -1,0 +1,210 @@
+//! The kernel side of capacity: one tracepoint program that turns each
+//! trigger from the driver into `BATCH` ring buffer events and per-flow map
+//! updates, and counts what happened to every one of them.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod program {
+    use core::ffi::c_void;
+
+    use aya_ebpf::{
+        bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+        helpers::{
+            bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+            generated::bpf_loop,
+        },
+        macros::{map, tracepoint},
+        maps::{Array, HashMap, PerCpuArray, RingBuf},
+        programs::TracePointContext,
+        EbpfContext,
+    };
+    use capacity_common::{counter, EventHeader, FlowState, MAX_BATCH, MAX_PRODUCERS};
+
+    // Load-time settings. They live in .rodata, which the loader freezes, so
+    // the verifier treats them as constants: bpf_ringbuf_reserve needs a size
+    // it knows.
+    #[no_mangle]
+    static TARGET_TGID: u32 = 0;
+    #[no_mangle]
+    static RUN_TOKEN: u32 = 0;
+    #[no_mangle]
+    static EVENT_SIZE: u32 = 16;
+    #[no_mangle]
+    static BATCH: u32 = 1;
+    #[no_mangle]
+    static KEYSPACE: u32 = 1;
+    /// 0: the kernel's adaptive wakeups. N: no wakeup except on every Nth event.
+    #[no_mangle]
+    static WAKEUP_EVERY: u32 = 0;
+
+    // Sizes are placeholders: the loader sets the real ones.
+    #[map(name = "EVENTS")]
+    static EVENTS: RingBuf = RingBuf::with_byte_size(4096, 0);
+    #[map(name = "FLOWS")]
+    static FLOWS: HashMap<u32, FlowState> = HashMap::with_max_entries(1, 0);
+    #[map(name = "COUNTERS")]
+    static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::SLOTS, 0);
+    #[map(name = "PRODUCER_SEQ")]
+    static PRODUCER_SEQ: Array<u32> = Array::with_max_entries(MAX_PRODUCERS, 0);
+
+    fn setting(value: &'static u32) -> u32 {
+        // A volatile read keeps the compiler from folding in the placeholder.
+        unsafe { core::ptr::read_volatile(value) }
+    }
+
+    /// What one trigger's batch did; counters are added once per trigger.
+    #[repr(C)]
+    struct Batch {
+        base_seq: u32,
+        producer: u16,
+        cpu: u16,
+        emitted: u64,
+        dropped: u64,
+        map_updates: u64,
+        map_errors: u64,
+    }
+
+    // sys_enter_* tracepoint layout: 8 bytes of common fields, the syscall
+    // number padded to 8, then the six arguments as unsigned longs.
+    const ARG0: usize = 16;
+    const ARG1: usize = 24;
+
+    #[tracepoint]
+    pub fn capacity_emit(ctx: TracePointContext) -> u32 {
+        if (bpf_get_current_pid_tgid() >> 32) as u32 != setting(&TARGET_TGID) {
+            return 0;
+        }
+        let args = ctx.as_ptr() as *const u8;
+        let token = unsafe { core::ptr::read_unaligned(args.add(ARG0) as *const u64) };
+        if token as u32 != setting(&RUN_TOKEN) {
+            return 0;
+        }
+        let producer = unsafe { core::ptr::read_unaligned(args.add(ARG1) as *const u64) };
+        if producer >= MAX_PRODUCERS as u64 {
+            return 0;
+        }
+        let Some(seq) = PRODUCER_SEQ.get_ptr_mut(producer as u32) else {
+            return 0;
+        };
+        let batch = setting(&BATCH);
+        let mut state = Batch {
+            // One thread per producer id, so a plain read-modify-write is safe.
+            base_seq: unsafe { *seq },
+            producer: producer as u16,
+            cpu: unsafe { bpf_get_smp_processor_id() } as u16,
+            emitted: 0,
+            dropped: 0,
+            map_updates: 0,
+            map_errors: 0,
+        };
+        let n = if batch > MAX_BATCH { MAX_BATCH } else { batch };
+        unsafe {
+            bpf_loop(
+                n,
+                emit_one as *mut c_void,
+                &mut state as *mut Batch as *mut c_void,
+                0,
+            );
+            *seq = state.base_seq.wrapping_add(n);
+        }
+        add(counter::TRIGGERS, 1);
+        add(counter::EMITTED, state.emitted);
+        add(counter::DROPPED, state.dropped);
+        add(counter::MAP_UPDATES, state.map_updates);
+        add(counter::MAP_ERRORS, state.map_errors);
+        // Sampled once per trigger, right after the batch: when the ring is fullest.
+        let occupancy = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+        if let Some(peak) = COUNTERS.get_ptr_mut(counter::PEAK_OCCUPANCY) {
+            unsafe {
+                if occupancy > *peak {
+                    *peak = occupancy;
+                }
+            }
+        }
+        0
+    }
+
+    fn add(slot: u32, value: u64) {
+        if value == 0 {
+            return;
+        }
+        if let Some(counter) = COUNTERS.get_ptr_mut(slot) {
+            // Per-CPU slot and no preemption inside a tracepoint program.
+            unsafe { *counter += value };
+        }
+    }
+
+    extern "C" fn emit_one(index: u32, ctx: *mut c_void) -> i64 {
+        let state = unsafe { &mut *(ctx as *mut Batch) };
+        let seq = state.base_seq.wrapping_add(index);
+        let now = unsafe { bpf_ktime_get_ns() };
+        let size = setting(&EVENT_SIZE);
+
+        match EVENTS.reserve_bytes(size as usize, 0) {
+            Some(mut record) => {
+                let header = EventHeader {
+                    ts_ns: now,
+                    seq,
+                    cpu: state.cpu,
+                    producer: state.producer,
+                };
+                unsafe {
+                    core::ptr::write_unaligned(record.as_mut_ptr() as *mut EventHeader, header)
+                };
+                record.submit(wakeup_flags(seq));
+                state.emitted += 1;
+            }
+            None => state.dropped += 1,
+        }
+
+        update_flow(seq % setting(&KEYSPACE), size, now, state);
+        0
+    }
+
+    fn wakeup_flags(seq: u32) -> u64 {
+        let every = setting(&WAKEUP_EVERY);
+        if every == 0 {
+            0
+        } else if seq % every == every - 1 {
+            BPF_RB_FORCE_WAKEUP as u64
+        } else {
+            BPF_RB_NO_WAKEUP as u64
+        }
+    }
+
+    fn update_flow(flow: u32, size: u32, now: u64, state: &mut Batch) {
+        if let Some(existing) = FLOWS.get_ptr_mut(&flow) {
+            // Plain updates: the BPF target's `core` has no atomic RMW, and
+            // these values stand in for per-connection state; nothing is
+            // measured from them (producers sharing a flow may lose a count).
+            unsafe {
+                (*existing).count += 1;
+                (*existing).bytes += size as u64;
+                (*existing).last_ts_ns = now;
+            }
+            state.map_updates += 1;
+            return;
+        }
+        let fresh = FlowState {
+            count: 1,
+            bytes: size as u64,
+            last_ts_ns: now,
+        };
+        match FLOWS.insert(&flow, &fresh, BPF_NOEXIST as u64) {
+            Ok(()) => state.map_updates += 1,
+            // Another CPU created it between our lookup and insert: it exists.
+            Err(e) if e == -17 => state.map_updates += 1,
+            // E2BIG: the map is full. Counted, never fatal.
+            Err(_) => state.map_errors += 1,
+        }
+    }
+
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo) -> ! {
+        loop {}
+    }
+}
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

@@ -1,0 +1,69 @@
+//! Argument parsing, separated from the work: each subcommand's arguments
+//! and the call into the library module that does the work.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Outcome;
+
+pub mod estimate;
+pub mod report;
+pub mod verify;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "capacity",
+    version,
+    about = "How many events per second a BPF ring buffer carries, and what BPF maps really cost, measured on this kernel"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Estimate map or ring buffer memory (no privileges needed).
+    #[command(subcommand)]
+    Estimate(estimate::EstimateCommand),
+    /// Create real maps and ring buffers and compare their memory with the formulas.
+    Verify(verify::VerifyArgs),
+    /// A capacity plan for one workload file.
+    Report(report::ReportArgs),
+}
+
+/// Parse the command line. Help and version print as usual; a bad argument
+/// becomes one line on stderr and exit code 2.
+pub fn parse() -> Result<Command, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli.command),
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("capacity: error: {}", clap_error_line(&err));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// clap's message without its usage block, on one line.
+fn clap_error_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let first = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first} (see `capacity --help`)")
+}
+
+pub fn run(command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Estimate(cmd) => estimate::run(cmd),
+        Command::Verify(args) => verify::run(args),
+        Command::Report(args) => report::run(args),
+    }
+}

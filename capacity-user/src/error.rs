@@ -1,0 +1,64 @@
+//! How a run ends: the error kinds that decide the exit code.
+//!
+//! Exit codes (see CLI.md): 0 success, 1 a requested check failed, 2 bad
+//! input or an unusable environment, 3 the tool broke one of its own
+//! invariants (a bug), 130 interrupted by Ctrl-C after printing the partial
+//! result.
+use std::process::ExitCode;
+
+/// Bad input or an environment that cannot run the command. The message is
+/// one line that says what is wrong and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The tool's own accounting does not add up: a bug, reported loudly.
+#[derive(Debug, thiserror::Error)]
+#[error("invariant broken: {0}")]
+pub struct InvariantError(pub String);
+
+/// Shorthand for returning a [`UsageError`].
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// Return early with a [`UsageError`] built like `format!`.
+#[macro_export]
+macro_rules! bail_usage {
+    ($($arg:tt)*) => { return Err($crate::error::usage(format!($($arg)*))) };
+}
+
+/// What a command reports back to `main` when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// A gate the user asked for (`--max-error`, `--max-drop-rate`) failed.
+    CheckFailed,
+    /// Ctrl-C: the partial result was printed.
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Success => ExitCode::SUCCESS,
+            Outcome::CheckFailed => ExitCode::from(1),
+            Outcome::Interrupted => ExitCode::from(130),
+        }
+    }
+}
+
+/// Exit code for an error: 3 for a broken invariant, 2 for everything else
+/// (bad input, environment, kernel refusals).
+pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+    if error.downcast_ref::<InvariantError>().is_some() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// The error as one line: anyhow's chain joined with ": ", newlines folded.
+pub fn one_line(error: &anyhow::Error) -> String {
+    format!("{error:#}").replace('\n', " ")
+}

@@ -1,0 +1,9 @@
+//! capacity: measure what BPF ring buffers carry and what BPF maps cost, on
+//! the running kernel. The binary is a thin layer over these modules.
+
+pub mod cli;
+pub mod error;
+pub mod kernel;
+pub mod output;
+pub mod preflight;
+pub mod units;

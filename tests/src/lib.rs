@@ -1,0 +1,102 @@
+//! Support for the integration tests: find the `capacity` binary, gate the
+//! privileged tests (they must run in CI, never skip there), serialise
+//! kernel work across test processes, and inspect what the kernel has loaded.
+use std::{
+    fs::File,
+    path::PathBuf,
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+/// The `capacity` binary: `$CAPACITY_BIN` (set by `cargo xtask test`), else
+/// the one beside this test executable's profile directory.
+pub fn capacity_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CAPACITY_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let bin = profile_dir.join("capacity");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo xtask test` (it builds the binary first)",
+        bin.display()
+    );
+    bin
+}
+
+/// True when this process can load BPF programs. Without privileges the
+/// test skips loudly; under CI (`CI` set) it fails instead: CI must run them.
+pub fn privileged(test: &str) -> bool {
+    if capacity::preflight::is_privileged() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: CI must run the privileged tests, but this process has no CAP_BPF/CAP_PERFMON (run as root)");
+    }
+    eprintln!("\n*** SKIPPED {test}: needs root (or CAP_BPF+CAP_PERFMON); run `sudo cargo xtask test` ***\n");
+    false
+}
+
+/// Serialises tests that load programs, across test binaries and threads,
+/// so program lists and rates are not disturbed by a neighbour.
+pub struct KernelLock(#[allow(dead_code)] nix::fcntl::Flock<File>);
+
+pub fn kernel_lock() -> KernelLock {
+    let file = File::options()
+        .create(true)
+        .append(true)
+        .open(std::env::temp_dir().join("capacity-tests.lock"))
+        .expect("open lock file");
+    KernelLock(nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).expect("flock"))
+}
+
+/// Ids of the loaded programs named like ours.
+pub fn loaded_capacity_programs() -> Vec<u32> {
+    // The kernel keeps 15 characters of a program's name.
+    let name = &capacity_common::names::PROGRAM[..capacity_common::names::PROGRAM.len().min(15)];
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| p.name_as_str() == Some(name))
+        .map(|p| p.id())
+        .collect()
+}
+
+/// Waits (up to 5 s: programs are freed after an RCU grace period) until no
+/// program of ours is loaded; returns the ids still loaded after that.
+pub fn programs_left_behind() -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = loaded_capacity_programs();
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Run `capacity` with `args` and wait for it.
+pub fn capacity(args: &[&str]) -> Output {
+    Command::new(capacity_bin()).args(args).output().expect("run capacity")
+}
+
+/// stdout parsed as the one JSON object `--json` promises.
+pub fn json_of(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}):\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Asserts exit code 2 and exactly one line on stderr containing `needle`.
+pub fn assert_usage_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "expected exit 2; stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {stderr}");
+    assert!(lines[0].contains(needle), "stderr `{}` does not mention `{needle}`", lines[0]);
+    assert!(output.stdout.is_empty(), "nothing on stdout on error, got: {}", String::from_utf8_lossy(&output.stdout));
+}

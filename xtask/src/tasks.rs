@@ -1,0 +1,64 @@
+//! The tasks behind `cargo xtask run` and `cargo xtask test`.
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{bail, Result};
+
+use crate::setup::{ensure_toolchain, run_checked, step};
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(args).current_dir(workspace_root());
+    cmd
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Build `capacity` in release mode and run it with `args`, as root.
+pub fn run(args: &[String]) -> Result<()> {
+    let toolchain = ensure_toolchain()?;
+    step("building capacity (release)");
+    let mut build = cargo(&["build", "--release", "--package", "capacity-user", "--bin", "capacity"]);
+    toolchain.apply(&mut build);
+    run_checked(&mut build)?;
+    let binary = workspace_root().join("target/release/capacity");
+    let mut cmd = if is_root() {
+        Command::new(&binary)
+    } else {
+        step("not root: running capacity through sudo");
+        let mut c = Command::new("sudo");
+        c.arg(&binary);
+        c
+    };
+    cmd.args(args);
+    eprintln!("xtask: $ {}", crate::setup::describe(&cmd));
+    let status = cmd.status()?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
+}
+
+/// Every test: unit tests and the privileged integration tests, release
+/// mode so that rates measured in tests resemble real use.
+pub fn test(extra: &[String]) -> Result<()> {
+    let toolchain = ensure_toolchain()?;
+    if !is_root() {
+        step("WARNING: not root: the privileged tests will skip (CI runs them as root)");
+    }
+    step("building capacity (release) for the integration tests");
+    let mut build = cargo(&["build", "--release", "--package", "capacity-user", "--bin", "capacity"]);
+    toolchain.apply(&mut build);
+    run_checked(&mut build)?;
+    step("running the tests");
+    let mut test = cargo(&["test", "--release", "--workspace"]);
+    test.args(extra);
+    toolchain.apply(&mut test);
+    test.env("CAPACITY_BIN", workspace_root().join("target/release/capacity"));
+    run_checked(&mut test).or_else(|e| bail!("{e}"))
+}
