@@ -1,0 +1,252 @@
+//! The consumer: drains the ring buffer on its own thread, checks every
+//! record's sequence number, and records emit-to-consume latency.
+//!
+//! Sequence numbers advance per producer for every attempted event, dropped
+//! ones included, so the gaps the consumer sees are the drops, counted from
+//! userspace independently of the kernel's counter.
+use std::{
+    os::fd::AsFd,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use aya::maps::{MapData, RingBuf};
+use capacity_common::{EventHeader, EVENT_HEADER_SIZE, MAX_PRODUCERS};
+use hdrhistogram::Histogram;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+/// How the consumer behaves: the models that change the answer the way real
+/// consumers do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConsumerModel {
+    /// Busy work per event, like parsing or forwarding it.
+    pub work: Duration,
+    /// Periodic pauses, like a GC or a slow disk.
+    pub stall: Option<Stall>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stall {
+    pub pause: Duration,
+    pub every: Duration,
+}
+
+impl std::str::FromStr for Stall {
+    type Err = String;
+
+    /// `MS@EVERY_MS`, e.g. `50@1000`: pause 50 ms every second.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a stall: use PAUSE_MS@EVERY_MS, e.g. 50@1000");
+        let (pause, every) = text.split_once('@').ok_or_else(bad)?;
+        let pause: u64 = pause.trim().parse().map_err(|_| bad())?;
+        let every: u64 = every.trim().parse().map_err(|_| bad())?;
+        if every == 0 || pause >= every {
+            return Err(format!("stall `{text}`: the pause must be shorter than its period"));
+        }
+        Ok(Stall { pause: Duration::from_millis(pause), every: Duration::from_millis(every) })
+    }
+}
+
+/// What the consumer saw.
+#[derive(Debug, Clone)]
+pub struct ConsumerReport {
+    pub consumed: u64,
+    /// Events missing between consecutive records of a producer.
+    pub seq_gaps: u64,
+    /// Records that went backwards or repeated within a producer: never expected.
+    pub out_of_order: u64,
+    /// Records of the wrong size or with a producer id out of range.
+    pub malformed: u64,
+    /// Per producer: the sequence number expected next (attempts seen so far).
+    pub next_seq: Vec<u64>,
+    pub latency: Histogram<u64>,
+    pub cpu_time: Duration,
+}
+
+impl ConsumerReport {
+    /// Attempts after each producer's last consumed record, given how many
+    /// events each producer attempted in all.
+    pub fn tail_missing(&self, attempted: &[u64]) -> u64 {
+        attempted.iter().zip(&self.next_seq).map(|(a, seen)| a.saturating_sub(*seen)).sum()
+    }
+}
+
+/// Drain `ring` until `producers_done` is set and the ring is empty.
+pub fn consume(
+    ring: &mut RingBuf<MapData>,
+    model: &ConsumerModel,
+    event_size: usize,
+    producers_done: &AtomicBool,
+    interrupted: &AtomicBool,
+) -> ConsumerReport {
+    let cpu_start = thread_cpu_time();
+    let mut state = SeqTracker::new();
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    let (mut consumed, mut malformed) = (0u64, 0u64);
+    let started = Instant::now();
+    let mut next_stall = model.stall.map(|s| started + s.every);
+
+    loop {
+        // Read before draining: once set, the drain below sees every record.
+        let done = producers_done.load(Ordering::Acquire);
+        let mut drained = 0u64;
+        while let Some(record) = ring.next() {
+            drained += 1;
+            if record.len() != event_size || record.len() < EVENT_HEADER_SIZE {
+                malformed += 1;
+                continue;
+            }
+            // SAFETY: at least EVENT_HEADER_SIZE bytes, read unaligned.
+            let header: EventHeader = unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) };
+            drop(record);
+            if !state.observe(&header) {
+                malformed += 1;
+            }
+            latency.saturating_record(monotonic_ns().saturating_sub(header.ts_ns).max(1));
+            // After Ctrl-C, drain at full speed so the exit is prompt.
+            if interrupted.load(Ordering::Relaxed) {
+                continue;
+            }
+            if !model.work.is_zero() {
+                spin_for(model.work);
+            }
+            if let (Some(stall), Some(at)) = (model.stall, next_stall) {
+                if Instant::now() >= at {
+                    std::thread::sleep(stall.pause);
+                    next_stall = Some(at + stall.every);
+                }
+            }
+        }
+        consumed += drained;
+        if done {
+            break;
+        }
+        if drained == 0 {
+            // Short timeout: sampled wakeups may never come, and the end of
+            // the run is signalled by the flag, not by the ring.
+            let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
+        }
+    }
+
+    ConsumerReport {
+        consumed: consumed - malformed,
+        seq_gaps: state.gaps,
+        out_of_order: state.out_of_order,
+        malformed,
+        next_seq: state.next,
+        latency,
+        cpu_time: thread_cpu_time().saturating_sub(cpu_start),
+    }
+}
+
+/// Follows each producer's wrapping 32-bit sequence as a 64-bit count.
+struct SeqTracker {
+    next: Vec<u64>,
+    gaps: u64,
+    out_of_order: u64,
+}
+
+impl SeqTracker {
+    fn new() -> Self {
+        Self { next: vec![0; MAX_PRODUCERS as usize], gaps: 0, out_of_order: 0 }
+    }
+
+    /// False when the producer id is out of range.
+    fn observe(&mut self, header: &EventHeader) -> bool {
+        let Some(next) = self.next.get_mut(header.producer as usize) else {
+            return false;
+        };
+        let ahead = header.seq.wrapping_sub(*next as u32);
+        if ahead > u32::MAX / 2 {
+            self.out_of_order += 1; // Behind what we already saw.
+            return true;
+        }
+        self.gaps += u64::from(ahead);
+        *next += u64::from(ahead) + 1;
+        true
+    }
+}
+
+fn spin_for(work: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < work {
+        std::hint::spin_loop();
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+fn thread_cpu_time() -> Duration {
+    Duration::from_nanos(clock_ns(libc::CLOCK_THREAD_CPUTIME_ID))
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid clock id and out-pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(producer: u16, seq: u32) -> EventHeader {
+        EventHeader { ts_ns: 0, seq, cpu: 0, producer }
+    }
+
+    #[test]
+    fn gaps_count_missing_sequence_numbers() {
+        let mut t = SeqTracker::new();
+        for seq in [0, 1, 4, 5, 9] {
+            assert!(t.observe(&header(0, seq)));
+        }
+        assert_eq!(t.gaps, 2 + 3);
+        assert_eq!(t.next[0], 10);
+        assert_eq!(t.out_of_order, 0);
+    }
+
+    #[test]
+    fn producers_are_tracked_apart_and_wrap() {
+        let mut t = SeqTracker::new();
+        t.next[1] = u32::MAX as u64; // About to wrap.
+        assert!(t.observe(&header(1, u32::MAX)));
+        assert!(t.observe(&header(1, 0)));
+        assert!(t.observe(&header(2, 0)));
+        assert_eq!(t.next[1], u32::MAX as u64 + 2);
+        assert_eq!(t.gaps, 0);
+        assert!(t.observe(&header(1, 0)));
+        assert_eq!(t.out_of_order, 1);
+        assert!(!t.observe(&header(u16::MAX, 0)));
+    }
+
+    #[test]
+    fn stalls_parse_and_reject_nonsense() {
+        assert_eq!(
+            "50@1000".parse(),
+            Ok(Stall { pause: Duration::from_millis(50), every: Duration::from_millis(1000) })
+        );
+        assert!("1000@50".parse::<Stall>().is_err());
+        assert!("50".parse::<Stall>().is_err());
+    }
+
+    #[test]
+    fn tail_counts_unseen_attempts() {
+        let mut latency = Histogram::new(3).unwrap();
+        latency.record(1).unwrap();
+        let report = ConsumerReport {
+            consumed: 0,
+            seq_gaps: 0,
+            out_of_order: 0,
+            malformed: 0,
+            next_seq: vec![5, 7],
+            latency,
+            cpu_time: Duration::ZERO,
+        };
+        assert_eq!(report.tail_missing(&[8, 7]), 3);
+    }
+}
