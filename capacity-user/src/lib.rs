@@ -2,8 +2,13 @@
 //! the running kernel. The binary is a thin layer over these modules.
 
 pub mod cli;
+pub mod consumer;
 pub mod error;
+pub mod generator;
 pub mod kernel;
 pub mod output;
 pub mod preflight;
+pub mod program;
+pub mod run;
+pub mod signal;
 pub mod units;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::error::Outcome;
 
 pub mod estimate;
+pub mod load;
 pub mod report;
 pub mod verify;
 
@@ -26,6 +27,8 @@ pub enum Command {
     /// Estimate map or ring buffer memory (no privileges needed).
     #[command(subcommand)]
     Estimate(estimate::EstimateCommand),
+    /// One fixed-rate run: every event consumed or counted as dropped.
+    Load(load::LoadArgs),
     /// Create real maps and ring buffers and compare their memory with the formulas.
     Verify(verify::VerifyArgs),
     /// A capacity plan for one workload file.
@@ -63,6 +66,7 @@ fn clap_error_line(err: &clap::Error) -> String {
 pub fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Estimate(cmd) => estimate::run(cmd),
+        Command::Load(args) => load::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Report(args) => report::run(args),
     }
