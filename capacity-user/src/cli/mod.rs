@@ -54,12 +54,15 @@ pub fn parse() -> Result<Command, ExitCode> {
 /// clap's message without its usage block, on one line.
 fn clap_error_line(err: &clap::Error) -> String {
     let rendered = err.render().to_string();
-    let first = rendered
+    // The first paragraph says what is wrong; the usage block follows it.
+    let first: Vec<&str> = rendered
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+        .collect();
+    let first = first.join(" ");
+    let first = first.strip_prefix("error: ").unwrap_or(&first);
     format!("{first} (see `capacity --help`)")
 }
 

@@ -1,0 +1,88 @@
+//! Bad input and unusable environments: one line on stderr, exit 2, and no
+//! program left loaded.
+use std::process::{Command, Output};
+
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, kernel_lock, loaded_capacity_programs, privileged, programs_left_behind};
+
+fn assert_refused(args: &[&str], needle: &str) {
+    let out = capacity(args);
+    assert_usage_error(&out, needle);
+}
+
+#[test]
+fn bad_load_arguments_are_refused_before_anything_loads() {
+    if !privileged("bad_load_arguments_are_refused_before_anything_loads") {
+        return;
+    }
+    let _lock = kernel_lock();
+    assert!(loaded_capacity_programs().is_empty(), "a program was loaded before the test");
+    let cases: &[(&[&str], &str)] = &[
+        (&["load", "--rate", "10k", "--ringbuf-size", "5000"], "power of two"),
+        (&["load", "--rate", "10k", "--ringbuf-size", "2048"], "multiple of the page size"),
+        (&["load", "--rate", "10k", "--event-size", "8192", "--ringbuf-size", "8192"], "more than --ringbuf-size"),
+        (&["load", "--rate", "0"], "positive"),
+        (&["load", "--rate", "-5k"], "positive"),
+        (&["load", "--rate", "fast"], "not a rate"),
+        (&["load", "--rate", "10k", "--batch", "0"], "--batch 0"),
+        (&["load", "--rate", "10k", "--event-size", "8"], "--event-size 8"),
+        (&["load", "--rate", "10k", "--duration", "0"], "duration"),
+        (&["load", "--rate", "10k", "--wakeup", "eager"], "wakeup policy"),
+        (&["load", "--rate", "10k", "--consumer-stall", "900@100"], "shorter than its period"),
+        (&["load", "--duration", "1"], "--rate"),
+    ];
+    for (args, needle) in cases {
+        assert_refused(args, needle);
+    }
+    assert!(programs_left_behind().is_empty(), "a refused run left a program loaded");
+}
+
+/// Run capacity with a shell prefix that changes its environment.
+fn capacity_in(prefix: &str, args: &str) -> Output {
+    let script = format!("{prefix} {} {args}", capacity_bin().display());
+    Command::new("sh").args(["-c", &script]).output().expect("run sh")
+}
+
+#[test]
+fn without_privileges_the_fix_is_named() {
+    if !privileged("without_privileges_the_fix_is_named") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let out = capacity_in(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all",
+        "load --rate 10k --duration 1",
+    );
+    assert_usage_error(&out, "needs root or CAP_BPF+CAP_PERFMON");
+    assert!(programs_left_behind().is_empty());
+}
+
+#[test]
+fn without_btf_the_fix_is_named() {
+    if !privileged("without_btf_the_fix_is_named") {
+        return;
+    }
+    let _lock = kernel_lock();
+    // A private mount namespace in which /sys/kernel/btf is an empty tmpfs.
+    let out = capacity_in(
+        "unshare --mount --propagation private sh -c 'mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"'",
+        "load --rate 10k --duration 1",
+    );
+    assert_usage_error(&out, "no BTF");
+    assert!(programs_left_behind().is_empty());
+}
+
+#[test]
+fn without_tracefs_the_fix_is_named() {
+    if !privileged("without_tracefs_the_fix_is_named") {
+        return;
+    }
+    let _lock = kernel_lock();
+    // No tracefs in a private mount namespace, and no CAP_SYS_ADMIN to mount
+    // it again (CAP_BPF and CAP_PERFMON stay, so only tracefs is missing).
+    let out = capacity_in(
+        "unshare --mount --propagation private sh -c 'umount -l /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; mount -t tmpfs none /sys/kernel/debug 2>/dev/null; exec setpriv --bounding-set=-sys_admin \"$0\" \"$@\"'",
+        "load --rate 10k --duration 1",
+    );
+    assert_usage_error(&out, "tracefs is not mounted");
+    assert!(programs_left_behind().is_empty());
+}

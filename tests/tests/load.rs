@@ -1,0 +1,152 @@
+//! `capacity load` against the real kernel: exact event accounting.
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use capacity_tests::{capacity, capacity_bin, json_of, kernel_lock, privileged, programs_left_behind};
+use serde_json::Value;
+
+fn u(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing or not an integer in {v}"))
+}
+
+/// The invariants every run must satisfy, checked from the outside.
+fn assert_every_event_accounted(v: &Value) {
+    let batch = u(v, "batch");
+    assert_eq!(u(v, "emitted"), u(v, "consumed"), "emitted == consumed: {v}");
+    assert_eq!(u(v, "triggers") * batch, u(v, "emitted") + u(v, "dropped"), "triggers × batch == emitted + dropped: {v}");
+    assert_eq!(u(v, "map_updates") + u(v, "map_errors"), u(v, "triggers") * batch, "one map update per event: {v}");
+    for field in ["target_rate", "actual_rate", "duration_s", "drop_rate", "error_rate"] {
+        assert!(v[field].is_number(), "`{field}` missing: {v}");
+    }
+    for q in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(v["latency_ns"][q].is_u64(), "latency_ns.{q} missing: {v}");
+    }
+}
+
+fn load(args: &[&str]) -> Value {
+    let mut full = vec!["load", "--json"];
+    full.extend_from_slice(args);
+    let out = capacity(&full);
+    assert!(
+        out.status.success(),
+        "capacity {full:?} failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_of(&out)
+}
+
+#[test]
+fn big_ring_and_fast_consumer_lose_nothing() {
+    if !privileged("big_ring_and_fast_consumer_lose_nothing") {
+        return;
+    }
+    let _lock = kernel_lock();
+    // 100k events of 72 ring bytes fit in 16 MiB even if the consumer never ran.
+    let v = load(&["--rate", "100k", "--duration", "1", "--ringbuf-size", "16M", "--warmup", "0"]);
+    assert_every_event_accounted(&v);
+    assert_eq!(u(&v, "dropped"), 0, "{v}");
+    assert_eq!(u(&v, "consumed"), u(&v, "triggers"), "{v}");
+    assert!(u(&v, "triggers") > 90_000, "the producer reached the rate: {v}");
+    assert!(u(&v, "peak_occupancy_bytes") > 0, "{v}");
+    assert!(u(&v, "peak_occupancy_bytes") <= 16 << 20, "{v}");
+    assert!(programs_left_behind().is_empty(), "program left attached");
+}
+
+#[test]
+fn batches_and_several_producers_are_counted_exactly() {
+    if !privileged("batches_and_several_producers_are_counted_exactly") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let v = load(&[
+        "--rate", "400k", "--duration", "1", "--batch", "32", "--producers", "2", "--event-size", "256",
+        "--ringbuf-size", "256M", "--warmup", "0",
+    ]);
+    assert_every_event_accounted(&v);
+    assert_eq!(u(&v, "dropped"), 0, "a 256 MiB ring holds the whole second: {v}");
+    assert_eq!(u(&v, "consumed"), u(&v, "triggers") * 32, "{v}");
+    assert_eq!(u(&v, "record_bytes"), 264, "{v}");
+}
+
+#[test]
+fn small_ring_and_slow_consumer_drop_but_every_event_is_counted() {
+    if !privileged("small_ring_and_slow_consumer_drop_but_every_event_is_counted") {
+        return;
+    }
+    let _lock = kernel_lock();
+    // One page holds 56 records; a consumer spending 20 µs an event manages
+    // 50k/s, so at 200k/s most events must be dropped.
+    let v = load(&[
+        "--rate", "200k", "--duration", "1", "--ringbuf-size", "4096", "--consumer-work", "20000", "--warmup", "0",
+    ]);
+    assert_every_event_accounted(&v);
+    assert!(u(&v, "dropped") > 0, "{v}");
+    assert!(u(&v, "consumed") > 0, "{v}");
+    assert!(u(&v, "peak_occupancy_bytes") <= 4096, "{v}");
+    assert_eq!(u(&v, "seq_gaps") <= u(&v, "dropped"), true, "{v}");
+    assert!(v["drop_rate"].as_f64().unwrap() > 0.5, "{v}");
+}
+
+#[test]
+fn map_errors_appear_when_the_keyspace_exceeds_the_map() {
+    if !privileged("map_errors_appear_when_the_keyspace_exceeds_the_map") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let v = load(&[
+        "--rate", "50k", "--duration", "0.5", "--batch", "10", "--keyspace", "1000", "--map-entries", "100",
+        "--warmup", "0",
+    ]);
+    assert_every_event_accounted(&v);
+    // One producer: event i updates flow i % 1000. The first 100 flows fit
+    // the map, the other 900 of every 1000 are refused.
+    let events = u(&v, "triggers") * 10;
+    let expected_errors = (0..events).filter(|i| i % 1000 >= 100).count() as u64;
+    assert_eq!(u(&v, "map_errors"), expected_errors, "{v}");
+    assert_eq!(u(&v, "map_updates"), events - expected_errors, "{v}");
+}
+
+#[test]
+fn wakeup_and_stall_models_keep_the_accounting() {
+    if !privileged("wakeup_and_stall_models_keep_the_accounting") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let v = load(&[
+        "--rate", "100k", "--duration", "1", "--batch", "8", "--wakeup", "sampled:64", "--consumer-stall", "100@300",
+        "--ringbuf-size", "64K",
+    ]);
+    assert_every_event_accounted(&v);
+    assert_eq!(v["wakeup"], "sampled:64");
+    // 100 ms pauses at 100k/s back up 10k events (720 KB): far more than 64 KiB.
+    assert!(u(&v, "dropped") > 0, "{v}");
+}
+
+#[test]
+fn ctrl_c_detaches_prints_the_partial_result_and_exits_promptly() {
+    if !privileged("ctrl_c_detaches_prints_the_partial_result_and_exits_promptly") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let child = Command::new(capacity_bin())
+        .args(["load", "--json", "--rate", "50k", "--duration", "60", "--consumer-work", "100000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn capacity");
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .expect("send SIGINT");
+    let sent = Instant::now();
+    let out = child.wait_with_output().expect("wait for capacity");
+    assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to exit after Ctrl-C", sent.elapsed());
+    assert_eq!(out.status.code(), Some(130), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let v = json_of(&out);
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert_every_event_accounted(&v);
+    assert!(u(&v, "triggers") > 0 && u(&v, "triggers") < 50_000 * 60, "{v}");
+    assert!(programs_left_behind().is_empty(), "program left attached after Ctrl-C");
+}
