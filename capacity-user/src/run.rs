@@ -67,7 +67,8 @@ impl std::fmt::Display for Wakeup {
 /// Everything one fixed-rate run needs.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Events per second offered (triggers per second × batch).
+    /// Events per second offered (triggers per second × batch); infinite
+    /// means unpaced.
     pub rate: f64,
     pub duration: Duration,
     /// Run first for this long, uncounted, so caches, the map and the ring are warm.
@@ -105,7 +106,7 @@ impl RunConfig {
     /// Every bad combination, before anything touches the kernel.
     pub fn validate(&self) -> anyhow::Result<()> {
         let page = page_size();
-        if !(self.rate.is_finite() && self.rate > 0.0) {
+        if self.rate.is_nan() || self.rate <= 0.0 {
             bail_usage!("--rate must be a positive number of events per second");
         }
         if self.batch == 0 || self.batch > MAX_BATCH {
@@ -292,12 +293,20 @@ fn run_phase(
     let pace = config.pace(duration);
     let producers_done = AtomicBool::new(false);
     let kernel_before = program.kernel_stats();
+    let cpus = CpuPlan::for_this_process();
     let (producers, consumer) = thread::scope(|scope| {
         let consumer = scope.spawn(|| {
+            pin_to_cpu(cpus.consumer);
             consume(ring, &config.consumer, config.event_size as usize, &producers_done, stop)
         });
         let producers: Vec<_> = (0..config.producers)
-            .map(|id| scope.spawn(move || produce(token, id, pace, stop)))
+            .map(|id| {
+                let cpu = cpus.producer(id);
+                scope.spawn(move || {
+                    pin_to_cpu(cpu);
+                    produce(token, id, pace, stop)
+                })
+            })
             .collect();
         let reports: Vec<ProducerReport> =
             producers.into_iter().map(|p| p.join().expect("producer thread panicked")).collect();
@@ -381,6 +390,41 @@ fn check_invariants(config: &RunConfig, phase: &Phase, c: &Counters) -> anyhow::
         Ok(())
     } else {
         Err(InvariantError(broken.join("; ")).into())
+    }
+}
+
+/// Where threads run: the consumer on one CPU, producers on the others, as
+/// the kernel's own ring buffer benchmark does. Without it the scheduler
+/// sometimes stacks producer and consumer on one core and the rate halves.
+#[derive(Debug, Clone)]
+struct CpuPlan {
+    consumer: Option<usize>,
+    producers: Vec<usize>,
+}
+
+impl CpuPlan {
+    fn for_this_process() -> Self {
+        let allowed: Vec<usize> = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+            .map(|set| (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect())
+            .unwrap_or_default();
+        match allowed.split_last() {
+            Some((&last, rest)) if !rest.is_empty() => Self { consumer: Some(last), producers: rest.to_vec() },
+            _ => Self { consumer: None, producers: vec![] },
+        }
+    }
+
+    fn producer(&self, id: u32) -> Option<usize> {
+        (!self.producers.is_empty()).then(|| self.producers[id as usize % self.producers.len()])
+    }
+}
+
+fn pin_to_cpu(cpu: Option<usize>) {
+    if let Some(cpu) = cpu {
+        let mut set = nix::sched::CpuSet::new();
+        if set.set(cpu).is_ok() {
+            // Best effort: an unpinned run is still a valid run.
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+        }
     }
 }
 

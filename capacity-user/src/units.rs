@@ -22,9 +22,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// `250000`, `250k`, `2.5M`, `1e6` (decimal suffixes), events per second.
+/// `250000`, `250k`, `2.5M`, `1e6` (decimal suffixes), events per second;
+/// `max` means unpaced (as fast as the producers go): infinity.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     let t = text.trim();
+    if t.eq_ignore_ascii_case("max") {
+        return Ok(f64::INFINITY);
+    }
     let (number, factor) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
         Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
@@ -34,7 +38,7 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("`{text}` is not a rate: use events per second, e.g. 250000, 250k, 2.5M"))?;
+        .map_err(|_| format!("`{text}` is not a rate: use events per second, e.g. 250000, 250k, 2.5M, or max"))?;
     let rate = value * factor;
     if !rate.is_finite() || rate <= 0.0 {
         return Err(format!("rate `{text}` must be a positive number of events per second"));
@@ -118,6 +122,7 @@ mod tests {
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("-5k").is_err());
         assert!(parse_rate("fast").is_err());
+        assert_eq!(parse_rate("max"), Ok(f64::INFINITY));
     }
 
     #[test]

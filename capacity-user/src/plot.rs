@@ -1,0 +1,145 @@
+//! The ramp curve as a self-contained SVG: achieved rate and drop rate
+//! against target rate (left axis, events/s and %), p99 latency on a second
+//! axis (right). Written by hand: no font or rendering dependencies.
+use std::fmt::Write as _;
+
+use crate::{ramp::RampResult, units::format_rate};
+
+const W: f64 = 860.0;
+const H: f64 = 480.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 90.0;
+const TOP: f64 = 50.0;
+const BOTTOM: f64 = 70.0;
+const ACHIEVED: &str = "#1f77b4";
+const DROPS: &str = "#d62728";
+const P99: &str = "#2ca02c";
+
+struct Axis {
+    max: f64,
+}
+
+impl Axis {
+    fn new(max: f64) -> Self {
+        Self { max: nice_ceiling(max.max(1e-9)) }
+    }
+    fn x(&self, v: f64) -> f64 {
+        LEFT + (W - LEFT - RIGHT) * v / self.max
+    }
+    fn y(&self, v: f64) -> f64 {
+        H - BOTTOM - (H - TOP - BOTTOM) * v / self.max
+    }
+    fn ticks(&self) -> impl Iterator<Item = f64> + '_ {
+        (0..=5).map(|i| self.max * f64::from(i) / 5.0)
+    }
+}
+
+/// 1, 2 or 5 times a power of ten, at or above `v`.
+fn nice_ceiling(v: f64) -> f64 {
+    let p = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * p).find(|c| *c >= v * (1.0 - 1e-12)).unwrap_or(10.0 * p)
+}
+
+fn polyline(out: &mut String, points: &[(f64, f64)], color: &str, dashed: bool) {
+    let pts: Vec<String> = points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+    let dash = if dashed { r#" stroke-dasharray="6 4""# } else { "" };
+    let _ = writeln!(out, r#"<polyline fill="none" stroke="{color}" stroke-width="2.5"{dash} points="{}"/>"#, pts.join(" "));
+    for (x, y) in points {
+        let _ = writeln!(out, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"/>"#);
+    }
+}
+
+fn text(out: &mut String, x: f64, y: f64, anchor: &str, extra: &str, body: &str) {
+    let _ = writeln!(out, r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}"{extra}>{}</text>"#, escape(body));
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The SVG document for a ramp.
+pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
+    let steps = &ramp.steps;
+    let max_target = steps.iter().map(|s| s.target_rate).fold(0.0, f64::max);
+    let max_rate = steps.iter().map(|s| s.actual_rate.max(s.target_rate)).fold(0.0, f64::max);
+    let x = Axis::new(max_target);
+    let y = Axis::new(max_rate);
+    let lat = Axis::new(steps.iter().map(|s| s.latency_ns.p99 as f64 / 1e3).fold(0.0, f64::max));
+    let drop_axis = 100.0; // Drop rate in % shares the left axis scaled to 0-100%.
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    text(&mut out, W / 2.0, 28.0, "middle", r#" font-size="16" font-weight="bold""#, title);
+    // Grid and axes.
+    for t in y.ticks() {
+        let py = y.y(t);
+        let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#ddd"/>"##, W - RIGHT);
+        text(&mut out, LEFT - 8.0, py + 4.0, "end", "", &format_rate(t).replace("/s", ""));
+    }
+    for t in lat.ticks() {
+        text(&mut out, W - RIGHT + 8.0, lat.y(t) + 4.0, "start", &format!(r#" fill="{P99}""#), &format!("{t:.0}"));
+    }
+    for t in x.ticks() {
+        let px = x.x(t);
+        let _ = writeln!(out, r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#eee"/>"##, H - BOTTOM);
+        text(&mut out, px, H - BOTTOM + 18.0, "middle", "", &format_rate(t).replace("/s", ""));
+    }
+    let _ = writeln!(
+        out,
+        r#"<rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
+        W - LEFT - RIGHT,
+        H - TOP - BOTTOM
+    );
+    text(&mut out, W / 2.0, H - 22.0, "middle", "", "target rate (events/s)");
+    text(&mut out, 22.0, H / 2.0, "middle", r#" transform="rotate(-90 22 240)""#, "achieved rate (events/s); drops (% of full scale)");
+    text(&mut out, W - 22.0, H / 2.0, "middle", &format!(r#" fill="{P99}" transform="rotate(90 {} 240)""#, W - 22.0), "p99 latency (µs)");
+    // Ideal: achieved = target.
+    let _ = writeln!(
+        out,
+        r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="2 4"/>"##,
+        x.x(0.0),
+        y.y(0.0),
+        x.x(max_target),
+        y.y(max_target)
+    );
+    let achieved: Vec<(f64, f64)> = steps.iter().map(|s| (x.x(s.target_rate), y.y(s.actual_rate))).collect();
+    let drops: Vec<(f64, f64)> =
+        steps.iter().map(|s| (x.x(s.target_rate), y.y(s.drop_rate * 100.0 / drop_axis * y.max))).collect();
+    let p99: Vec<(f64, f64)> =
+        steps.iter().map(|s| (x.x(s.target_rate), lat.y(s.latency_ns.p99 as f64 / 1e3))).collect();
+    polyline(&mut out, &achieved, ACHIEVED, false);
+    polyline(&mut out, &drops, DROPS, false);
+    polyline(&mut out, &p99, P99, true);
+    // Legend.
+    for (i, (color, label)) in
+        [(ACHIEVED, "achieved rate"), (DROPS, "drop rate (0-100%)"), (P99, "p99 latency (right axis)")].iter().enumerate()
+    {
+        let ly = TOP + 18.0 + 20.0 * i as f64;
+        let _ = writeln!(out, r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, LEFT + 14.0, ly - 5.0);
+        text(&mut out, LEFT + 34.0, ly, "start", "", label);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceilings_are_round_numbers() {
+        assert_eq!(nice_ceiling(730.0), 1000.0);
+        assert_eq!(nice_ceiling(1500.0), 2000.0);
+        assert_eq!(nice_ceiling(2_000_000.0), 2_000_000.0);
+        assert_eq!(nice_ceiling(3.2e6), 5e6);
+    }
+
+    #[test]
+    fn titles_are_escaped() {
+        assert_eq!(escape("a<b&c"), "a&lt;b&amp;c");
+    }
+}
