@@ -19,6 +19,7 @@ mod program {
         programs::TracePointContext,
         EbpfContext,
     };
+    use aya_log_ebpf::warn;
     use capacity_common::{counter, EventHeader, FlowState, MAX_BATCH, MAX_PRODUCERS};
 
     // Load-time settings. They live in .rodata, which the loader freezes, so
@@ -82,6 +83,9 @@ mod program {
         }
         let producer = unsafe { core::ptr::read(args.add(ARG1) as *const u64) };
         if producer >= MAX_PRODUCERS as u64 {
+            // Diagnostics only, never per event; userspace keeps the level
+            // off while measuring unless CAPACITY_BPF_LOG asks for it.
+            warn!(&ctx, "capacity: producer id {} is out of range, trigger ignored", producer);
             return 0;
         }
         let Some(seq) = PRODUCER_SEQ.get_ptr_mut(producer as u32) else {

@@ -49,6 +49,7 @@ pub struct KernelStats {
 
 pub struct EmitProgram {
     ebpf: Ebpf,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     counters: PerCpuArray<MapData, u64>,
     producer_seq: Array<MapData, u32>,
     token: u32,
@@ -62,7 +63,9 @@ impl EmitProgram {
     pub fn load(settings: &ProgramSettings) -> anyhow::Result<Self> {
         let tgid = std::process::id();
         let token = run_token();
+        let log_level = bpf_log_level()?;
         let mut ebpf = EbpfLoader::new()
+            .override_global(aya_log::LEVEL, &log_level, false)
             .override_global(names::TARGET_TGID, &tgid, true)
             .override_global(names::RUN_TOKEN, &token, true)
             .override_global(names::EVENT_SIZE, &settings.event_size, true)
@@ -74,6 +77,13 @@ impl EmitProgram {
             .load(PROGRAM_OBJECT)
             .context("loading the kernel program")?;
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+        let logger = if log_level > 0 {
+            log::set_logger(&STDERR_LOG).ok();
+            log::set_max_level(log::LevelFilter::Trace);
+            aya_log::EbpfLogger::init(&mut ebpf).ok()
+        } else {
+            None
+        };
         let program: &mut TracePoint = ebpf
             .program_mut(names::PROGRAM)
             .context("the kernel object has no capacity_emit program")?
@@ -86,7 +96,7 @@ impl EmitProgram {
             })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(names::COUNTERS).context("COUNTERS map missing")?)?;
         let producer_seq = Array::try_from(ebpf.take_map(names::PRODUCER_SEQ).context("PRODUCER_SEQ map missing")?)?;
-        Ok(Self { ebpf, counters, producer_seq, token, _stats: stats })
+        Ok(Self { ebpf, logger, counters, producer_seq, token, _stats: stats })
     }
 
     /// The token producers pass so that this instance, and only it, reacts.
@@ -126,10 +136,46 @@ impl EmitProgram {
         Ok(())
     }
 
+    /// Print what the program logged (only when CAPACITY_BPF_LOG is set).
+    pub fn flush_logs(&mut self) {
+        if let Some(logger) = &mut self.logger {
+            logger.flush();
+        }
+    }
+
     pub fn kernel_stats(&self) -> KernelStats {
         let info = self.ebpf.program(names::PROGRAM).and_then(|p| p.info().ok());
         info.map(|i| KernelStats { run_time: i.run_time(), run_count: i.run_count() }).unwrap_or_default()
     }
+}
+
+/// The kernel program's log level from `CAPACITY_BPF_LOG` (off by default:
+/// logging costs a reserve in the program's own ring buffer).
+fn bpf_log_level() -> anyhow::Result<u8> {
+    let Ok(text) = std::env::var("CAPACITY_BPF_LOG") else { return Ok(0) };
+    Ok(match text.to_ascii_lowercase().as_str() {
+        "" | "off" => 0,
+        "error" => aya_log::Level::Error as u8,
+        "warn" => aya_log::Level::Warn as u8,
+        "info" => aya_log::Level::Info as u8,
+        "debug" => aya_log::Level::Debug as u8,
+        "trace" => aya_log::Level::Trace as u8,
+        other => crate::bail_usage!("CAPACITY_BPF_LOG={other} is not a level: use off, error, warn, info, debug or trace"),
+    })
+}
+
+/// Prints the kernel program's log records on stderr.
+struct StderrLog;
+static STDERR_LOG: StderrLog = StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("capacity: bpf {}: {}", record.level(), record.args());
+    }
+    fn flush(&self) {}
 }
 
 /// A per-instance token in the `which` argument of getpriority(2). Values 0-2

@@ -276,6 +276,7 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
         program.reset()?;
     }
     let phase = run_phase(&program, &mut ring, config, config.duration, stop);
+    program.flush_logs();
     let counters = program.counters()?;
     let result = summarize(config, &phase, &counters, stop.load(Ordering::Relaxed));
     check_invariants(config, &phase, &counters)?;
