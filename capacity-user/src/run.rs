@@ -271,11 +271,20 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     preflight::check_load_environment("capacity")?;
     let mut program = EmitProgram::load(&config.program_settings())?;
     let mut ring = program.take_ring()?;
+    let mut phase = None;
     if !config.warmup.is_zero() && !stop.load(Ordering::Relaxed) {
-        run_phase(&program, &mut ring, config, config.warmup, stop);
-        program.reset()?;
+        let warmup = run_phase(&program, &mut ring, config, config.warmup, stop);
+        if stop.load(Ordering::Relaxed) {
+            // Interrupted while warming up: that is the partial result.
+            phase = Some(warmup);
+        } else {
+            program.reset()?;
+        }
     }
-    let phase = run_phase(&program, &mut ring, config, config.duration, stop);
+    let phase = match phase {
+        Some(warmup) => warmup,
+        None => run_phase(&program, &mut ring, config, config.duration, stop),
+    };
     program.flush_logs();
     let counters = program.counters()?;
     let result = summarize(config, &phase, &counters, stop.load(Ordering::Relaxed));

@@ -20,8 +20,12 @@ use crate::{
 pub const PRODUCER_TOLERANCE: f64 = 0.97;
 /// Longest a single trial may grow to reach enough events.
 const MAX_TRIAL: Duration = Duration::from_secs(30);
-/// Re-runs of the answer before stepping it down.
-const CONFIRMATIONS: usize = 3;
+/// Confirmation runs of the answer before giving up on confirming it.
+const CONFIRMATIONS: usize = 5;
+/// A failed confirmation steps the answer down by this share (or the
+/// precision, if larger): a bisection that got lucky on a noisy machine is
+/// usually a few percent too high, not one precision step.
+const CONFIRM_STEP: f64 = 0.02;
 
 #[derive(Debug, Clone)]
 pub struct SearchSpec {
@@ -98,6 +102,16 @@ pub fn min_events(max_drop_rate: f64) -> f64 {
 pub fn trial_duration(rate: f64, spec: &SearchSpec) -> Duration {
     let needed = Duration::from_secs_f64(min_events(spec.max_drop_rate) / rate);
     spec.step_duration.max(needed).min(MAX_TRIAL)
+}
+
+/// The next candidate after a failed confirmation (0 when below `low`).
+pub fn confirm_step_down(answer: f64, spec: &SearchSpec) -> f64 {
+    let next = (answer - spec.precision.max(answer * CONFIRM_STEP)).round();
+    if next < spec.low {
+        0.0
+    } else {
+        next
+    }
 }
 
 /// Pass or fail, and why.
@@ -216,7 +230,7 @@ pub fn search(spec: &SearchSpec, stop: &AtomicBool) -> anyhow::Result<SearchResu
         limited_by = s.failure_at(hi).unwrap_or(Limit::Drops);
     }
 
-    // Confirm: re-run the answer; on a failure step down by the precision.
+    // Confirm: re-run the answer; on a failure step down and try again.
     let mut confirmed = false;
     if !interrupted && answer > 0.0 {
         for _ in 0..CONFIRMATIONS {
@@ -233,7 +247,10 @@ pub fn search(spec: &SearchSpec, stop: &AtomicBool) -> anyhow::Result<SearchResu
                     if let Some(l) = s.failure_at(answer) {
                         limited_by = l;
                     }
-                    answer = (answer - spec.precision).max(spec.low);
+                    answer = confirm_step_down(answer, spec);
+                    if answer <= 0.0 {
+                        break;
+                    }
                 }
             }
         }
@@ -317,6 +334,13 @@ mod tests {
         assert_eq!(trial_duration(1000.0, &spec()), Duration::from_secs(3));
         assert_eq!(trial_duration(1e6, &spec()), Duration::from_secs(2));
         assert_eq!(trial_duration(1.0, &spec()), MAX_TRIAL);
+    }
+
+    #[test]
+    fn failed_confirmations_step_down_by_two_percent_or_the_precision() {
+        assert_eq!(confirm_step_down(500_000.0, &spec()), 490_000.0);
+        assert_eq!(confirm_step_down(20_000.0, &spec()), 19_000.0);
+        assert_eq!(confirm_step_down(1500.0, &spec()), 0.0);
     }
 
     #[test]

@@ -1,15 +1,52 @@
 //! `capacity report`: arguments. The work is in `crate::plan`.
+use std::{path::PathBuf, time::Duration};
+
 use clap::Args;
 
-use crate::error::Outcome;
+use super::estimate::ModelArgs;
+use crate::{
+    error::Outcome,
+    output,
+    plan::{self, check, workload::Workload},
+    signal::stop_flag,
+    units::parse_duration,
+};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// The workload file (see examples/workload.toml).
+    #[arg(long, value_name = "FILE.toml")]
+    pub workload: PathBuf,
+    /// Validate the plan on this host: a load run at the grown rate through
+    /// the recommended ring (needs root or CAP_BPF+CAP_PERFMON).
+    #[arg(long)]
+    pub measure: bool,
+    /// Length of the --measure run: 5, 2s, 500ms.
+    #[arg(long, default_value = "5", value_parser = parse_duration, requires = "measure")]
+    pub duration: Duration,
+    /// The kernel and machine the plan is for (default: this host).
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(_args: ReportArgs) -> anyhow::Result<Outcome> {
-    Err(crate::error::usage("report is not implemented yet"))
+pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
+    let workload = Workload::read(&args.workload)?;
+    let model = args.model.model()?;
+    let mut report = plan::build(&workload, &model, None)?;
+    let mut outcome = Outcome::Success;
+    if args.measure {
+        let check = check::run(&report, &workload, args.duration, stop_flag())?;
+        if check.interrupted {
+            outcome = Outcome::Interrupted;
+        }
+        if let Some(costs) = check.costs() {
+            report = plan::build(&workload, &model, Some(costs))?;
+        }
+        report.check = Some(check);
+    }
+    output::print(&report, args.json)?;
+    Ok(outcome)
 }

@@ -1,0 +1,309 @@
+//! `capacity estimate`: the lab's figure and the kernel's, side by side,
+//! for one map or one ring buffer. Computation only: no privileges.
+use serde::Serialize;
+
+use super::{
+    model::{recommended_ring_bytes, Figure, Model, Term, MAX_RING_BYTES},
+    naive, MapKind, MapSpec,
+};
+use crate::{
+    bail_usage,
+    kernel::KernelVersion,
+    output::{key_values, Report, Table},
+    units::format_bytes,
+};
+
+/// What the report says about the model it used.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub kernel: KernelVersion,
+    pub cpus: u32,
+    pub page_size: u64,
+    /// `bpf_map_memory_footprint` (before 6.4) or `map_mem_usage`.
+    pub accounting: &'static str,
+    /// Where the struct sizes came from (6.4+ only).
+    pub btf: Option<String>,
+}
+
+impl ModelInfo {
+    pub fn of(model: &Model) -> Self {
+        Self {
+            kernel: model.kernel,
+            cpus: model.host.cpus,
+            page_size: model.host.page_size,
+            accounting: model.accounting.name(),
+            btf: match &model.accounting {
+                super::model::Accounting::PerType(layout) => Some(layout.source.clone()),
+                super::model::Accounting::Footprint => None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MapEstimate {
+    #[serde(rename = "type")]
+    pub kind: MapKind,
+    pub entries: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub prealloc: bool,
+    pub filled: u32,
+    #[serde(flatten)]
+    pub model: ModelInfo,
+    pub exact: bool,
+    pub naive_bytes: u64,
+    pub model_bytes: u64,
+    pub terms: Vec<Term>,
+    pub notes: Vec<String>,
+}
+
+pub fn map(model: &Model, spec: MapSpec) -> anyhow::Result<MapEstimate> {
+    let figure = model.map(&spec)?;
+    Ok(MapEstimate {
+        kind: spec.kind,
+        entries: spec.entries,
+        key_size: spec.key_size,
+        value_size: spec.value_size,
+        prealloc: spec.prealloc,
+        filled: spec.filled,
+        model: ModelInfo::of(model),
+        exact: figure.exact,
+        naive_bytes: naive::map_bytes(spec.entries.into(), spec.key_size.into(), spec.value_size.into()),
+        model_bytes: figure.bytes,
+        terms: figure.terms,
+        notes: figure.notes,
+    })
+}
+
+impl Report for MapEstimate {
+    fn human(&self) -> String {
+        let mut pairs = vec![
+            (
+                "map",
+                format!(
+                    "{} ({} entries, key {} B, value {} B)",
+                    self.kind, self.entries, self.key_size, self.value_size
+                ),
+            ),
+            ("kernel", describe_model(&self.model)),
+            ("naive (lab)", format!("{} ({} B)", format_bytes(self.naive_bytes), self.naive_bytes)),
+            (
+                "model (memlock)",
+                format!("{} ({} B){}", format_bytes(self.model_bytes), self.model_bytes, inexact(self.exact)),
+            ),
+        ];
+        if !self.prealloc {
+            pairs.insert(1, ("prealloc", format!("no, {} live elements", self.filled)));
+        }
+        human_with_terms(&pairs, &self.terms, &self.notes)
+    }
+}
+
+/// The ring for a rate (`rate` set), or the cost of a ring of a given size.
+#[derive(Debug, Clone, Serialize)]
+pub struct RingEstimate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffer_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub naive_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommended_bytes: Option<u64>,
+    /// The ring whose memory is reported: the recommended one, or `--size`.
+    pub size: u64,
+    #[serde(flatten)]
+    pub model: ModelInfo,
+    pub exact: bool,
+    pub memlock_bytes: u64,
+    pub terms: Vec<Term>,
+    pub notes: Vec<String>,
+}
+
+/// The ring buffer a rate needs, and what the kernel charges for it.
+pub fn ring_for_rate(model: &Model, rate: f64, event_size: u64, seconds: f64) -> anyhow::Result<RingEstimate> {
+    let plan = RingPlan::new(model, rate, event_size, seconds)?;
+    let figure = model.ring(plan.recommended_bytes)?;
+    Ok(RingEstimate {
+        rate: Some(rate),
+        event_size: Some(event_size),
+        buffer_seconds: Some(seconds),
+        record_bytes: Some(plan.record_bytes),
+        naive_bytes: Some(plan.naive_bytes),
+        recommended_bytes: Some(plan.recommended_bytes),
+        ..ring_report(model, plan.recommended_bytes, figure)
+    })
+}
+
+/// What the kernel charges for a ring of `size` bytes.
+pub fn ring_of_size(model: &Model, size: u64) -> anyhow::Result<RingEstimate> {
+    let figure = model.ring(size)?;
+    Ok(ring_report(model, size, figure))
+}
+
+fn ring_report(model: &Model, size: u64, figure: Figure) -> RingEstimate {
+    RingEstimate {
+        rate: None,
+        event_size: None,
+        buffer_seconds: None,
+        record_bytes: None,
+        naive_bytes: None,
+        recommended_bytes: None,
+        size,
+        model: ModelInfo::of(model),
+        exact: figure.exact,
+        memlock_bytes: figure.bytes,
+        terms: figure.terms,
+        notes: figure.notes,
+    }
+}
+
+/// Ring sizes for a rate: the lab's and the corrected one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingPlan {
+    pub record_bytes: u64,
+    pub naive_bytes: u64,
+    pub recommended_bytes: u64,
+}
+
+impl RingPlan {
+    /// Checks the inputs and that the kernel can make the ring.
+    pub fn new(model: &Model, rate: f64, event_size: u64, seconds: f64) -> anyhow::Result<Self> {
+        if !(rate.is_finite() && rate > 0.0) {
+            bail_usage!("the rate must be a positive number of events per second");
+        }
+        if event_size == 0 {
+            bail_usage!("the event size must be at least 1 byte");
+        }
+        if !(seconds.is_finite() && seconds > 0.0) {
+            bail_usage!("the buffer seconds must be positive");
+        }
+        let page = model.host.page_size;
+        let recommended_bytes = recommended_ring_bytes(rate, event_size, seconds, page);
+        if recommended_bytes > MAX_RING_BYTES {
+            bail_usage!(
+                "{} events/s of {event_size} B for {seconds} s need a ring of {}, more than the kernel's largest (2 GiB): lower the rate, the event size or the buffer seconds",
+                rate,
+                format_bytes(recommended_bytes)
+            );
+        }
+        Ok(Self {
+            record_bytes: crate::run::record_bytes(event_size),
+            naive_bytes: naive::ring_bytes(rate, event_size, seconds),
+            recommended_bytes,
+        })
+    }
+}
+
+impl Report for RingEstimate {
+    fn human(&self) -> String {
+        let mut pairs = Vec::new();
+        if let (Some(rate), Some(size), Some(seconds)) = (self.rate, self.event_size, self.buffer_seconds) {
+            pairs.push(("workload", format!("{rate} events/s × {size} B for {seconds} s")));
+            pairs.push(("record", format!("{} B (8-byte header, rounded up to 8)", self.record_bytes.unwrap_or(0))));
+            pairs.push(("naive ring (lab)", format_bytes(self.naive_bytes.unwrap_or(0))));
+            pairs.push(("recommended ring", format_bytes(self.recommended_bytes.unwrap_or(0))));
+        } else {
+            pairs.push(("ring", format!("{} ({} B)", format_bytes(self.size), self.size)));
+        }
+        pairs.push(("kernel", describe_model(&self.model)));
+        pairs.push((
+            "memlock",
+            format!("{} ({} B){}", format_bytes(self.memlock_bytes), self.memlock_bytes, inexact(self.exact)),
+        ));
+        human_with_terms(&pairs, &self.terms, &self.notes)
+    }
+}
+
+fn describe_model(model: &ModelInfo) -> String {
+    format!("{} ({}, {} CPUs, {} B pages)", model.kernel, model.accounting, model.cpus, model.page_size)
+}
+
+fn inexact(exact: bool) -> &'static str {
+    if exact {
+        ""
+    } else {
+        ", not exact"
+    }
+}
+
+fn human_with_terms(pairs: &[(&str, String)], terms: &[Term], notes: &[String]) -> String {
+    let mut out = key_values(pairs);
+    let mut table = Table::new(["bytes", "term", "kernel function"]);
+    for term in terms {
+        table.row([term.bytes.to_string(), term.what.clone(), term.from.to_string()]);
+    }
+    out.push('\n');
+    out.push_str(&table.render());
+    for note in notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{host::Host, model::Accounting};
+
+    fn model_6_1() -> Model {
+        Model::with(KernelVersion::new(6, 1, 0), Host { cpus: 2, page_size: 4096 }, Accounting::Footprint)
+    }
+
+    #[test]
+    fn map_estimates_carry_both_figures() {
+        let e = map(&model_6_1(), MapSpec::new(MapKind::Hash, 1000, 8, 8)).unwrap();
+        assert_eq!(e.naive_bytes, 80_000);
+        assert_eq!(e.model_bytes, 16_384);
+        assert!(e.exact);
+        let json = serde_json::to_value(&e).unwrap();
+        for field in
+            ["type", "entries", "key_size", "value_size", "cpus", "kernel", "exact", "naive_bytes", "model_bytes"]
+        {
+            assert!(json.get(field).is_some(), "missing {field} in {json}");
+        }
+        assert_eq!(json["type"], "hash");
+        assert_eq!(json["kernel"], "6.1.0");
+    }
+
+    #[test]
+    fn ring_estimates_for_a_rate() {
+        let e = ring_for_rate(&model_6_1(), 1000.0, 100, 5.0).unwrap();
+        assert_eq!(e.record_bytes, Some(112));
+        assert_eq!(e.naive_bytes, Some(1 << 20));
+        assert_eq!(e.recommended_bytes, Some(1 << 20));
+        assert_eq!(e.memlock_bytes, 0, "6.1 reports 0 for ring buffers");
+        let json = serde_json::to_value(&e).unwrap();
+        for field in [
+            "rate",
+            "event_size",
+            "buffer_seconds",
+            "record_bytes",
+            "naive_bytes",
+            "recommended_bytes",
+            "memlock_bytes",
+        ] {
+            assert!(json.get(field).is_some(), "missing {field} in {json}");
+        }
+    }
+
+    #[test]
+    fn ring_estimates_of_a_size_have_only_size_fields() {
+        let e = ring_of_size(&model_6_1(), 1 << 16).unwrap();
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["size"], 65_536);
+        assert!(json.get("rate").is_none());
+        assert!(ring_of_size(&model_6_1(), 12_288).is_err());
+    }
+
+    #[test]
+    fn rings_beyond_the_kernels_limit_are_refused() {
+        let err = RingPlan::new(&model_6_1(), 10e6, 4096, 60.0).unwrap_err().to_string();
+        assert!(err.contains("2 GiB"), "{err}");
+    }
+}

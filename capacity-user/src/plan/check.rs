@@ -1,0 +1,199 @@
+//! `capacity report --measure`: the plan tried on this host. One load run
+//! at the grown rate through the recommended ring, reporting drops and the
+//! ring's peak occupancy against its size, and the per-event CPU costs the
+//! plan's core count is then computed from.
+use std::{sync::atomic::AtomicBool, time::Duration};
+
+use capacity_common::{EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE};
+use serde::Serialize;
+
+use super::{
+    workload::{CpuCosts, GrowsWith, Workload},
+    Plan,
+};
+use crate::{
+    output::key_values,
+    preflight,
+    run::{run_fixed_rate, RunConfig},
+    units::{format_bytes, format_rate},
+};
+
+/// Triggers per second one producer issues comfortably (about 200 ns per
+/// unbatched trigger here): higher rates batch events per trigger.
+const TRIGGERS_PER_SECOND: f64 = 100_000.0;
+/// Warm-up before the measured part, as `capacity load` does by default.
+const WARMUP: Duration = Duration::from_millis(200);
+
+/// What the load run saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub target_rate: f64,
+    pub actual_rate: f64,
+    pub duration_s: f64,
+    /// The recommended ring (after growth) the run used.
+    pub ringbuf_size: u64,
+    /// The event the program reserved: the workload's size, at least the
+    /// tool's own header.
+    pub event_size: u32,
+    pub batch: u32,
+    pub emitted: u64,
+    pub consumed: u64,
+    pub dropped: u64,
+    pub drop_rate: f64,
+    pub peak_occupancy_bytes: u64,
+    /// Peak occupancy as a share of the recommended ring.
+    pub peak_occupancy_pct: f64,
+    pub kernel_ns_per_event: Option<f64>,
+    pub consumer_ns_per_event: Option<f64>,
+    /// `holds`: no drops at the target rate; `drops`; or `rate not reached`.
+    pub verdict: &'static str,
+    pub interrupted: bool,
+}
+
+impl Check {
+    /// Costs for the CPU plan, when the run measured both.
+    pub fn costs(&self) -> Option<CpuCosts> {
+        Some(CpuCosts {
+            kernel_ns_per_event: self.kernel_ns_per_event?,
+            consumer_ns_per_event: self.consumer_ns_per_event?,
+        })
+    }
+
+    pub fn human(&self) -> String {
+        let ns = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1} ns"));
+        let mut pairs = vec![
+            ("check", format!("load run at the grown rate: {}", self.verdict)),
+            (
+                "rate",
+                format!(
+                    "{} target, {} reached in {:.2} s",
+                    format_rate(self.target_rate),
+                    format_rate(self.actual_rate),
+                    self.duration_s
+                ),
+            ),
+            ("events", format!("{} B each, batch {}", self.event_size, self.batch)),
+            (
+                "dropped",
+                format!("{} of {} ({:.4}%)", self.dropped, self.emitted + self.dropped, self.drop_rate * 100.0),
+            ),
+            (
+                "peak occupancy",
+                format!(
+                    "{} of the {} ring ({:.2}%)",
+                    format_bytes(self.peak_occupancy_bytes),
+                    format_bytes(self.ringbuf_size),
+                    self.peak_occupancy_pct
+                ),
+            ),
+            (
+                "cost per event",
+                format!("kernel {}, consumer {}", ns(self.kernel_ns_per_event), ns(self.consumer_ns_per_event)),
+            ),
+        ];
+        if self.interrupted {
+            pairs.push(("interrupted", "yes: partial result".into()));
+        }
+        key_values(&pairs)
+    }
+}
+
+/// The run configuration that tries `plan` (its grown scenario).
+pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig {
+    let grown = &plan.grown;
+    let rate = grown.events_per_second;
+    let event_size = workload.event_size.clamp(EVENT_HEADER_SIZE as u64, MAX_EVENT_SIZE as u64) as u32;
+    let batch = ((rate / TRIGGERS_PER_SECOND).ceil() as u32).clamp(1, MAX_BATCH);
+    // The program's flow map stands in for the workload's connection map.
+    let connections = workload
+        .maps
+        .iter()
+        .zip(&grown.maps)
+        .find(|(map, _)| map.grows_with == GrowsWith::Connections && map.spec.kind.is_hash())
+        .map(|(_, line)| line.entries);
+    let defaults = RunConfig::default();
+    RunConfig {
+        rate,
+        duration,
+        warmup: WARMUP,
+        event_size,
+        ringbuf_size: grown.ring.recommended_bytes,
+        batch,
+        keyspace: connections.unwrap_or(defaults.keyspace),
+        map_entries: connections.unwrap_or(defaults.map_entries),
+        ..defaults
+    }
+}
+
+/// Runs the plan's load (privileged).
+pub fn run(plan: &Plan, workload: &Workload, duration: Duration, stop: &AtomicBool) -> anyhow::Result<Check> {
+    preflight::check_load_environment("capacity report --measure")?;
+    let config = config(plan, workload, duration);
+    let result = run_fixed_rate(&config, stop)?;
+    let ring = config.ringbuf_size;
+    let verdict = if result.dropped > 0 {
+        "drops"
+    } else if result.actual_rate < 0.95 * config.rate {
+        "rate not reached"
+    } else {
+        "holds"
+    };
+    Ok(Check {
+        target_rate: config.rate,
+        actual_rate: result.actual_rate,
+        duration_s: result.duration_s,
+        ringbuf_size: ring,
+        event_size: config.event_size,
+        batch: config.batch,
+        emitted: result.emitted,
+        consumed: result.consumed,
+        dropped: result.dropped,
+        drop_rate: result.drop_rate,
+        peak_occupancy_bytes: result.peak_occupancy_bytes,
+        peak_occupancy_pct: result.peak_occupancy_bytes as f64 * 100.0 / ring as f64,
+        kernel_ns_per_event: result.kernel_ns_per_event,
+        consumer_ns_per_event: result.consumer_ns_per_event,
+        verdict,
+        interrupted: result.interrupted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        kernel::KernelVersion,
+        memory::{
+            host::Host,
+            model::{Accounting, Model},
+        },
+        plan::build,
+    };
+
+    #[test]
+    fn the_run_uses_the_grown_rate_and_the_recommended_ring() {
+        let workload = Workload::parse(
+            r#"
+            events_per_second = "400k"
+            event_size = 8
+            memory_budget = "1G"
+            [[maps]]
+            name = "flows"
+            type = "lru-hash"
+            entries = 5000
+            key_size = 16
+            value_size = 24
+            "#,
+        )
+        .unwrap();
+        let model = Model::with(KernelVersion::new(6, 1, 0), Host { cpus: 2, page_size: 4096 }, Accounting::Footprint);
+        let plan = build(&workload, &model, None).unwrap();
+        let c = config(&plan, &workload, Duration::from_secs(2));
+        assert_eq!(c.rate, 600_000.0);
+        assert_eq!(c.batch, 6);
+        assert_eq!(c.ringbuf_size, plan.grown.ring.recommended_bytes);
+        assert_eq!(c.event_size, EVENT_HEADER_SIZE as u32, "raised to the tool's header");
+        assert_eq!((c.keyspace, c.map_entries), (10_000, 10_000));
+        assert!(c.validate().is_ok());
+    }
+}

@@ -1,0 +1,287 @@
+//! The workload file: what one deployment does and may grow to.
+//!
+//! ```toml
+//! name = "flow-monitor"
+//! events_per_second = "200k"   # or 200000
+//! event_size = 96              # average bytes per event
+//! buffer_seconds = 5           # optional, default 5
+//! memory_budget = "256M"
+//!
+//! [cpu]                        # optional per-event costs, in ns
+//! kernel_ns_per_event = 350
+//! consumer_ns_per_event = 900
+//!
+//! [growth]                     # optional, these are the defaults
+//! events = 1.5
+//! connections = 2.0
+//!
+//! [[maps]]
+//! name = "flows"
+//! type = "lru-hash"
+//! entries = 65536
+//! key_size = 16
+//! value_size = 24
+//! grows_with = "connections"   # default for hash maps; arrays: "none"
+//! ```
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{
+    bail_usage,
+    memory::{MapKind, MapSpec},
+    units::{parse_rate, parse_size},
+};
+
+pub const DEFAULT_BUFFER_SECONDS: f64 = 5.0;
+pub const DEFAULT_EVENTS_GROWTH: f64 = 1.5;
+pub const DEFAULT_CONNECTIONS_GROWTH: f64 = 2.0;
+
+/// A checked workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    pub events_per_second: f64,
+    pub event_size: u64,
+    pub buffer_seconds: f64,
+    pub memory_budget: u64,
+    pub cpu: Option<CpuCosts>,
+    pub growth: Growth,
+    pub maps: Vec<WorkloadMap>,
+}
+
+/// In-kernel and consumer CPU time per event, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuCosts {
+    pub kernel_ns_per_event: f64,
+    pub consumer_ns_per_event: f64,
+}
+
+/// Multipliers for what grows: events scale the rate (ring, CPU),
+/// connections scale the maps keyed by connection.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Growth {
+    pub events: f64,
+    pub connections: f64,
+}
+
+impl Default for Growth {
+    fn default() -> Self {
+        Self { events: DEFAULT_EVENTS_GROWTH, connections: DEFAULT_CONNECTIONS_GROWTH }
+    }
+}
+
+/// Which growth factor scales a map's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrowsWith {
+    Connections,
+    Events,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadMap {
+    pub name: String,
+    pub spec: MapSpec,
+    pub grows_with: GrowsWith,
+}
+
+impl Workload {
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => bail_usage!("cannot read workload file {}: {e}", path.display()),
+        };
+        Self::parse(&text).map_err(|e| crate::error::usage(format!("{}: {e:#}", path.display())))
+    }
+
+    /// Parses and checks a workload; errors are one line.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let raw: RawWorkload = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+                let message = e.message().replace('\n', " ");
+                match line {
+                    Some(line) => bail_usage!("line {line}: {}", message.trim()),
+                    None => bail_usage!("{}", message.trim()),
+                }
+            }
+        };
+        raw.check()
+    }
+}
+
+/// A number, or text with a unit (`"200k"`, `"256M"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Quantity {
+    Number(f64),
+    Text(String),
+}
+
+impl Quantity {
+    fn rate(&self, field: &str) -> anyhow::Result<f64> {
+        match self {
+            Quantity::Number(n) if n.is_finite() && *n > 0.0 => Ok(*n),
+            Quantity::Number(n) => bail_usage!("{field} = {n} must be a positive rate"),
+            Quantity::Text(t) => parse_rate(t).map_err(|e| crate::error::usage(format!("{field}: {e}"))),
+        }
+    }
+
+    fn size(&self, field: &str) -> anyhow::Result<u64> {
+        match self {
+            Quantity::Number(n) if n.fract() == 0.0 && *n >= 0.0 && *n < u64::MAX as f64 => Ok(*n as u64),
+            Quantity::Number(n) => bail_usage!("{field} = {n} must be a whole number of bytes"),
+            Quantity::Text(t) => parse_size(t).map_err(|e| crate::error::usage(format!("{field}: {e}"))),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    #[serde(default)]
+    name: Option<String>,
+    events_per_second: Quantity,
+    event_size: Quantity,
+    #[serde(default)]
+    buffer_seconds: Option<f64>,
+    memory_budget: Quantity,
+    #[serde(default)]
+    cpu: Option<CpuCosts>,
+    #[serde(default)]
+    growth: Growth,
+    #[serde(default)]
+    maps: Vec<RawMap>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMap {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    entries: Quantity,
+    key_size: Quantity,
+    value_size: Quantity,
+    #[serde(default)]
+    prealloc: Option<bool>,
+    #[serde(default)]
+    filled: Option<Quantity>,
+    #[serde(default)]
+    grows_with: Option<GrowsWith>,
+}
+
+impl RawWorkload {
+    fn check(self) -> anyhow::Result<Workload> {
+        let buffer_seconds = self.buffer_seconds.unwrap_or(DEFAULT_BUFFER_SECONDS);
+        if !(buffer_seconds.is_finite() && buffer_seconds > 0.0) {
+            bail_usage!("buffer_seconds = {buffer_seconds} must be positive");
+        }
+        let event_size = self.event_size.size("event_size")?;
+        if event_size == 0 {
+            bail_usage!("event_size must be at least 1 byte");
+        }
+        let memory_budget = self.memory_budget.size("memory_budget")?;
+        if memory_budget == 0 {
+            bail_usage!("memory_budget must be more than 0 bytes");
+        }
+        for (field, factor) in [("growth.events", self.growth.events), ("growth.connections", self.growth.connections)]
+        {
+            if !(factor.is_finite() && factor > 0.0) {
+                bail_usage!("{field} = {factor} must be a positive factor, e.g. 1.5");
+            }
+        }
+        if let Some(cpu) = self.cpu {
+            for (field, ns) in [
+                ("cpu.kernel_ns_per_event", cpu.kernel_ns_per_event),
+                ("cpu.consumer_ns_per_event", cpu.consumer_ns_per_event),
+            ] {
+                if !(ns.is_finite() && ns >= 0.0) {
+                    bail_usage!("{field} = {ns} must be 0 or more nanoseconds");
+                }
+            }
+        }
+        let maps = self.maps.into_iter().map(RawMap::check).collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Workload {
+            name: self.name.unwrap_or_else(|| "workload".into()),
+            events_per_second: self.events_per_second.rate("events_per_second")?,
+            event_size,
+            buffer_seconds,
+            memory_budget,
+            cpu: self.cpu,
+            growth: self.growth,
+            maps,
+        })
+    }
+}
+
+impl RawMap {
+    fn check(self) -> anyhow::Result<WorkloadMap> {
+        let name = self.name;
+        let in_map = |e: String| crate::error::usage(format!("map `{name}`: {e}"));
+        let kind: MapKind = self.kind.parse().map_err(in_map)?;
+        let field = |q: &Quantity, what: &str| -> anyhow::Result<u32> {
+            let value = q.size(what).map_err(|e| in_map(e.to_string()))?;
+            u32::try_from(value).map_err(|_| in_map(format!("{what} = {value} does not fit the kernel's 32-bit field")))
+        };
+        let entries = field(&self.entries, "entries")?;
+        let mut spec =
+            MapSpec::new(kind, entries, field(&self.key_size, "key_size")?, field(&self.value_size, "value_size")?);
+        if self.prealloc == Some(false) {
+            let filled = self.filled.as_ref().map(|f| field(f, "filled")).transpose()?.unwrap_or(entries);
+            spec = spec.without_prealloc(filled);
+        }
+        let grows_with =
+            self.grows_with.unwrap_or(if kind.is_hash() { GrowsWith::Connections } else { GrowsWith::None });
+        Ok(WorkloadMap { name, spec, grows_with })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        events_per_second = 1000
+        event_size = 100
+        memory_budget = "1M"
+    "#;
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let w = Workload::parse(MINIMAL).unwrap();
+        assert_eq!(w.buffer_seconds, 5.0);
+        assert_eq!(w.growth, Growth { events: 1.5, connections: 2.0 });
+        assert_eq!(w.memory_budget, 1 << 20);
+        assert!(w.maps.is_empty() && w.cpu.is_none());
+    }
+
+    #[test]
+    fn maps_grow_with_connections_unless_they_are_arrays() {
+        let text = format!(
+            "{MINIMAL}\n[[maps]]\nname = \"flows\"\ntype = \"lru-hash\"\nentries = \"64K\"\nkey_size = 16\nvalue_size = 24\n\
+             [[maps]]\nname = \"stats\"\ntype = \"percpu-array\"\nentries = 8\nkey_size = 4\nvalue_size = 8\n"
+        );
+        let w = Workload::parse(&text).unwrap();
+        assert_eq!(w.maps[0].spec, MapSpec::new(MapKind::LruHash, 65_536, 16, 24));
+        assert_eq!(w.maps[0].grows_with, GrowsWith::Connections);
+        assert_eq!(w.maps[1].grows_with, GrowsWith::None);
+    }
+
+    #[test]
+    fn mistakes_are_one_line_with_the_place() {
+        let err = |text: &str| format!("{:#}", Workload::parse(text).unwrap_err());
+        assert!(err("events_per_second = 1000\nevent_size = 100\n").contains("memory_budget"));
+        assert!(err(&format!("{MINIMAL}\nevnts = 3\n")).contains("line 6"), "the 6th line of the text");
+        assert!(err(&MINIMAL.replace("1000", "\"fast\"")).contains("events_per_second"));
+        let bad_map =
+            format!("{MINIMAL}\n[[maps]]\nname = \"m\"\ntype = \"btree\"\nentries = 1\nkey_size = 4\nvalue_size = 4\n");
+        assert!(err(&bad_map).contains("map `m`"));
+        assert!(!err(&bad_map).contains('\n'));
+    }
+}
