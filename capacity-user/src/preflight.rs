@@ -31,7 +31,7 @@ pub fn check_privileges(what: &str) -> anyhow::Result<()> {
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());
     }
-    bail_usage!("{what} loads eBPF programs and needs root or CAP_BPF+CAP_PERFMON: run it with sudo")
+    bail_usage!("{what} needs root or CAP_BPF+CAP_PERFMON to create BPF maps and programs: run it with sudo")
 }
 
 fn effective_capabilities() -> Option<u64> {
