@@ -184,8 +184,12 @@ impl LatencyClock {
     const REREAD_EVERY: u32 = 16;
 
     fn now_for(&mut self, stamped: u64) -> u64 {
+        self.now_with(stamped, monotonic_ns)
+    }
+
+    fn now_with(&mut self, stamped: u64, read: impl FnOnce() -> u64) -> u64 {
         if stamped > self.now || self.uses >= Self::REREAD_EVERY {
-            self.now = monotonic_ns();
+            self.now = read();
             self.uses = 0;
         }
         self.uses += 1;
@@ -250,17 +254,22 @@ mod tests {
     }
 
     #[test]
-    fn the_clock_is_never_earlier_than_a_record() {
+    fn the_clock_is_reread_for_newer_records_and_every_sixteen_uses() {
         let mut clock = LatencyClock::default();
-        let first = clock.now_for(0);
-        assert!(first > 0);
-        // A record stamped after the last reading forces a new one.
-        assert!(clock.now_for(first + 1) >= first + 1);
-        let mut reads = std::collections::HashSet::new();
-        for _ in 0..100 {
-            reads.insert(clock.now_for(1));
+        let reads = std::cell::Cell::new(0u64);
+        let fake = || {
+            reads.set(reads.get() + 1);
+            1000 * reads.get()
+        };
+        assert_eq!(clock.now_with(5, fake), 1000);
+        // Older records reuse the reading, up to 16 uses.
+        for _ in 1..16 {
+            assert_eq!(clock.now_with(999, fake), 1000);
         }
-        assert!(reads.len() >= 100 / LatencyClock::REREAD_EVERY as usize, "re-read at least every 16 uses");
+        assert_eq!(clock.now_with(999, fake), 2000, "the 17th use re-reads");
+        // A record stamped after the reading forces a new one at once.
+        assert_eq!(clock.now_with(2001, fake), 3000);
+        assert_eq!(reads.get(), 3);
     }
 
     #[test]
