@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{
     model::{recommended_ring_bytes, Figure, Model, Term, MAX_RING_BYTES},
-    naive, MapKind, MapSpec,
+    naive, MapSpec,
 };
 use crate::{
     bail_usage,
@@ -42,13 +42,8 @@ impl ModelInfo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MapEstimate {
-    #[serde(rename = "type")]
-    pub kind: MapKind,
-    pub entries: u32,
-    pub key_size: u32,
-    pub value_size: u32,
-    pub prealloc: bool,
-    pub filled: u32,
+    #[serde(flatten)]
+    pub spec: MapSpec,
     #[serde(flatten)]
     pub model: ModelInfo,
     pub exact: bool,
@@ -61,15 +56,10 @@ pub struct MapEstimate {
 pub fn map(model: &Model, spec: MapSpec) -> anyhow::Result<MapEstimate> {
     let figure = model.map(&spec)?;
     Ok(MapEstimate {
-        kind: spec.kind,
-        entries: spec.entries,
-        key_size: spec.key_size,
-        value_size: spec.value_size,
-        prealloc: spec.prealloc,
-        filled: spec.filled,
+        spec,
         model: ModelInfo::of(model),
         exact: figure.exact,
-        naive_bytes: naive::map_bytes(spec.entries.into(), spec.key_size.into(), spec.value_size.into()),
+        naive_bytes: spec.naive_bytes(),
         model_bytes: figure.bytes,
         terms: figure.terms,
         notes: figure.notes,
@@ -83,7 +73,7 @@ impl Report for MapEstimate {
                 "map",
                 format!(
                     "{} ({} entries, key {} B, value {} B)",
-                    self.kind, self.entries, self.key_size, self.value_size
+                    self.spec.kind, self.spec.entries, self.spec.key_size, self.spec.value_size
                 ),
             ),
             ("kernel", describe_model(&self.model)),
@@ -93,8 +83,8 @@ impl Report for MapEstimate {
                 format!("{} ({} B){}", format_bytes(self.model_bytes), self.model_bytes, inexact(self.exact)),
             ),
         ];
-        if !self.prealloc {
-            pairs.insert(1, ("prealloc", format!("no, {} live elements", self.filled)));
+        if !self.spec.prealloc {
+            pairs.insert(1, ("prealloc", format!("no, {} live elements", self.spec.filled)));
         }
         human_with_terms(&pairs, &self.terms, &self.notes)
     }
@@ -249,6 +239,7 @@ fn human_with_terms(pairs: &[(&str, String)], terms: &[Term], notes: &[String]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::MapKind;
     use crate::memory::{host::Host, model::Accounting};
 
     fn model_6_1() -> Model {

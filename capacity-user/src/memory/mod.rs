@@ -111,8 +111,9 @@ impl Serialize for MapKind {
 }
 
 /// One map as the user describes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MapSpec {
+    #[serde(rename = "type")]
     pub kind: MapKind,
     pub entries: u32,
     pub key_size: u32,
@@ -124,6 +125,11 @@ pub struct MapSpec {
 }
 
 impl MapSpec {
+    /// The lab's formula for this map: entries × (key + value + 64).
+    pub fn naive_bytes(&self) -> u64 {
+        naive::map_bytes(self.entries.into(), self.key_size.into(), self.value_size.into())
+    }
+
     /// A preallocated map, full.
     pub fn new(kind: MapKind, entries: u32, key_size: u32, value_size: u32) -> Self {
         Self { kind, entries, key_size, value_size, prealloc: true, filled: entries }

@@ -11,7 +11,7 @@ use super::{
     maps::BpfMap,
     measure::{memlock, ChargeMeter},
     model::{Model, PER_TYPE_SINCE},
-    naive, MapKind, MapSpec,
+    MapKind, MapSpec,
 };
 use crate::{
     error::Outcome,
@@ -204,7 +204,7 @@ fn map_case(model: &Model, meter: Option<&ChargeMeter>, spec: &MapSpec) -> anyho
         None => (create()?, None),
     };
     let memlock_bytes = memlock(map.as_fd())?;
-    let naive_bytes = naive::map_bytes(spec.entries.into(), spec.key_size.into(), spec.value_size.into());
+    let naive_bytes = spec.naive_bytes();
     Ok(Case {
         subject: spec.kind.to_string(),
         entries: spec.entries.into(),

@@ -110,7 +110,7 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig
         .iter()
         .zip(&grown.maps)
         .find(|(map, _)| map.grows_with == GrowsWith::Connections && map.spec.kind.is_hash())
-        .map(|(_, line)| line.entries);
+        .map(|(_, line)| line.spec.entries);
     let defaults = RunConfig::default();
     RunConfig {
         rate,

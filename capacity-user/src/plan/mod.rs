@@ -8,7 +8,7 @@ use crate::{
     memory::{
         estimate::{ModelInfo, RingPlan},
         model::Model,
-        naive, MapKind, MapSpec,
+        MapSpec,
     },
     output::{key_values, Report, Table},
     units::{format_bytes, format_rate},
@@ -74,12 +74,8 @@ pub struct RingLine {
 #[derive(Debug, Clone, Serialize)]
 pub struct MapLine {
     pub name: String,
-    #[serde(rename = "type")]
-    pub kind: MapKind,
-    pub entries: u32,
-    pub key_size: u32,
-    pub value_size: u32,
-    pub prealloc: bool,
+    #[serde(flatten)]
+    pub spec: MapSpec,
     pub naive_bytes: u64,
     pub model_bytes: u64,
 }
@@ -204,12 +200,8 @@ fn scenario(
         notes.extend(figure.notes);
         maps.push(MapLine {
             name: map.name.clone(),
-            kind: spec.kind,
-            entries: spec.entries,
-            key_size: spec.key_size,
-            value_size: spec.value_size,
-            prealloc: spec.prealloc,
-            naive_bytes: naive::map_bytes(spec.entries.into(), spec.key_size.into(), spec.value_size.into()),
+            spec,
+            naive_bytes: spec.naive_bytes(),
             model_bytes: figure.bytes,
         });
     }
@@ -275,10 +267,10 @@ impl Report for Plan {
         });
         row("ring memlock", &|s| format_bytes(s.ring.memlock_bytes));
         for (i, map) in self.now.maps.iter().enumerate() {
-            let label = format!("map {} ({})", map.name, map.kind);
+            let label = format!("map {} ({})", map.name, map.spec.kind);
             row(&label, &|s| {
                 let m = &s.maps[i];
-                format!("{} entries: {} (lab {})", m.entries, format_bytes(m.model_bytes), format_bytes(m.naive_bytes))
+                format!("{} entries: {} (lab {})", m.spec.entries, format_bytes(m.model_bytes), format_bytes(m.naive_bytes))
             });
         }
         row("CPU cores", &|s| {
@@ -361,8 +353,8 @@ mod tests {
         // 100k/s × 112 B × 5 × 1.2 = 67.2 MB -> 2^27; grown 100.8 MB -> 2^27
         assert_eq!(plan.now.ring.recommended_bytes, 1 << 27);
         assert_eq!(plan.now.ring.naive_bytes, 1 << 26);
-        assert_eq!(plan.grown.maps[0].entries, 2000, "hash maps grow with connections");
-        assert_eq!(plan.grown.maps[1].entries, 10, "arrays do not grow");
+        assert_eq!(plan.grown.maps[0].spec.entries, 2000, "hash maps grow with connections");
+        assert_eq!(plan.grown.maps[1].spec.entries, 10, "arrays do not grow");
         // 6.1: round_up(2000 × 16, 4096) = 32 768; round_up(10 × round_up(4 + 8, 8), 4096)
         assert_eq!(plan.grown.maps[0].model_bytes, 32_768);
         assert_eq!(plan.grown.maps[1].model_bytes, 4096);
