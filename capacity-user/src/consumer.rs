@@ -23,6 +23,9 @@ pub struct ConsumerModel {
     pub work: Duration,
     /// Periodic pauses, like a GC or a slow disk.
     pub stall: Option<Stall>,
+    /// Spin instead of sleeping in poll(2) when the ring is empty: no
+    /// wakeup latency, at the price of a whole CPU.
+    pub busy_poll: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +125,9 @@ pub fn consume(
         if done {
             break;
         }
-        if drained == 0 {
+        if drained == 0 && model.busy_poll {
+            std::hint::spin_loop();
+        } else if drained == 0 {
             // Short timeout: sampled wakeups may never come, and the end of
             // the run is signalled by the flag, not by the ring.
             let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];

@@ -29,8 +29,11 @@ fn assert_accounted(run: &Value, batch: u64) {
 }
 
 /// A consumer that spends 50 µs on every event cannot exceed 20k events/s,
-/// and a 16 KiB ring (227 records) cannot hide the excess for long.
-const SLOW_CONSUMER: [&str; 4] = ["--consumer-work", "50000", "--ringbuf-size", "16K"];
+/// and a 16 KiB ring (227 records) cannot hide the excess for long. It
+/// busy-polls: a consumer that sleeps when it catches up also pays the
+/// wakeup latency of an idle CPU per event (tens of µs in a VM), which
+/// would make the limit depend on the host rather than on the construction.
+const SLOW_CONSUMER: [&str; 5] = ["--consumer-work", "50000", "--ringbuf-size", "16K", "--busy-poll"];
 const CONSUMER_LIMIT: f64 = 1e9 / 50_000.0;
 
 #[test]
@@ -44,9 +47,11 @@ fn search_finds_a_consumer_limit_known_by_construction() {
     let v = run_json(&args);
     let rate = f(&v, "max_sustainable_rate");
     assert_eq!(v["limited_by"], "drops", "{v}");
-    // Within 20% below the ceiling (the consumer also polls and records
-    // latency), and never above it.
-    assert!(rate <= CONSUMER_LIMIT * 1.02 && rate >= CONSUMER_LIMIT * 0.8, "found {rate}, limit {CONSUMER_LIMIT}: {v}");
+    // Never above the ceiling (bisection precision aside). Below it by the
+    // consumer's own overhead, and by whatever CPU time the host takes from
+    // it: these machines are shared, so the lower bound is generous.
+    assert!(rate <= CONSUMER_LIMIT + 1000.0, "found {rate}, above the limit {CONSUMER_LIMIT}: {v}");
+    assert!(rate >= CONSUMER_LIMIT * 0.5, "found {rate}, far below the limit {CONSUMER_LIMIT}: {v}");
     assert_eq!(v["confirmed"], true, "{v}");
     let trials = v["trials"].as_array().expect("trials");
     assert!(trials.len() >= 4, "{v}");

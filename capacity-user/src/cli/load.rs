@@ -39,6 +39,9 @@ pub struct LoadOptions {
     /// Periodic consumer pauses: PAUSE_MS@EVERY_MS, e.g. 50@1000.
     #[arg(long, value_name = "MS@EVERY_MS")]
     pub consumer_stall: Option<Stall>,
+    /// Consumer spins instead of sleeping when the ring is empty.
+    #[arg(long)]
+    pub busy_poll: bool,
     /// Consumer wakeups: adaptive (the kernel's default) or sampled:N.
     #[arg(long, default_value = "adaptive")]
     pub wakeup: Wakeup,
@@ -62,7 +65,11 @@ impl LoadOptions {
             producers: self.producers,
             keyspace: self.keyspace,
             map_entries: self.map_entries,
-            consumer: ConsumerModel { work: Duration::from_nanos(self.consumer_work), stall: self.consumer_stall },
+            consumer: ConsumerModel {
+                work: Duration::from_nanos(self.consumer_work),
+                stall: self.consumer_stall,
+                busy_poll: self.busy_poll,
+            },
             wakeup: self.wakeup,
         })
     }
