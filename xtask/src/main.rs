@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod setup;
 mod tasks;
+mod vm;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
@@ -31,6 +33,12 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the privileged tests and `capacity verify --max-error 0` on other kernels, each in a
+    /// qemu VM: `cargo xtask vm --kernel 6.1 --kernel 6.12 [-- TEST ARGS]`.
+    Vm(vm::VmArgs),
+    /// Compare capacity's consumer with libbpf's ring_buffer__poll on the same unpaced workload
+    /// (interleaved rounds, median ratio), then measure pacing accuracy. Needs root.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +47,8 @@ fn main() -> ExitCode {
         Task::Setup => setup::ensure_toolchain().map(|_| ()),
         Task::Run { args } => tasks::run(&args),
         Task::Test { args } => tasks::test(&args),
+        Task::Vm(args) => vm::run(args),
+        Task::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,497 @@
+//! `cargo xtask bench`: capacity's consumer against the consumer most C
+//! tools use (libbpf's `ring_buffer__poll`, bench/reference/), on the same
+//! workload, then the load generator's pacing accuracy.
+//!
+//! The machines are shared and noisy, so no absolute figure is a goal: the
+//! two consumers run interleaved (A B A B ...) in one invocation and the
+//! result is the median of the per-round ratios. The ratio is reported, not
+//! gated; only a failed run or a broken invariant fails the bench.
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::{
+    setup::{apt_install, describe, ensure_toolchain, run_checked, step},
+    tasks::{cargo, is_root, workspace_root},
+};
+
+/// Debian packages the reference consumer is built with.
+const REFERENCE_PACKAGES: &[&str] = &["clang", "libbpf-dev", "libelf-dev", "zlib1g-dev", "pkg-config"];
+/// Pacing targets, events per second.
+const PACING_RATES: &[f64] = &[10e3, 50e3, 200e3, 1e6, 2e6];
+/// Triggers per second the pacing runs stay under (batch = rate / this),
+/// well below one core's ~5 M syscalls/s so the generator, not the
+/// syscall, sets the pace.
+const PACING_TRIGGERS_PER_S: f64 = 100e3;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Interleaved rounds, each one run of capacity and one of the reference.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// Seconds of each unpaced run.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Events per trigger.
+    #[arg(long, default_value_t = 64)]
+    batch: u32,
+    /// Whole record the program reserves, header included.
+    #[arg(long, default_value_t = 64)]
+    event_size: u32,
+    /// Ring buffer size (bytes or K/M/G), passed to both consumers as is.
+    #[arg(long, default_value = "16M")]
+    ringbuf_size: String,
+    /// Consumer wakeups: adaptive or sampled:N.
+    #[arg(long, default_value = "adaptive", value_parser = parse_wakeup)]
+    wakeup: Wakeup,
+    /// Seconds of each pacing run.
+    #[arg(long, default_value_t = 2.0)]
+    pacing_duration: f64,
+    /// Print one JSON object (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Same meaning as `capacity load --wakeup`.
+#[derive(Debug, Clone, Copy)]
+enum Wakeup {
+    Adaptive,
+    Sampled(u32),
+}
+
+impl std::fmt::Display for Wakeup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wakeup::Adaptive => f.write_str("adaptive"),
+            Wakeup::Sampled(n) => write!(f, "sampled:{n}"),
+        }
+    }
+}
+
+fn parse_wakeup(text: &str) -> Result<Wakeup, String> {
+    match text.split_once(':') {
+        None if text == "adaptive" => Ok(Wakeup::Adaptive),
+        Some(("sampled", n)) => match n.parse() {
+            Ok(n) if n > 0 => Ok(Wakeup::Sampled(n)),
+            _ => Err(format!("`{text}`: sampled:N needs N of at least 1")),
+        },
+        _ => Err(format!("`{text}` is not a wakeup policy: use adaptive or sampled:N")),
+    }
+}
+
+/// One unpaced run of either consumer.
+#[derive(Debug, Clone, Copy)]
+struct Throughput {
+    /// Consumed events per second of producer run time.
+    events_per_s: f64,
+    /// Attempted (consumed + dropped) per second: how fast the producer went,
+    /// which the consumer's wakeups slow down.
+    offered_per_s: f64,
+    dropped: u64,
+    /// In-kernel run time per event: shows both programs did the same work.
+    kernel_ns: Option<f64>,
+    /// Consumer thread CPU time per consumed event.
+    consumer_ns: Option<f64>,
+}
+
+struct Round {
+    capacity: Throughput,
+    libbpf: Throughput,
+}
+
+impl Round {
+    fn ratio(&self) -> f64 {
+        self.capacity.events_per_s / self.libbpf.events_per_s
+    }
+}
+
+struct Pacing {
+    target: f64,
+    batch: u32,
+    actual: f64,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.rounds == 0 || args.batch == 0 || args.duration <= 0.0 || args.pacing_duration <= 0.0 {
+        bail!("--rounds, --duration, --pacing-duration and --batch must be positive");
+    }
+    if !is_root() {
+        bail!("the bench loads BPF programs: run it as root");
+    }
+    let toolchain = ensure_toolchain()?;
+    apt_install(REFERENCE_PACKAGES)?;
+    step("building capacity (release)");
+    let mut build = cargo(&["build", "--release", "--package", "capacity-user", "--bin", "capacity"]);
+    toolchain.apply(&mut build);
+    run_checked(&mut build)?;
+    let capacity = workspace_root().join("target/release/capacity");
+    let reference = build_reference()?;
+
+    step(&format!(
+        "{} interleaved rounds of {} s: batch {}, {} B events, ring {}, {} wakeups, unpaced",
+        args.rounds, args.duration, args.batch, args.event_size, args.ringbuf_size, args.wakeup
+    ));
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        step(&format!("round {round}/{}: capacity", args.rounds));
+        let capacity = run_capacity_unpaced(&capacity, args)?;
+        step(&format!("round {round}/{}: libbpf reference", args.rounds));
+        let libbpf = run_reference(&reference, args)?;
+        rounds.push(Round { capacity, libbpf });
+    }
+
+    let mut pacing = Vec::new();
+    for &target in PACING_RATES {
+        let batch = pacing_batch(target);
+        step(&format!("pacing: capacity at {} (batch {batch})", format_rate(target)));
+        pacing.push(Pacing { target, batch, actual: run_capacity_paced(&capacity, args, target, batch)? });
+    }
+
+    if args.json {
+        println!("{}", json_report(args, &rounds, &pacing));
+    } else {
+        print!("{}", human_report(args, &rounds, &pacing));
+    }
+    Ok(())
+}
+
+/// Compile the reference's BPF object and its libbpf consumer into target/bench/.
+fn build_reference() -> Result<PathBuf> {
+    let source = workspace_root().join("bench/reference");
+    let out = workspace_root().join("target/bench");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    step("building the libbpf reference consumer");
+    // clang's BPF target has no multiarch include path of its own, and
+    // <linux/bpf.h> needs <asm/types.h> from it.
+    let multiarch = command_output(Command::new("cc").arg("-dumpmachine"))?;
+    run_checked(
+        Command::new("clang")
+            .args(["-target", "bpf", "-O2", "-g", "-Wall"])
+            .arg(format!("-I/usr/include/{multiarch}"))
+            .arg("-c")
+            .arg(source.join("ringbuf_ref.bpf.c"))
+            .arg("-o")
+            .arg(out.join("ringbuf_ref.bpf.o")),
+    )?;
+    let libbpf_flags = command_output(Command::new("pkg-config").args(["--cflags", "--libs", "libbpf"]))?;
+    let binary = out.join("ringbuf_ref");
+    run_checked(
+        Command::new("cc")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&binary)
+            .arg(source.join("ringbuf_ref.c"))
+            .args(libbpf_flags.split_whitespace())
+            .args(["-lelf", "-lz", "-lpthread"]),
+    )?;
+    Ok(binary)
+}
+
+/// The workload options both tools take, spelled alike.
+fn workload(args: &BenchArgs, batch: u32) -> Vec<String> {
+    vec![
+        "--batch".into(),
+        batch.to_string(),
+        "--event-size".into(),
+        args.event_size.to_string(),
+        "--ringbuf-size".into(),
+        args.ringbuf_size.clone(),
+    ]
+}
+
+/// A `capacity load` with the bench's workload.
+fn capacity_load(binary: &Path, args: &BenchArgs, batch: u32) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.args(["load", "--json", "--wakeup"]).arg(args.wakeup.to_string()).args(workload(args, batch));
+    cmd
+}
+
+fn run_capacity_unpaced(binary: &Path, args: &BenchArgs) -> Result<Throughput> {
+    let mut cmd = capacity_load(binary, args, args.batch);
+    cmd.args(["--rate", "max", "--warmup", "0", "--duration"]).arg(args.duration.to_string());
+    let json = json_output(&mut cmd)?;
+    let consumed = field(&json, "consumed")?;
+    check_accounting(&json, args.batch, consumed)?;
+    let (duration, dropped) = (field(&json, "duration_s")?, field(&json, "dropped")?);
+    Ok(Throughput {
+        events_per_s: consumed / duration,
+        offered_per_s: (consumed + dropped) / duration,
+        dropped: dropped as u64,
+        kernel_ns: optional_field(&json, "kernel_ns_per_event"),
+        consumer_ns: optional_field(&json, "consumer_ns_per_event"),
+    })
+}
+
+fn run_reference(binary: &Path, args: &BenchArgs) -> Result<Throughput> {
+    let mut cmd = Command::new(binary);
+    cmd.arg("--duration").arg(args.duration.to_string()).args(workload(args, args.batch));
+    if let Wakeup::Sampled(n) = args.wakeup {
+        cmd.arg("--wakeup-every").arg(n.to_string());
+    }
+    let json = json_output(&mut cmd)?;
+    let consumed = field(&json, "consumed")?;
+    check_accounting(&json, args.batch, consumed)?;
+    let (duration, dropped) = (field(&json, "duration_s")?, field(&json, "dropped")?);
+    Ok(Throughput {
+        events_per_s: field(&json, "events_per_s")?,
+        offered_per_s: (consumed + dropped) / duration,
+        dropped: dropped as u64,
+        // 0 when the kernel refused BPF_ENABLE_STATS.
+        kernel_ns: optional_field(&json, "kernel_ns_per_event").filter(|ns| *ns > 0.0),
+        consumer_ns: optional_field(&json, "consumer_ns_per_event"),
+    })
+}
+
+fn run_capacity_paced(binary: &Path, args: &BenchArgs, rate: f64, batch: u32) -> Result<f64> {
+    let mut cmd = capacity_load(binary, args, batch);
+    cmd.arg("--rate").arg(rate.to_string()).arg("--duration").arg(args.pacing_duration.to_string());
+    let json = json_output(&mut cmd)?;
+    check_accounting(&json, batch, field(&json, "consumed")?)?;
+    field(&json, "actual_rate")
+}
+
+/// Enough events per trigger to keep the trigger rate reachable.
+fn pacing_batch(rate: f64) -> u32 {
+    (rate / PACING_TRIGGERS_PER_S).floor().max(1.0) as u32
+}
+
+/// Both tools check their own invariants and exit non-zero; this checks the
+/// two that the comparison rests on from their output, the same way for both.
+fn check_accounting(json: &str, batch: u32, consumed: f64) -> Result<()> {
+    let emitted = field(json, "emitted")?;
+    let dropped = field(json, "dropped")?;
+    let triggers = field(json, "triggers")?;
+    if emitted != consumed {
+        bail!("invariant broken: emitted {emitted} but consumed {consumed}");
+    }
+    if triggers * f64::from(batch) != emitted + dropped {
+        bail!(
+            "invariant broken: triggers × batch = {} but emitted + dropped = {}",
+            triggers * f64::from(batch),
+            emitted + dropped
+        );
+    }
+    Ok(())
+}
+
+/// Run a tool that prints JSON on stdout; its stderr goes to ours.
+fn json_output(cmd: &mut Command) -> Result<String> {
+    eprintln!("xtask: $ {}", describe(cmd));
+    let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}){}",
+            describe(cmd),
+            out.status,
+            if stdout.is_empty() { String::new() } else { format!(": {stdout}") }
+        );
+    }
+    Ok(stdout)
+}
+
+fn command_output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
+    if !out.status.success() {
+        bail!("`{}` failed ({})", describe(cmd), out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A number field of a flat JSON object; None if absent or null. Enough for
+/// the two tools' own output, whose keys are unique; xtask has no JSON crate.
+fn optional_field(json: &str, key: &str) -> Option<f64> {
+    let quoted = format!("\"{key}\"");
+    let rest = json[json.find(&quoted)? + quoted.len()..].trim_start().strip_prefix(':')?.trim_start();
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn field(json: &str, key: &str) -> Result<f64> {
+    optional_field(json, key).with_context(|| format!("no number `{key}` in the output: {json}"))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn median_of(rounds: &[Round], pick: impl Fn(&Round) -> Option<f64>) -> Option<f64> {
+    let values: Vec<f64> = rounds.iter().filter_map(pick).collect();
+    (!values.is_empty()).then(|| median(values))
+}
+
+fn format_rate(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.3} M/s", rate / 1e6)
+    } else {
+        format!("{:.1} k/s", rate / 1e3)
+    }
+}
+
+fn format_ns(ns: Option<f64>) -> String {
+    ns.map_or_else(|| "-".into(), |ns| format!("{ns:.0}"))
+}
+
+fn human_report(args: &BenchArgs, rounds: &[Round], pacing: &[Pacing]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nconsumer throughput, unpaced: batch {}, {} B events, ring {}, {} wakeups, {} s per run",
+        args.batch, args.event_size, args.ringbuf_size, args.wakeup, args.duration
+    );
+    let _ = writeln!(
+        out,
+        "{:<7} {:>12} {:>12} {:>7} {:>12} {:>12} {:>9} {:>9} {:>16} {:>18}",
+        "round",
+        "capacity",
+        "libbpf",
+        "ratio",
+        "cap offered",
+        "lib offered",
+        "cap drops",
+        "lib drops",
+        "kernel ns/ev c/l",
+        "consumer ns/ev c/l"
+    );
+    for (i, r) in rounds.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:<7} {:>12} {:>12} {:>7.3} {:>12} {:>12} {:>9} {:>9} {:>16} {:>18}",
+            i + 1,
+            format_rate(r.capacity.events_per_s),
+            format_rate(r.libbpf.events_per_s),
+            r.ratio(),
+            format_rate(r.capacity.offered_per_s),
+            format_rate(r.libbpf.offered_per_s),
+            r.capacity.dropped,
+            r.libbpf.dropped,
+            format!("{}/{}", format_ns(r.capacity.kernel_ns), format_ns(r.libbpf.kernel_ns)),
+            format!("{}/{}", format_ns(r.capacity.consumer_ns), format_ns(r.libbpf.consumer_ns)),
+        );
+    }
+    let m = |pick: fn(&Round) -> Option<f64>| median_of(rounds, pick);
+    let _ = writeln!(
+        out,
+        "{:<7} {:>12} {:>12} {:>7.3} {:>12} {:>12} {:>9} {:>9} {:>16} {:>18}",
+        "median",
+        format_rate(m(|r| Some(r.capacity.events_per_s)).unwrap_or(0.0)),
+        format_rate(m(|r| Some(r.libbpf.events_per_s)).unwrap_or(0.0)),
+        m(|r| Some(r.ratio())).unwrap_or(0.0),
+        format_rate(m(|r| Some(r.capacity.offered_per_s)).unwrap_or(0.0)),
+        format_rate(m(|r| Some(r.libbpf.offered_per_s)).unwrap_or(0.0)),
+        "",
+        "",
+        format!("{}/{}", format_ns(m(|r| r.capacity.kernel_ns)), format_ns(m(|r| r.libbpf.kernel_ns))),
+        format!("{}/{}", format_ns(m(|r| r.capacity.consumer_ns)), format_ns(m(|r| r.libbpf.consumer_ns))),
+    );
+    let _ = writeln!(
+        out,
+        "capacity, libbpf: consumed events / producer run time; offered: (consumed + dropped) / run time; \
+         drops: events the ring had no room for;\nns/ev: in-kernel run time per event and consumer thread CPU \
+         time per consumed event (capacity/libbpf)"
+    );
+    let _ = writeln!(
+        out,
+        "ratio capacity/libbpf (median of per-round ratios): {:.3}",
+        m(|r| Some(r.ratio())).unwrap_or(0.0)
+    );
+    let _ = writeln!(
+        out,
+        "\npacing accuracy: capacity load, {} wakeups, {} s per run (batch = rate / {})",
+        args.wakeup, args.pacing_duration, PACING_TRIGGERS_PER_S
+    );
+    let _ = writeln!(out, "{:>12} {:>6} {:>14} {:>14}", "target", "batch", "actual", "actual/target");
+    for p in pacing {
+        let _ = writeln!(
+            out,
+            "{:>12} {:>6} {:>14} {:>14.4}",
+            format_rate(p.target),
+            p.batch,
+            format_rate(p.actual),
+            p.actual / p.target
+        );
+    }
+    out
+}
+
+fn json_report(args: &BenchArgs, rounds: &[Round], pacing: &[Pacing]) -> String {
+    let opt = |v: Option<f64>| v.map_or_else(|| "null".to_string(), |v| format!("{v:.1}"));
+    let run = |t: &Throughput| {
+        format!(
+            "{{\"events_per_s\":{:.1},\"offered_per_s\":{:.1},\"dropped\":{},\"kernel_ns_per_event\":{},\
+             \"consumer_ns_per_event\":{}}}",
+            t.events_per_s,
+            t.offered_per_s,
+            t.dropped,
+            opt(t.kernel_ns),
+            opt(t.consumer_ns)
+        )
+    };
+    let rounds_json: Vec<String> = rounds
+        .iter()
+        .map(|r| {
+            format!("{{\"capacity\":{},\"libbpf\":{},\"ratio\":{:.4}}}", run(&r.capacity), run(&r.libbpf), r.ratio())
+        })
+        .collect();
+    let pacing_json: Vec<String> = pacing
+        .iter()
+        .map(|p| {
+            format!(
+                "{{\"target\":{:.0},\"batch\":{},\"actual\":{:.1},\"actual_over_target\":{:.4}}}",
+                p.target,
+                p.batch,
+                p.actual,
+                p.actual / p.target
+            )
+        })
+        .collect();
+    format!(
+        "{{\"workload\":{{\"batch\":{},\"event_size\":{},\"ringbuf_size\":\"{}\",\"wakeup\":\"{}\",\"duration_s\":{}}},\
+         \"rounds\":[{}],\"median_capacity_events_per_s\":{:.1},\"median_libbpf_events_per_s\":{:.1},\
+         \"ratio\":{:.4},\"pacing\":[{}]}}",
+        args.batch,
+        args.event_size,
+        args.ringbuf_size,
+        args.wakeup,
+        args.duration,
+        rounds_json.join(","),
+        median_of(rounds, |r| Some(r.capacity.events_per_s)).unwrap_or(0.0),
+        median_of(rounds, |r| Some(r.libbpf.events_per_s)).unwrap_or(0.0),
+        median_of(rounds, |r| Some(r.ratio())).unwrap_or(0.0),
+        pacing_json.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_come_from_pretty_and_compact_json() {
+        let pretty = "{\n  \"consumed\": 3055616,\n  \"kernel_ns_per_event\": null,\n  \"duration_s\": 2.0021\n}";
+        assert_eq!(optional_field(pretty, "consumed"), Some(3055616.0));
+        assert_eq!(optional_field(pretty, "duration_s"), Some(2.0021));
+        assert_eq!(optional_field(pretty, "kernel_ns_per_event"), None);
+        assert_eq!(optional_field("{\"events_per_s\":2.5e6}", "events_per_s"), Some(2.5e6));
+        assert!(field(pretty, "missing").is_err());
+    }
+
+    #[test]
+    fn medians_and_batches() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(pacing_batch(10e3), 1);
+        assert_eq!(pacing_batch(200e3), 2);
+        assert_eq!(pacing_batch(2e6), 20);
+    }
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask vm`: the privileged tests and `capacity verify` on other
+//! kernels. Each kernel boots under qemu from a minimal initramfs that holds
+//! static builds of the test binaries and of `capacity`; the serial console
+//! carries the results back.
+mod build;
+mod initramfs;
+mod kernel;
+mod qemu;
+mod results;
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::{setup, tasks::workspace_root};
+
+/// Kernels booted when no `--kernel` is given: Debian's 6.1 accounts map
+/// memory the pre-6.4 way (ring buffers report 0 memlock), 6.12 the new way.
+const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12"];
+
+/// Test binaries (tests/tests/<name>.rs) run when no TEST ARGS are given:
+/// the short load runs, which check the accounting invariants, and the
+/// memory tests.
+const DEFAULT_TESTS: &[&str] = &["load", "memory"];
+
+/// qemu and the guest's shell; the initramfs is written in Rust.
+const PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static"];
+
+#[derive(Args)]
+pub struct VmArgs {
+    /// A kernel to boot: a version such as 6.1 or 6.12 (the newest Debian
+    /// linux-image-<version>.*-cloud-amd64, downloaded once and cached under
+    /// ~/.cache/capacity-vm or $CAPACITY_VM_CACHE), or the path of a bzImage.
+    /// Repeat for several kernels; without it: 6.1 and 6.12.
+    #[arg(long = "kernel", value_name = "VERSION|PATH")]
+    kernels: Vec<String>,
+    /// Seconds one kernel may take from boot to power-off before its VM is killed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    timeout: u64,
+    /// `auto` uses KVM when a probe boot works and software emulation (TCG) otherwise.
+    #[arg(long, value_enum, default_value_t = qemu::Accel::Auto)]
+    accel: qemu::Accel,
+    /// Arguments for every test binary of capacity-tests (after `--`): a name
+    /// filter, `--skip NAME`, `--exact`, ... Without them the VM runs the
+    /// tests of tests/tests/load.rs (short runs that check the accounting
+    /// invariants) and tests/tests/memory.rs. Tests see CI=true (they must not
+    /// skip) and CAPACITY_VM=1 (emulated CPUs: relax speed and timing checks).
+    #[arg(last = true, value_name = "TEST ARGS")]
+    test_args: Vec<String>,
+}
+
+/// One test binary to run in the guest, with its arguments.
+pub struct PlannedTest {
+    pub name: String,
+    pub binary: PathBuf,
+    pub args: Vec<String>,
+}
+
+pub fn run(args: VmArgs) -> Result<()> {
+    setup::apt_install(PACKAGES)?;
+    let toolchain = setup::ensure_toolchain()?;
+    let specs: Vec<String> =
+        if args.kernels.is_empty() { DEFAULT_KERNELS.iter().map(|k| k.to_string()).collect() } else { args.kernels };
+    let kernels = specs.iter().map(|s| kernel::resolve(s)).collect::<Result<Vec<_>>>()?;
+
+    let work_dir = workspace_root().join("target/vm");
+    let built = build::build(&toolchain, &work_dir)?;
+    let (plan, missing) = plan(built.tests, &args.test_args);
+    for name in &missing {
+        setup::step(&format!("WARNING: test binary `{name}` (tests/tests/{name}.rs) does not exist: it cannot run"));
+    }
+    let image = work_dir.join("initramfs.cpio");
+    initramfs::write(&image, &built.capacity, &plan)?;
+
+    let accel = qemu::choose_accel(args.accel, &kernels[0].image, &image)?;
+    let timeout = Duration::from_secs(args.timeout);
+    let mut reports = Vec::new();
+    for kernel in &kernels {
+        setup::step(&format!("booting {} ({}) with {accel}", kernel.label, kernel.origin));
+        let log = work_dir.join("logs").join(format!("{}.log", kernel.label));
+        let boot = qemu::boot(kernel, &image, accel, timeout, &log)?;
+        reports.push(results::KernelReport::from_boot(&kernel.label, &boot));
+    }
+
+    println!("{}", results::summary(&reports));
+    let failed: Vec<&str> = reports.iter().filter(|r| !r.passed()).map(|r| r.label.as_str()).collect();
+    if !missing.is_empty() {
+        bail!("test binaries missing: {} (the VM run is incomplete without them)", missing.join(", "));
+    }
+    if !failed.is_empty() {
+        bail!("failed on {} (console logs in {})", failed.join(", "), work_dir.join("logs").display());
+    }
+    Ok(())
+}
+
+/// Which test binaries run, with which arguments: every one with TEST ARGS,
+/// else the default ones; and the default ones that do not exist.
+fn plan(tests: Vec<(String, PathBuf)>, test_args: &[String]) -> (Vec<PlannedTest>, Vec<String>) {
+    let all = !test_args.is_empty();
+    let missing = DEFAULT_TESTS
+        .iter()
+        .filter(|d| !all && !tests.iter().any(|(name, _)| name == *d))
+        .map(|d| d.to_string())
+        .collect();
+    let plan = tests
+        .into_iter()
+        .filter(|(name, _)| all || DEFAULT_TESTS.contains(&name.as_str()))
+        .map(|(name, binary)| PlannedTest { name, binary, args: test_args.to_vec() })
+        .collect();
+    (plan, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(names: &[&str]) -> Vec<(String, PathBuf)> {
+        names.iter().map(|n| (n.to_string(), PathBuf::from(format!("/t/{n}")))).collect()
+    }
+
+    #[test]
+    fn default_plan_runs_the_selection_and_names_what_is_missing() {
+        let (plan, missing) = plan(built(&["bad_input", "load"]), &[]);
+        assert_eq!(plan.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["load"]);
+        assert_eq!(missing, ["memory"]);
+    }
+
+    #[test]
+    fn test_args_go_to_every_binary() {
+        let (plan, missing) = plan(built(&["bad_input", "load"]), &["--skip".into(), "slow".into()]);
+        assert_eq!(plan.len(), 2);
+        assert!(plan.iter().all(|t| t.args == ["--skip", "slow"]));
+        assert!(missing.is_empty());
+    }
+}
