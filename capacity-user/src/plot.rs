@@ -34,10 +34,12 @@ impl Axis {
     }
 }
 
-/// 1, 2 or 5 times a power of ten, at or above `v`.
+/// 1, 2 or 5 times a power of ten, at or above `v` (a measured rate a hair
+/// above its round target stays on the target's scale).
 fn nice_ceiling(v: f64) -> f64 {
+    let v = v / 1.001;
     let p = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * p).find(|c| *c >= v * (1.0 - 1e-12)).unwrap_or(10.0 * p)
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * p).find(|c| *c >= v).unwrap_or(10.0 * p)
 }
 
 fn polyline(out: &mut String, points: &[(f64, f64)], color: &str, dashed: bool) {
@@ -136,6 +138,7 @@ mod tests {
         assert_eq!(nice_ceiling(1500.0), 2000.0);
         assert_eq!(nice_ceiling(2_000_000.0), 2_000_000.0);
         assert_eq!(nice_ceiling(3.2e6), 5e6);
+        assert_eq!(nice_ceiling(1_000_400.0), 1e6, "measurement noise above a round number");
     }
 
     #[test]
