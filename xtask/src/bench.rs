@@ -14,6 +14,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use serde_json::{json, Value};
 
 use crate::{
     setup::{apt_install, describe, ensure_toolchain, run_checked, step},
@@ -261,7 +262,7 @@ fn pacing_batch(rate: f64) -> u32 {
 
 /// Both tools check their own invariants and exit non-zero; this checks the
 /// two that the comparison rests on from their output, the same way for both.
-fn check_accounting(json: &str, batch: u32, consumed: f64) -> Result<()> {
+fn check_accounting(json: &Value, batch: u32, consumed: f64) -> Result<()> {
     let emitted = field(json, "emitted")?;
     let dropped = field(json, "dropped")?;
     let triggers = field(json, "triggers")?;
@@ -278,11 +279,11 @@ fn check_accounting(json: &str, batch: u32, consumed: f64) -> Result<()> {
     Ok(())
 }
 
-/// Run a tool that prints JSON on stdout; its stderr goes to ours.
-fn json_output(cmd: &mut Command) -> Result<String> {
+/// Run a tool that prints one JSON object on stdout; its stderr goes to ours.
+fn json_output(cmd: &mut Command) -> Result<Value> {
     eprintln!("xtask: $ {}", describe(cmd));
     let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
             "`{}` failed ({}){}",
@@ -291,7 +292,7 @@ fn json_output(cmd: &mut Command) -> Result<String> {
             if stdout.is_empty() { String::new() } else { format!(": {stdout}") }
         );
     }
-    Ok(stdout)
+    serde_json::from_str(&stdout).with_context(|| format!("`{}` printed no JSON object: {stdout}", describe(cmd)))
 }
 
 fn command_output(cmd: &mut Command) -> Result<String> {
@@ -302,16 +303,12 @@ fn command_output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// A number field of a flat JSON object; None if absent or null. Enough for
-/// the two tools' own output, whose keys are unique; xtask has no JSON crate.
-fn optional_field(json: &str, key: &str) -> Option<f64> {
-    let quoted = format!("\"{key}\"");
-    let rest = json[json.find(&quoted)? + quoted.len()..].trim_start().strip_prefix(':')?.trim_start();
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(rest.len());
-    rest[..end].parse().ok()
+/// A number field of a tool's JSON output; None if absent or null.
+fn optional_field(json: &Value, key: &str) -> Option<f64> {
+    json.get(key).and_then(Value::as_f64)
 }
 
-fn field(json: &str, key: &str) -> Result<f64> {
+fn field(json: &Value, key: &str) -> Result<f64> {
     optional_field(json, key).with_context(|| format!("no number `{key}` in the output: {json}"))
 }
 
@@ -425,51 +422,41 @@ fn human_report(args: &BenchArgs, rounds: &[Round], pacing: &[Pacing]) -> String
 }
 
 fn json_report(args: &BenchArgs, rounds: &[Round], pacing: &[Pacing]) -> String {
-    let opt = |v: Option<f64>| v.map_or_else(|| "null".to_string(), |v| format!("{v:.1}"));
     let run = |t: &Throughput| {
-        format!(
-            "{{\"events_per_s\":{:.1},\"offered_per_s\":{:.1},\"dropped\":{},\"kernel_ns_per_event\":{},\
-             \"consumer_ns_per_event\":{}}}",
-            t.events_per_s,
-            t.offered_per_s,
-            t.dropped,
-            opt(t.kernel_ns),
-            opt(t.consumer_ns)
-        )
+        json!({
+            "events_per_s": t.events_per_s,
+            "offered_per_s": t.offered_per_s,
+            "dropped": t.dropped,
+            "kernel_ns_per_event": t.kernel_ns,
+            "consumer_ns_per_event": t.consumer_ns,
+        })
     };
-    let rounds_json: Vec<String> = rounds
-        .iter()
-        .map(|r| {
-            format!("{{\"capacity\":{},\"libbpf\":{},\"ratio\":{:.4}}}", run(&r.capacity), run(&r.libbpf), r.ratio())
-        })
-        .collect();
-    let pacing_json: Vec<String> = pacing
-        .iter()
-        .map(|p| {
-            format!(
-                "{{\"target\":{:.0},\"batch\":{},\"actual\":{:.1},\"actual_over_target\":{:.4}}}",
-                p.target,
-                p.batch,
-                p.actual,
-                p.actual / p.target
-            )
-        })
-        .collect();
-    format!(
-        "{{\"workload\":{{\"batch\":{},\"event_size\":{},\"ringbuf_size\":\"{}\",\"wakeup\":\"{}\",\"duration_s\":{}}},\
-         \"rounds\":[{}],\"median_capacity_events_per_s\":{:.1},\"median_libbpf_events_per_s\":{:.1},\
-         \"ratio\":{:.4},\"pacing\":[{}]}}",
-        args.batch,
-        args.event_size,
-        args.ringbuf_size,
-        args.wakeup,
-        args.duration,
-        rounds_json.join(","),
-        median_of(rounds, |r| Some(r.capacity.events_per_s)).unwrap_or(0.0),
-        median_of(rounds, |r| Some(r.libbpf.events_per_s)).unwrap_or(0.0),
-        median_of(rounds, |r| Some(r.ratio())).unwrap_or(0.0),
-        pacing_json.join(",")
-    )
+    let report = json!({
+        "workload": {
+            "batch": args.batch,
+            "event_size": args.event_size,
+            "ringbuf_size": args.ringbuf_size,
+            "wakeup": args.wakeup.to_string(),
+            "duration_s": args.duration,
+        },
+        "rounds": rounds
+            .iter()
+            .map(|r| json!({"capacity": run(&r.capacity), "libbpf": run(&r.libbpf), "ratio": r.ratio()}))
+            .collect::<Vec<_>>(),
+        "median_capacity_events_per_s": median_of(rounds, |r| Some(r.capacity.events_per_s)).unwrap_or(0.0),
+        "median_libbpf_events_per_s": median_of(rounds, |r| Some(r.libbpf.events_per_s)).unwrap_or(0.0),
+        "ratio": median_of(rounds, |r| Some(r.ratio())).unwrap_or(0.0),
+        "pacing": pacing
+            .iter()
+            .map(|p| json!({
+                "target": p.target,
+                "batch": p.batch,
+                "actual": p.actual,
+                "actual_over_target": p.actual / p.target,
+            }))
+            .collect::<Vec<_>>(),
+    });
+    report.to_string()
 }
 
 #[cfg(test)]
@@ -477,13 +464,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fields_come_from_pretty_and_compact_json() {
-        let pretty = "{\n  \"consumed\": 3055616,\n  \"kernel_ns_per_event\": null,\n  \"duration_s\": 2.0021\n}";
-        assert_eq!(optional_field(pretty, "consumed"), Some(3055616.0));
-        assert_eq!(optional_field(pretty, "duration_s"), Some(2.0021));
-        assert_eq!(optional_field(pretty, "kernel_ns_per_event"), None);
-        assert_eq!(optional_field("{\"events_per_s\":2.5e6}", "events_per_s"), Some(2.5e6));
-        assert!(field(pretty, "missing").is_err());
+    fn fields_are_numbers_or_absent() {
+        let out: Value = serde_json::from_str("{\n  \"consumed\": 3055616,\n  \"kernel_ns_per_event\": null,\n  \"duration_s\": 2.0021\n}").unwrap();
+        assert_eq!(optional_field(&out, "consumed"), Some(3055616.0));
+        assert_eq!(optional_field(&out, "duration_s"), Some(2.0021));
+        assert_eq!(optional_field(&out, "kernel_ns_per_event"), None);
+        assert!(field(&out, "missing").is_err());
     }
 
     #[test]
