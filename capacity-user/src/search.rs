@@ -51,6 +51,16 @@ pub enum Limit {
     High,
 }
 
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Limit::Drops => "drops",
+            Limit::Producer => "producer",
+            Limit::High => "high",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Trial {
     pub target_rate: f64,
@@ -170,7 +180,7 @@ impl Searcher<'_> {
             result.drop_rate * 100.0,
             match failed_by {
                 None => " -> pass".to_string(),
-                Some(l) => format!(" -> fail ({})", serde_json::to_string(&l).unwrap_or_default().trim_matches('"')),
+                Some(l) => format!(" -> fail ({l})"),
             }
         ));
         self.trials.push(Trial {
@@ -300,7 +310,7 @@ impl Report for SearchResult {
                     (true, true) => "pass (confirm)".to_string(),
                     (false, c) => format!(
                         "fail: {}{}",
-                        serde_json::to_string(&t.failed_by).unwrap_or_default().trim_matches('"'),
+                        t.failed_by.map(|l| l.to_string()).unwrap_or_default(),
                         if c { " (confirm)" } else { "" }
                     ),
                 },
@@ -308,7 +318,7 @@ impl Report for SearchResult {
         }
         let mut pairs = vec![
             ("max sustainable rate", format_rate(self.max_sustainable_rate)),
-            ("limited by", serde_json::to_string(&self.limited_by).unwrap_or_default().trim_matches('"').to_string()),
+            ("limited by", self.limited_by.to_string()),
             ("confirmed", if self.confirmed { "yes".into() } else { "no".into() }),
         ];
         if let Some(p) = self.peak_occupancy_bytes {
@@ -350,6 +360,13 @@ mod tests {
         assert_eq!(confirm_step_down(500_000.0, &spec()), 490_000.0);
         assert_eq!(confirm_step_down(20_000.0, &spec()), 19_000.0);
         assert_eq!(confirm_step_down(1500.0, &spec()), 0.0);
+    }
+
+    #[test]
+    fn limits_print_as_their_json_names() {
+        for limit in [Limit::Drops, Limit::Producer, Limit::High] {
+            assert_eq!(serde_json::to_string(&limit).unwrap(), format!("\"{limit}\""));
+        }
     }
 
     #[test]
