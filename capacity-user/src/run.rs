@@ -212,12 +212,6 @@ pub struct RunResult {
     pub interrupted: bool,
 }
 
-impl RunResult {
-    pub fn attempted(&self) -> u64 {
-        self.emitted + self.dropped
-    }
-}
-
 impl Report for RunResult {
     fn human(&self) -> String {
         let l = &self.latency_ns;
