@@ -119,7 +119,7 @@ impl RunConfig {
             );
         }
         let ring = self.ringbuf_size;
-        if !ring.is_power_of_two() || ring % page != 0 {
+        if !ring.is_power_of_two() || !ring.is_multiple_of(page) {
             bail_usage!(
                 "--ringbuf-size {ring} must be a power of two and a multiple of the page size ({page}): try {}",
                 ring.next_power_of_two().max(page)

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::{
     setup::{apt_install, describe, ensure_toolchain, run_checked, step},
-    tasks::{cargo, is_root, workspace_root},
+    tasks::{build_release_capacity, is_root, workspace_root},
 };
 
 /// Debian packages the reference consumer is built with.
@@ -126,11 +126,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let toolchain = ensure_toolchain()?;
     apt_install(REFERENCE_PACKAGES)?;
-    step("building capacity (release)");
-    let mut build = cargo(&["build", "--release", "--package", "capacity-user", "--bin", "capacity"]);
-    toolchain.apply(&mut build);
-    run_checked(&mut build)?;
-    let capacity = workspace_root().join("target/release/capacity");
+    let capacity = build_release_capacity(&toolchain)?;
     let reference = build_reference()?;
 
     step(&format!(

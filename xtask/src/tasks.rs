@@ -3,7 +3,7 @@ use std::{path::PathBuf, process::Command};
 
 use anyhow::{bail, Result};
 
-use crate::setup::{ensure_toolchain, run_checked, step};
+use crate::setup::{ensure_toolchain, run_checked, step, BpfToolchain};
 
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
@@ -19,14 +19,19 @@ pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Build `capacity` in release mode and run it with `args`, as root.
-pub fn run(args: &[String]) -> Result<()> {
-    let toolchain = ensure_toolchain()?;
+/// Build `capacity` in release mode; its path.
+pub(crate) fn build_release_capacity(toolchain: &BpfToolchain) -> Result<PathBuf> {
     step("building capacity (release)");
     let mut build = cargo(&["build", "--release", "--package", "capacity-user", "--bin", "capacity"]);
     toolchain.apply(&mut build);
     run_checked(&mut build)?;
-    let binary = workspace_root().join("target/release/capacity");
+    Ok(workspace_root().join("target/release/capacity"))
+}
+
+/// Build `capacity` in release mode and run it with `args`, as root.
+pub fn run(args: &[String]) -> Result<()> {
+    let toolchain = ensure_toolchain()?;
+    let binary = build_release_capacity(&toolchain)?;
     let mut cmd = if is_root() {
         Command::new(&binary)
     } else {
@@ -51,14 +56,11 @@ pub fn test(extra: &[String]) -> Result<()> {
     if !is_root() {
         step("WARNING: not root: the privileged tests will skip (CI runs them as root)");
     }
-    step("building capacity (release) for the integration tests");
-    let mut build = cargo(&["build", "--release", "--package", "capacity-user", "--bin", "capacity"]);
-    toolchain.apply(&mut build);
-    run_checked(&mut build)?;
+    let binary = build_release_capacity(&toolchain)?;
     step("running the tests");
     let mut test = cargo(&["test", "--release", "--workspace"]);
     test.args(extra);
     toolchain.apply(&mut test);
-    test.env("CAPACITY_BIN", workspace_root().join("target/release/capacity"));
+    test.env("CAPACITY_BIN", binary);
     run_checked(&mut test).or_else(|e| bail!("{e}"))
 }
