@@ -2,18 +2,13 @@
 //! the running kernel. The binary is a thin layer over these modules.
 
 pub mod cli;
-pub mod consumer;
 pub mod error;
-pub mod generator;
 pub mod kernel;
 pub mod memory;
 pub mod output;
 pub mod plan;
-pub mod plot;
 pub mod preflight;
-pub mod program;
 pub mod progress;
-pub mod ramp;
 pub mod run;
 pub mod search;
 pub mod signal;

@@ -1,7 +1,7 @@
 //! The kernel program's filters and counters, driven directly through the
 //! library: only this process, only this instance's token, only valid
 //! producer ids produce events.
-use capacity::program::{trigger, EmitProgram, ProgramSettings};
+use capacity::run::program::{trigger, EmitProgram, ProgramSettings};
 use capacity_tests::{kernel_lock, privileged, programs_left_behind};
 
 fn settings(batch: u32) -> ProgramSettings {

@@ -4,10 +4,13 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::{
-    consumer::{ConsumerModel, Stall},
     error::Outcome,
     output,
-    run::{run_fixed_rate, RunConfig, Wakeup},
+    run::{
+        config::defaults,
+        consumer::{ConsumerModel, Stall},
+        run_fixed_rate, RunConfig, Wakeup,
+    },
     signal::stop_flag,
     units::{parse_duration, parse_rate, parse_size},
 };
@@ -16,22 +19,22 @@ use crate::{
 #[derive(Debug, Clone, Args)]
 pub struct LoadOptions {
     /// The whole record the program reserves, header (16 B) included.
-    #[arg(long, default_value = "64", value_parser = parse_size)]
+    #[arg(long, default_value = defaults::EVENT_SIZE, value_parser = parse_size)]
     pub event_size: u64,
     /// Ring buffer size: a power of two and a multiple of the page size.
-    #[arg(long, default_value = "8M", value_parser = parse_size)]
+    #[arg(long, default_value = defaults::RINGBUF_SIZE, value_parser = parse_size)]
     pub ringbuf_size: u64,
     /// Events per trigger (one syscall emits this many events).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::BATCH)]
     pub batch: u32,
     /// Producer threads firing triggers.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::PRODUCERS)]
     pub producers: u32,
     /// Distinct flow keys the events update in the hash map.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = defaults::KEYSPACE)]
     pub keyspace: u32,
     /// Capacity of the per-flow hash map.
-    #[arg(long, default_value_t = 10_240)]
+    #[arg(long, default_value_t = defaults::MAP_ENTRIES)]
     pub map_entries: u32,
     /// Simulated consumer work per event, in nanoseconds.
     #[arg(long, default_value_t = 0, value_name = "NS")]
@@ -43,10 +46,10 @@ pub struct LoadOptions {
     #[arg(long)]
     pub busy_poll: bool,
     /// Consumer wakeups: adaptive (the kernel's default) or sampled:N.
-    #[arg(long, default_value = "adaptive")]
+    #[arg(long, default_value = defaults::WAKEUP)]
     pub wakeup: Wakeup,
     /// Uncounted warm-up before the measured part of each run.
-    #[arg(long, default_value = "0.2s", value_parser = parse_duration_or_zero)]
+    #[arg(long, default_value = defaults::WARMUP, value_parser = parse_duration_or_zero)]
     pub warmup: Duration,
 }
 
@@ -88,7 +91,7 @@ pub struct LoadArgs {
     #[arg(long, value_parser = parse_rate, allow_hyphen_values = true)]
     pub rate: f64,
     /// Length of the measured run: 5, 2s, 500ms.
-    #[arg(long, default_value = "5", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, default_value = defaults::DURATION, value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Duration,
     #[command(flatten)]
     pub options: LoadOptions,

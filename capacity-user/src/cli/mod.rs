@@ -8,6 +8,7 @@ use crate::error::Outcome;
 
 pub mod estimate;
 pub mod load;
+pub mod ramp;
 pub mod report;
 pub mod search;
 pub mod verify;
@@ -31,7 +32,7 @@ pub enum Command {
     /// One fixed-rate run: every event consumed or counted as dropped.
     Load(load::LoadArgs),
     /// One fixed-rate run per step from --from to --to.
-    Ramp(search::RampArgs),
+    Ramp(ramp::RampArgs),
     /// Binary search for the highest rate with drops at or below --max-drop-rate.
     Search(search::SearchArgs),
     /// Create real maps and ring buffers and compare their memory with the formulas.
@@ -75,8 +76,8 @@ pub fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Estimate(cmd) => estimate::run(cmd),
         Command::Load(args) => load::run(args),
-        Command::Ramp(args) => search::run_ramp(args),
-        Command::Search(args) => search::run_search(args),
+        Command::Ramp(args) => ramp::run(args),
+        Command::Search(args) => search::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Report(args) => report::run(args),
     }

@@ -14,7 +14,7 @@ use super::{
 use crate::{
     output::key_values,
     preflight,
-    run::{run_fixed_rate, RunConfig},
+    run::{config::defaults, run_fixed_rate, RunConfig},
     units::{format_bytes, format_rate},
 };
 
@@ -22,7 +22,6 @@ use crate::{
 /// unbatched trigger here): higher rates batch events per trigger.
 const TRIGGERS_PER_SECOND: f64 = 100_000.0;
 /// Warm-up before the measured part, as `capacity load` does by default.
-const WARMUP: Duration = Duration::from_millis(200);
 
 /// What the load run saw.
 #[derive(Debug, Clone, Serialize)]
@@ -115,7 +114,7 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig
     RunConfig {
         rate,
         duration,
-        warmup: WARMUP,
+        warmup: defaults::warmup(),
         event_size,
         ringbuf_size: grown.ring.recommended_bytes,
         batch,

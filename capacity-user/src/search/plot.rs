@@ -3,7 +3,11 @@
 //! axis (right). Written by hand: no font or rendering dependencies.
 use std::fmt::Write as _;
 
-use crate::{ramp::RampResult, units::format_rate};
+use crate::{
+    run::RunConfig,
+    search::ramp::RampResult,
+    units::{format_bytes, format_rate},
+};
 
 const W: f64 = 860.0;
 const H: f64 = 480.0;
@@ -60,6 +64,17 @@ fn escape(s: &str) -> String {
 }
 
 /// The SVG document for a ramp.
+/// The plot's title: the workload every step of the ramp shares.
+pub fn ramp_title(workload: &RunConfig) -> String {
+    format!(
+        "capacity ramp: {} B events, batch {}, ring {}, {} wakeups",
+        workload.event_size,
+        workload.batch,
+        format_bytes(workload.ringbuf_size),
+        workload.wakeup
+    )
+}
+
 pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
     let steps = &ramp.steps;
     let max_target = steps.iter().map(|s| s.target_rate).fold(0.0, f64::max);

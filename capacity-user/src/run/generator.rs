@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::program::trigger;
+use super::program::trigger;
 
 /// Triggers issued back to back before the clock is read again.
 const BURST: u64 = 64;

@@ -1,0 +1,67 @@
+//! `capacity ramp`: arguments, and the plot file. The work is in
+//! `crate::search::ramp`.
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::{
+    cli::load::LoadOptions,
+    error::Outcome,
+    output,
+    search::{
+        plot,
+        ramp::{self, Steps},
+    },
+    signal::stop_flag,
+    units::{parse_duration, parse_rate},
+};
+
+#[derive(Debug, Args)]
+pub struct RampArgs {
+    /// First target rate.
+    #[arg(long, value_parser = parse_rate)]
+    pub from: f64,
+    /// Last target rate.
+    #[arg(long, value_parser = parse_rate)]
+    pub to: f64,
+    /// Number of evenly spaced rates, both ends included (default 10).
+    #[arg(long, conflicts_with = "factor")]
+    pub steps: Option<u32>,
+    /// Multiply the rate by this factor at each step instead.
+    #[arg(long)]
+    pub factor: Option<f64>,
+    /// Measured length of each step.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub step_duration: Duration,
+    /// Also draw the curve into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub options: LoadOptions,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
+    let steps = match (args.steps, args.factor) {
+        (_, Some(f)) => Steps::Geometric(f),
+        (n, None) => Steps::Linear(n.unwrap_or(10)),
+    };
+    let targets = ramp::rates(args.from, args.to, steps)?;
+    let workload = args.options.config(args.from, args.step_duration)?;
+    if let Some(path) = &args.plot {
+        // Fail before the runs, not after them.
+        std::fs::write(path, "").with_context(|| format!("cannot write the plot to {}", path.display()))
+            .map_err(|e| crate::error::usage(format!("{e:#}")))?;
+    }
+    let result = ramp::ramp(&workload, &targets, args.step_duration, stop_flag())?;
+    if let Some(path) = &args.plot {
+        std::fs::write(path, plot::ramp_svg(&result, &plot::ramp_title(&workload)))?;
+        eprintln!("capacity: wrote {}", path.display());
+    }
+    output::print(&result, args.json)?;
+    Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
+}
+

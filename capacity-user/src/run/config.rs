@@ -1,0 +1,227 @@
+//! What one fixed-rate run is asked to do: its settings, their defaults,
+//! and every check on them made before anything touches the kernel.
+use std::time::Duration;
+
+use capacity_common::{EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS};
+
+use super::{
+    consumer::ConsumerModel,
+    generator::Pace,
+    program::ProgramSettings,
+};
+use crate::{bail_usage, units::format_bytes};
+
+/// The kernel's ring buffer record header (BPF_RINGBUF_HDR_SZ).
+pub const RINGBUF_HEADER: u64 = 8;
+
+/// Bytes one event takes in the ring: header plus data, rounded up to 8
+/// (`__bpf_ringbuf_reserve` in kernel/bpf/ringbuf.c).
+pub fn record_bytes(event_size: u64) -> u64 {
+    (event_size + RINGBUF_HEADER).next_multiple_of(8)
+}
+
+/// The kernel's wakeup policy for the consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wakeup {
+    /// The kernel wakes the consumer when it has caught up (flags 0).
+    #[default]
+    Adaptive,
+    /// No wakeup except on every Nth event (BPF_RB_NO_WAKEUP / FORCE_WAKEUP).
+    Sampled(u32),
+}
+
+impl std::str::FromStr for Wakeup {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once(':') {
+            None if text == "adaptive" => Ok(Wakeup::Adaptive),
+            Some(("sampled", n)) => match n.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(Wakeup::Sampled(n)),
+                _ => Err(format!("`{text}`: sampled:N needs N of at least 1")),
+            },
+            _ => Err(format!("`{text}` is not a wakeup policy: use adaptive or sampled:N")),
+        }
+    }
+}
+
+impl std::fmt::Display for Wakeup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wakeup::Adaptive => f.write_str("adaptive"),
+            Wakeup::Sampled(n) => write!(f, "sampled:{n}"),
+        }
+    }
+}
+
+/// Everything one fixed-rate run needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Events per second offered (triggers per second × batch); infinite
+    /// means unpaced.
+    pub rate: f64,
+    pub duration: Duration,
+    /// Run first for this long, uncounted, so caches, the map and the ring are warm.
+    pub warmup: Duration,
+    /// The whole record the program reserves, header included.
+    pub event_size: u32,
+    pub ringbuf_size: u64,
+    pub batch: u32,
+    pub producers: u32,
+    pub keyspace: u32,
+    pub map_entries: u32,
+    pub consumer: ConsumerModel,
+    pub wakeup: Wakeup,
+}
+
+/// The defaults of a run's settings, in the command line's own grammar. The
+/// command line, `RunConfig::default` and the capacity plan's check all take
+/// them from here.
+pub mod defaults {
+    pub const DURATION: &str = "5";
+    pub const WARMUP: &str = "0.2s";
+    pub const EVENT_SIZE: &str = "64";
+    pub const RINGBUF_SIZE: &str = "8M";
+    pub const BATCH: u32 = 1;
+    pub const PRODUCERS: u32 = 1;
+    pub const KEYSPACE: u32 = 1024;
+    pub const MAP_ENTRIES: u32 = 10_240;
+    pub const WAKEUP: &str = "adaptive";
+
+    /// `WARMUP` as a duration.
+    pub fn warmup() -> std::time::Duration {
+        crate::units::parse_duration(WARMUP).expect("the default warm-up parses")
+    }
+}
+
+impl Default for RunConfig {
+    /// The command line's defaults, at 100k events/s.
+    fn default() -> Self {
+        let size = |text| crate::units::parse_size(text).expect("default sizes parse");
+        Self {
+            rate: 100_000.0,
+            duration: crate::units::parse_duration(defaults::DURATION).expect("the default duration parses"),
+            warmup: defaults::warmup(),
+            event_size: size(defaults::EVENT_SIZE) as u32,
+            ringbuf_size: size(defaults::RINGBUF_SIZE),
+            batch: defaults::BATCH,
+            producers: defaults::PRODUCERS,
+            keyspace: defaults::KEYSPACE,
+            map_entries: defaults::MAP_ENTRIES,
+            consumer: ConsumerModel::default(),
+            wakeup: defaults::WAKEUP.parse().expect("the default wakeup parses"),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Every bad combination, before anything touches the kernel.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let page = page_size();
+        if self.rate.is_nan() || self.rate <= 0.0 {
+            bail_usage!("--rate must be a positive number of events per second");
+        }
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            bail_usage!("--batch {} is out of range: use 1 to {MAX_BATCH} events per trigger", self.batch);
+        }
+        if (self.event_size as usize) < EVENT_HEADER_SIZE || self.event_size as usize > MAX_EVENT_SIZE {
+            bail_usage!(
+                "--event-size {} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes",
+                self.event_size
+            );
+        }
+        let ring = self.ringbuf_size;
+        if !ring.is_power_of_two() || !ring.is_multiple_of(page) {
+            bail_usage!(
+                "--ringbuf-size {ring} must be a power of two and a multiple of the page size ({page}): try {}",
+                ring.next_power_of_two().max(page)
+            );
+        }
+        if ring > 1 << 31 {
+            bail_usage!("--ringbuf-size {} is larger than the kernel allows (2G)", format_bytes(ring));
+        }
+        let record = record_bytes(self.event_size.into());
+        if record > ring {
+            bail_usage!(
+                "an event of {} bytes takes {record} bytes in the ring, more than --ringbuf-size {ring}: use --ringbuf-size {} or more",
+                self.event_size,
+                record.next_power_of_two().max(page)
+            );
+        }
+        if self.producers == 0 || self.producers > MAX_PRODUCERS {
+            bail_usage!("--producers {} is out of range: use 1 to {MAX_PRODUCERS}", self.producers);
+        }
+        if self.keyspace == 0 || self.map_entries == 0 {
+            bail_usage!("--keyspace and --map-entries must be at least 1");
+        }
+        if self.duration.is_zero() {
+            bail_usage!("--duration must be positive");
+        }
+        Ok(())
+    }
+
+    pub(super) fn program_settings(&self) -> ProgramSettings {
+        ProgramSettings {
+            event_size: self.event_size,
+            batch: self.batch,
+            keyspace: self.keyspace,
+            ringbuf_size: self.ringbuf_size as u32,
+            map_entries: self.map_entries,
+            wakeup_every: match self.wakeup {
+                Wakeup::Adaptive => 0,
+                Wakeup::Sampled(n) => n,
+            },
+        }
+    }
+
+    pub(super) fn pace(&self, duration: Duration) -> Pace {
+        Pace {
+            triggers_per_second: self.rate / f64::from(self.batch) / f64::from(self.producers),
+            duration,
+        }
+    }
+}
+
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as u64
+    } else {
+        4096
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_take_a_header_and_align_to_eight() {
+        assert_eq!(record_bytes(16), 24);
+        assert_eq!(record_bytes(64), 72);
+        assert_eq!(record_bytes(65), 80);
+        assert_eq!(record_bytes(4096), 4104);
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_the_fix() {
+        let bad = |c: RunConfig| c.validate().unwrap_err().to_string();
+        assert!(bad(RunConfig { ringbuf_size: 5000, ..Default::default() }).contains("power of two"));
+        assert!(bad(RunConfig { ringbuf_size: 2048, ..Default::default() }).contains("multiple of the page size"));
+        assert!(bad(RunConfig { batch: 0, ..Default::default() }).contains("--batch 0"));
+        assert!(bad(RunConfig { event_size: 8, ..Default::default() }).contains("--event-size 8"));
+        assert!(bad(RunConfig { event_size: 4096, ringbuf_size: 4096, ..Default::default() })
+            .contains("takes 4104 bytes in the ring"));
+        assert!(bad(RunConfig { producers: 0, ..Default::default() }).contains("--producers 0"));
+        assert!(RunConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn wakeup_policies_parse() {
+        assert_eq!("adaptive".parse(), Ok(Wakeup::Adaptive));
+        assert_eq!("sampled:64".parse(), Ok(Wakeup::Sampled(64)));
+        assert!("sampled:0".parse::<Wakeup>().is_err());
+        assert!("eager".parse::<Wakeup>().is_err());
+    }
+}
+

@@ -1,0 +1,36 @@
+//! Which CPU each thread of a run is pinned to.
+
+/// Where threads run: the consumer on one CPU, producers on the others, as
+/// the kernel's own ring buffer benchmark does. Without it the scheduler
+/// sometimes stacks producer and consumer on one core and the rate halves.
+#[derive(Debug, Clone)]
+pub(super) struct CpuPlan {
+    pub(super) consumer: Option<usize>,
+    producers: Vec<usize>,
+}
+
+impl CpuPlan {
+    pub(super) fn for_this_process() -> Self {
+        let allowed: Vec<usize> = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+            .map(|set| (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect())
+            .unwrap_or_default();
+        match allowed.split_last() {
+            Some((&last, rest)) if !rest.is_empty() => Self { consumer: Some(last), producers: rest.to_vec() },
+            _ => Self { consumer: None, producers: vec![] },
+        }
+    }
+
+    pub(super) fn producer(&self, id: u32) -> Option<usize> {
+        (!self.producers.is_empty()).then(|| self.producers[id as usize % self.producers.len()])
+    }
+}
+
+pub(super) fn pin_to_cpu(cpu: Option<usize>) {
+    if let Some(cpu) = cpu {
+        let mut set = nix::sched::CpuSet::new();
+        if set.set(cpu).is_ok() {
+            // Best effort: an unpinned run is still a valid run.
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+        }
+    }
+}

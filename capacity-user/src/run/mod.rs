@@ -1,0 +1,23 @@
+//! Generating load: one fixed-rate run of the kernel program, driven by
+//! paced producers and drained by a checked consumer, with every event
+//! accounted for.
+//!
+//! - [`config`]: the run's settings, defaults and validation;
+//! - [`program`]: the kernel program (load, attach, counters; drop detaches);
+//! - [`generator`]: producer threads paced against absolute deadlines;
+//! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
+//! - [`phases`]: warm-up and measured phase, threads on their CPUs;
+//! - [`result`]: what a run measured and its table;
+//! - [`invariants`]: the accounting checked after every run.
+pub mod config;
+pub mod consumer;
+mod cpu;
+pub mod generator;
+mod invariants;
+mod phases;
+pub mod program;
+mod result;
+
+pub use config::{page_size, record_bytes, RunConfig, Wakeup, RINGBUF_HEADER};
+pub use phases::run_fixed_rate;
+pub use result::{Latency, RunResult};

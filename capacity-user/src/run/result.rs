@@ -1,0 +1,125 @@
+//! What one run measured (the JSON of `capacity load`) and its table.
+use serde::Serialize;
+
+use super::{config::{record_bytes, RunConfig}, phases::Phase, program::Counters};
+use crate::{
+    output::{key_values, Report},
+    units::{format_bytes, format_rate},
+};
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Latency {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+/// The result of one run (the JSON of `capacity load`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub target_rate: f64,
+    pub actual_rate: f64,
+    pub duration_s: f64,
+    pub triggers: u64,
+    pub emitted: u64,
+    pub consumed: u64,
+    pub dropped: u64,
+    pub drop_rate: f64,
+    pub map_updates: u64,
+    pub map_errors: u64,
+    pub error_rate: f64,
+    pub latency_ns: Latency,
+    pub event_size: u32,
+    pub record_bytes: u64,
+    pub batch: u32,
+    pub producers: u32,
+    pub ringbuf_size: u64,
+    pub wakeup: String,
+    /// Highest unconsumed bytes in the ring, sampled after each trigger's batch.
+    pub peak_occupancy_bytes: u64,
+    /// Drops the consumer inferred from sequence gaps (equals `dropped`).
+    pub seq_gaps: u64,
+    /// In-kernel run time per event (BPF_ENABLE_STATS), null if unavailable.
+    pub kernel_ns_per_event: Option<f64>,
+    /// Consumer thread CPU time per consumed event.
+    pub consumer_ns_per_event: Option<f64>,
+    /// Ctrl-C ended the run early; the figures cover the part that ran.
+    pub interrupted: bool,
+}
+
+impl Report for RunResult {
+    fn human(&self) -> String {
+        let l = &self.latency_ns;
+        let mut pairs = vec![
+            ("target rate", format_rate(self.target_rate)),
+            ("actual rate", format_rate(self.actual_rate)),
+            ("duration", format!("{:.2} s", self.duration_s)),
+            ("triggers", format!("{} (batch {}, {} producer(s))", self.triggers, self.batch, self.producers)),
+            ("emitted", self.emitted.to_string()),
+            ("consumed", self.consumed.to_string()),
+            ("dropped", format!("{} ({:.4}%)", self.dropped, self.drop_rate * 100.0)),
+            ("map updates", self.map_updates.to_string()),
+            ("map errors", format!("{} ({:.4}%)", self.map_errors, self.error_rate * 100.0)),
+            ("latency p50/p99", format!("{} / {} ns", l.p50, l.p99)),
+            ("latency p999/max", format!("{} / {} ns", l.p999, l.max)),
+            (
+                "ring",
+                format!(
+                    "{} ({} B records), peak {}",
+                    format_bytes(self.ringbuf_size),
+                    self.record_bytes,
+                    format_bytes(self.peak_occupancy_bytes)
+                ),
+            ),
+        ];
+        if let Some(k) = self.kernel_ns_per_event {
+            pairs.push(("kernel ns/event", format!("{k:.1}")));
+        }
+        if let Some(c) = self.consumer_ns_per_event {
+            pairs.push(("consumer ns/event", format!("{c:.1}")));
+        }
+        if self.interrupted {
+            pairs.push(("interrupted", "yes: partial result".into()));
+        }
+        key_values(&pairs)
+    }
+}
+
+pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, interrupted: bool) -> RunResult {
+    let elapsed = phase.producers.iter().map(|p| p.elapsed).max().unwrap_or_default();
+    let attempted = counters.emitted + counters.dropped;
+    let ratio = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
+    let h = &phase.consumer.latency;
+    let q = |quantile: f64| if h.is_empty() { 0 } else { h.value_at_quantile(quantile) };
+    let kernel_ns_per_event = (phase.kernel.run_count > 0 && attempted > 0)
+        .then(|| phase.kernel.run_time.as_nanos() as f64 / attempted as f64);
+    let consumer_ns_per_event = (phase.consumer.consumed > 0)
+        .then(|| phase.consumer.cpu_time.as_nanos() as f64 / phase.consumer.consumed as f64);
+    RunResult {
+        target_rate: config.rate,
+        actual_rate: if elapsed.is_zero() { 0.0 } else { attempted as f64 / elapsed.as_secs_f64() },
+        duration_s: elapsed.as_secs_f64(),
+        triggers: counters.triggers,
+        emitted: counters.emitted,
+        consumed: phase.consumer.consumed,
+        dropped: counters.dropped,
+        drop_rate: ratio(counters.dropped, attempted),
+        map_updates: counters.map_updates,
+        map_errors: counters.map_errors,
+        error_rate: ratio(counters.map_errors, counters.map_updates + counters.map_errors),
+        latency_ns: Latency { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: h.max() },
+        event_size: config.event_size,
+        record_bytes: record_bytes(config.event_size.into()),
+        batch: config.batch,
+        producers: config.producers,
+        ringbuf_size: config.ringbuf_size,
+        wakeup: config.wakeup.to_string(),
+        peak_occupancy_bytes: counters.peak_occupancy_bytes,
+        seq_gaps: phase.consumer.seq_gaps,
+        kernel_ns_per_event,
+        consumer_ns_per_event,
+        interrupted,
+    }
+}
