@@ -100,3 +100,38 @@ pub fn assert_usage_error(output: &Output, needle: &str) {
     assert!(lines[0].contains(needle), "stderr `{}` does not mention `{needle}`", lines[0]);
     assert!(output.stdout.is_empty(), "nothing on stdout on error, got: {}", String::from_utf8_lossy(&output.stdout));
 }
+
+/// The prologue of every test that loads programs: `None` when this process
+/// cannot (the test then returns, after a loud skip message, or panics under
+/// CI), otherwise the kernel lock, held for the rest of the test. The test's
+/// name comes from its thread, which libtest names after the test.
+///
+/// ```ignore
+/// let Some(_kernel) = kernel_test() else { return };
+/// ```
+pub fn kernel_test() -> Option<KernelLock> {
+    let name = std::thread::current().name().unwrap_or("this test").to_string();
+    privileged(&name).then(kernel_lock)
+}
+
+/// An unsigned field of a JSON result, or a panic that shows the result.
+pub fn u(v: &serde_json::Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing or not an integer in {v}"))
+}
+
+/// A numeric field of a JSON result, or a panic that shows the result.
+pub fn f(v: &serde_json::Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing or not a number in {v}"))
+}
+
+/// Run `capacity` with `args`, require success, and parse its one JSON object.
+pub fn run_json(args: &[&str]) -> serde_json::Value {
+    let out = capacity(args);
+    assert!(
+        out.status.success(),
+        "capacity {args:?} failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_of(&out)
+}
