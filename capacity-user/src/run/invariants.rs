@@ -1,6 +1,6 @@
 //! The accounting every run must satisfy after its final drain. A mismatch
 //! is a bug in this tool (exit 3), never a property of the host.
-use super::{config::RunConfig, phases::Phase, program::Counters};
+use super::{config::RunConfig, measured::Phase, program::Counters};
 use crate::error::InvariantError;
 
 /// Every event is either consumed or counted as dropped, and the kernel's

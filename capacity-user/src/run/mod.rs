@@ -7,6 +7,7 @@
 //! - [`generator`]: producer threads paced against absolute deadlines;
 //! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
 //! - [`phases`]: warm-up and measured phase, threads on their CPUs;
+//! - [`measured`]: what one phase measured;
 //! - [`result`]: what a run measured and its table;
 //! - [`invariants`]: the accounting checked after every run.
 pub mod config;
@@ -14,6 +15,7 @@ pub mod consumer;
 mod cpu;
 pub mod generator;
 mod invariants;
+mod measured;
 mod phases;
 pub mod program;
 mod result;

@@ -11,21 +11,15 @@ use aya::maps::{MapData, RingBuf};
 
 use super::{
     config::RunConfig,
-    consumer::{consume, ConsumerReport},
+    consumer::consume,
     cpu::{pin_to_cpu, CpuPlan},
     generator::{produce, ProducerReport},
+    measured::Phase,
     invariants::check_invariants,
     program::{EmitProgram, KernelStats},
     result::{summarize, RunResult},
 };
 use crate::preflight;
-
-/// One phase's raw material.
-pub(super) struct Phase {
-    pub(super) producers: Vec<ProducerReport>,
-    pub(super) consumer: ConsumerReport,
-    pub(super) kernel: KernelStats,
-}
 
 /// Run at a fixed rate. `stop` (Ctrl-C) ends the run early: producers stop,
 /// the consumer drains without its simulated work, and the partial result

@@ -1,7 +1,7 @@
 //! What one run measured (the JSON of `capacity load`) and its table.
 use serde::Serialize;
 
-use super::{config::{record_bytes, RunConfig}, phases::Phase, program::Counters};
+use super::{config::{record_bytes, RunConfig}, measured::Phase, program::Counters};
 use crate::{
     output::{key_values, Report},
     units::{format_bytes, format_rate},
