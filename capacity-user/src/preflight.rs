@@ -2,16 +2,14 @@
 //! loaded: each failure is one line that says what is wrong and how to fix it.
 use std::path::Path;
 
+use caps::Capability;
+
 use crate::{bail_usage, kernel::KernelVersion};
 
 /// BPF ring buffers arrived in 5.8; bpf_loop, which batches events, in 5.17.
 pub const MIN_KERNEL: KernelVersion = KernelVersion::new(5, 17, 0);
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 const TRACEFS_MOUNTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
-
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
 
 /// Everything a command that loads programs needs. `what` names the command
 /// in messages (e.g. "capacity load").
@@ -26,18 +24,11 @@ pub fn check_load_environment(what: &str) -> anyhow::Result<()> {
 
 /// Root, or CAP_BPF with CAP_PERFMON (CAP_SYS_ADMIN also covers both).
 pub fn check_privileges(what: &str) -> anyhow::Result<()> {
-    let caps = effective_capabilities().unwrap_or(0);
-    let has = |cap: u32| caps & (1u64 << cap) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+    let has = |cap| caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false);
+    if has(Capability::CAP_SYS_ADMIN) || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON)) {
         return Ok(());
     }
     bail_usage!("{what} needs root or CAP_BPF+CAP_PERFMON to create BPF maps and programs: run it with sudo")
-}
-
-fn effective_capabilities() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-    u64::from_str_radix(hex.trim(), 16).ok()
 }
 
 pub fn check_kernel(running: KernelVersion) -> anyhow::Result<()> {
