@@ -48,6 +48,8 @@ pub fn run_ramp(args: RampArgs) -> anyhow::Result<Outcome> {
         (n, None) => Steps::Linear(n.unwrap_or(10)),
     };
     let targets = ramp::rates(args.from, args.to, steps)?;
+    // Refuse an unattainable --to by name, before any step runs.
+    args.options.config(args.to, args.step_duration)?.validate()?;
     let workload = args.options.config(args.from, args.step_duration)?;
     if let Some(path) = &args.plot {
         // Fail before the runs, not after them.
@@ -95,6 +97,8 @@ pub struct SearchArgs {
 }
 
 pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
+    // The top of the bracket, too, must be a rate the generator can attempt.
+    args.options.config(args.high, args.step_duration)?.validate()?;
     let spec = SearchSpec {
         low: args.low,
         high: args.high,
