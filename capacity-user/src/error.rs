@@ -2,8 +2,8 @@
 //!
 //! Exit codes (see CLI.md): 0 success, 1 a requested check failed, 2 bad
 //! input or an unusable environment, 3 the tool broke one of its own
-//! invariants (a bug), 130 interrupted by Ctrl-C after printing the partial
-//! result.
+//! invariants (a bug), 130 interrupted by Ctrl-C (143 by SIGTERM) after
+//! printing the partial result.
 use std::process::ExitCode;
 
 /// Bad input or an environment that cannot run the command. The message is
@@ -34,7 +34,7 @@ pub enum Outcome {
     Success,
     /// A gate the user asked for (`--max-error`, `--max-drop-rate`) failed.
     CheckFailed,
-    /// Ctrl-C: the partial result was printed.
+    /// Ctrl-C or SIGTERM: the partial result was printed.
     Interrupted,
 }
 
@@ -43,7 +43,7 @@ impl Outcome {
         match self {
             Outcome::Success => ExitCode::SUCCESS,
             Outcome::CheckFailed => ExitCode::from(1),
-            Outcome::Interrupted => ExitCode::from(130),
+            Outcome::Interrupted => ExitCode::from(crate::signal::interrupted_exit_code()),
         }
     }
 }

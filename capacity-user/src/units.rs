@@ -67,7 +67,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !value.is_finite() || value <= 0.0 {
         return Err(format!("duration `{text}` must be positive"));
     }
-    Ok(Duration::from_secs_f64(value * unit))
+    Duration::try_from_secs_f64(value * unit)
+        .map_err(|_| format!("duration `{text}` is too long: use at most {} s", Duration::MAX.as_secs()))
 }
 
 /// Human form of a byte count, e.g. `64 KiB`.
@@ -96,6 +97,17 @@ pub fn format_rate(rate: f64) -> String {
         format!("{:.1}k/s", rate / 1e3)
     } else {
         format!("{rate:.0}/s")
+    }
+}
+
+/// A rate as a plain number for messages: `1000000000`, `0.2`, and
+/// scientific notation only where digits would run on (`1e30`, `1e-9`).
+pub fn plain_rate(rate: f64) -> String {
+    if (1e-3..1e15).contains(&rate) {
+        let fixed = format!("{rate:.3}");
+        fixed.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{rate:e}")
     }
 }
 
@@ -132,6 +144,16 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("1e30").unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn rates_in_messages_are_plain() {
+        assert_eq!(plain_rate(1e9), "1000000000");
+        assert_eq!(plain_rate(0.2), "0.2");
+        assert_eq!(plain_rate(250_000.5), "250000.5");
+        assert_eq!(plain_rate(1e30), "1e30");
+        assert_eq!(plain_rate(1e-9), "1e-9");
     }
 
     #[test]

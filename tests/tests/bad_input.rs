@@ -29,6 +29,18 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
         (&["load", "--rate", "10k", "--wakeup", "eager"], "wakeup policy"),
         (&["load", "--rate", "10k", "--consumer-stall", "900@100"], "shorter than its period"),
         (&["load", "--duration", "1"], "--rate"),
+        // Rates the generator cannot pace: above one trigger per nanosecond
+        // per producer, or not one trigger in the whole run.
+        (&["load", "--rate", "1e30", "--duration", "1"], "at most 1000000000 events/s with batch 1 and 1 producer(s)"),
+        (&["load", "--rate", "1e30", "--duration", "1"], "`--rate max` to run unpaced"),
+        (&["load", "--rate", "5G", "--batch", "2", "--producers", "2"], "at most 4000000000 events/s with batch 2 and 2 producer(s)"),
+        (&["load", "--rate", "1e-9", "--duration", "1"], "the lowest is 1 events/s"),
+        (&["load", "--rate", "1", "--duration", "1", "--batch", "4"], "the lowest is 4 events/s"),
+        (&["load", "--rate", "10k", "--duration", "1e30"], "too long"),
+        (&["ramp", "--from", "1k", "--to", "1e30"], "rate 1e30 events/s is more than the generator can pace"),
+        (&["ramp", "--from", "1e-9", "--to", "1k"], "rate 1e-9 events/s fires no trigger in a 2 s run"),
+        (&["search", "--high", "1e30"], "rate 1e30 events/s is more than the generator can pace"),
+        (&["search", "--low", "1e-9"], "rate 1e-9 events/s fires no trigger in a 2 s run"),
     ];
     for (args, needle) in cases {
         assert_refused(args, needle);

@@ -134,6 +134,24 @@ fn ctrl_c_detaches_prints_the_partial_result_and_exits_promptly() {
         return;
     }
     let _lock = kernel_lock();
+    interrupt_a_load_run(nix::sys::signal::Signal::SIGINT, 130);
+}
+
+/// CI runners, systemd and Kubernetes stop processes with SIGTERM: the same
+/// partial result as Ctrl-C, with the shell's code for it (128 + 15).
+#[test]
+fn sigterm_detaches_prints_the_partial_result_and_exits_143() {
+    if !privileged("sigterm_detaches_prints_the_partial_result_and_exits_143") {
+        return;
+    }
+    let _lock = kernel_lock();
+    interrupt_a_load_run(nix::sys::signal::Signal::SIGTERM, 143);
+}
+
+/// Start a long `capacity load --json`, send `signal` once events flow, and
+/// check the exit code, the one partial JSON result with exact accounting,
+/// and that nothing stays loaded.
+fn interrupt_a_load_run(signal: nix::sys::signal::Signal, exit_code: i32) {
     let child = Command::new(capacity_bin())
         .args(["load", "--json", "--rate", "50k", "--duration", "60", "--consumer-work", "100000", "--warmup", "0.5s"])
         .stdout(Stdio::piped())
@@ -149,15 +167,16 @@ fn ctrl_c_detaches_prints_the_partial_result_and_exits_promptly() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
-        .expect("send SIGINT");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("send the signal");
     let sent = Instant::now();
     let out = child.wait_with_output().expect("wait for capacity");
-    assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to exit after Ctrl-C", sent.elapsed());
-    assert_eq!(out.status.code(), Some(130), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to exit after {signal}", sent.elapsed());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit_code), "after {signal}; stderr: {stderr}");
     let v = json_of(&out);
     assert_eq!(v["interrupted"], true, "{v}");
     assert_every_event_accounted(&v);
     assert!(u(&v, "triggers") > 0 && u(&v, "triggers") < 50_000 * 60, "{v}");
-    assert!(programs_left_behind().is_empty(), "program left attached after Ctrl-C");
+    assert!(stderr.contains("interrupted by"), "the interruption is announced on stderr: {stderr}");
+    assert!(programs_left_behind().is_empty(), "program left attached after {signal}");
 }

@@ -39,6 +39,13 @@ enum Task {
     /// Compare capacity's consumer with libbpf's ring_buffer__poll on the same unpaced workload
     /// (interleaved rounds, median ratio), then measure pacing accuracy. Needs root.
     Bench(bench::BenchArgs),
+    /// Generate man pages (clap_mangen) and bash, zsh and fish completions (clap_complete) for
+    /// `capacity` and every subcommand into target/docs (or --out DIR).
+    Docs {
+        /// Where to write man/ and completions/.
+        #[arg(long, default_value = "target/docs")]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
         Task::Test { args } => tasks::test(&args),
         Task::Vm(args) => vm::run(args),
         Task::Bench(args) => bench::run(&args),
+        Task::Docs { out } => tasks::docs(&out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,3 +64,17 @@ pub fn test(extra: &[String]) -> Result<()> {
     test.env("CAPACITY_BIN", binary);
     run_checked(&mut test).or_else(|e| bail!("{e}"))
 }
+
+/// Man pages and completions, generated from capacity's own clap tree by
+/// capacity-user's `docs` example: the example links the library (and so
+/// needs the BPF toolchain, like every build of it) while xtask itself stays
+/// buildable without it.
+pub fn docs(out: &std::path::Path) -> Result<()> {
+    let toolchain = ensure_toolchain()?;
+    let out = workspace_root().join(out);
+    step(&format!("generating man pages and completions into {}", out.display()));
+    let mut generate = cargo(&["run", "--quiet", "--release", "--package", "capacity-user", "--example", "docs", "--"]);
+    generate.arg(&out);
+    toolchain.apply(&mut generate);
+    run_checked(&mut generate)
+}

@@ -2,10 +2,11 @@
 //! and the call into the library module that does the work.
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::Outcome;
 
+pub mod docs;
 pub mod estimate;
 pub mod load;
 pub mod ramp;
@@ -39,6 +40,12 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// A capacity plan for one workload file.
     Report(report::ReportArgs),
+}
+
+/// The whole command tree, for the man pages, completions and the test
+/// that keeps docs/CLI.md complete.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Parse the command line. Help and version print as usual; a bad argument

@@ -50,6 +50,10 @@ pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
         (n, None) => Steps::Linear(n.unwrap_or(10)),
     };
     let targets = ramp::rates(args.from, args.to, steps)?;
+    // Refuse an unattainable --from or --to as given, before any step runs.
+    for rate in [args.from, args.to] {
+        args.options.config(rate, args.step_duration)?.validate()?;
+    }
     let workload = args.options.config(args.from, args.step_duration)?;
     if let Some(path) = &args.plot {
         // Fail before the runs, not after them.

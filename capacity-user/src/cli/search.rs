@@ -37,6 +37,8 @@ pub struct SearchArgs {
 }
 
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
+    // The top of the bracket, too, must be a rate the generator can attempt.
+    args.options.config(args.high, args.step_duration)?.validate()?;
     let spec = SearchSpec {
         low: args.low,
         high: args.high,

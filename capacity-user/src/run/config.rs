@@ -9,7 +9,10 @@ use super::{
     generator::Pace,
     program::ProgramSettings,
 };
-use crate::{bail_usage, units::format_bytes};
+use crate::{
+    bail_usage,
+    units::{format_bytes, plain_rate},
+};
 
 /// The kernel's ring buffer record header (BPF_RINGBUF_HDR_SZ).
 pub const RINGBUF_HEADER: u64 = 8;
@@ -156,6 +159,23 @@ impl RunConfig {
         if self.duration.is_zero() {
             bail_usage!("--duration must be positive");
         }
+        let (batch, producers) = (self.batch, self.producers);
+        let paceable = super::generator::paceable_rates(batch, producers, self.duration);
+        if self.rate.is_finite() && self.rate > *paceable.end() {
+            bail_usage!(
+                "rate {} events/s is more than the generator can pace: at most {} events/s with batch {batch} and {producers} producer(s) (one trigger per nanosecond each); lower the rate, or use `--rate max` to run unpaced",
+                plain_rate(self.rate),
+                plain_rate(*paceable.end())
+            );
+        }
+        if self.rate < *paceable.start() {
+            bail_usage!(
+                "rate {} events/s fires no trigger in a {} s run with batch {batch} and {producers} producer(s): the lowest is {} events/s; raise the rate or the duration",
+                plain_rate(self.rate),
+                self.duration.as_secs_f64(),
+                plain_rate(*paceable.start())
+            );
+        }
         Ok(())
     }
 
@@ -213,6 +233,11 @@ mod tests {
         assert!(bad(RunConfig { event_size: 4096, ringbuf_size: 4096, ..Default::default() })
             .contains("takes 4104 bytes in the ring"));
         assert!(bad(RunConfig { producers: 0, ..Default::default() }).contains("--producers 0"));
+        assert!(bad(RunConfig { rate: 1e30, ..Default::default() }).contains("at most 1000000000 events/s with batch 1"));
+        assert!(bad(RunConfig { rate: 1e-9, ..Default::default() }).contains("the lowest is 0.2 events/s"));
+        assert!(RunConfig { rate: 1e9, ..Default::default() }.validate().is_ok());
+        assert!(RunConfig { rate: 0.2, ..Default::default() }.validate().is_ok());
+        assert!(RunConfig { rate: f64::INFINITY, ..Default::default() }.validate().is_ok());
         assert!(RunConfig::default().validate().is_ok());
     }
 

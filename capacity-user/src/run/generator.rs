@@ -4,6 +4,7 @@
 //! that falls behind catches up in bursts instead of drifting, and one that
 //! is ahead sleeps (or spins, when the next deadline is too close to sleep).
 use std::{
+    ops::RangeInclusive,
     sync::atomic::{AtomicBool, Ordering},
     thread,
     time::{Duration, Instant},
@@ -15,6 +16,22 @@ use super::program::trigger;
 const BURST: u64 = 64;
 /// Below this, sleeping overshoots (timer slack); spin instead.
 const MIN_SLEEP: Duration = Duration::from_micros(200);
+
+/// Deadlines are whole nanoseconds (`Duration`, `Instant`): a producer
+/// cannot be paced to more than one trigger per nanosecond.
+pub const MAX_TRIGGERS_PER_SECOND: f64 = 1e9;
+
+/// The events per second the generator can pace in a run of `duration`
+/// with `batch` events per trigger and `producers` producers: from one
+/// trigger per producer in the whole run (below that a producer fires
+/// nothing) to one trigger per producer per nanosecond, and never more
+/// events in the run than a u64 counts. Outside it, use unpaced (infinite).
+pub fn paceable_rates(batch: u32, producers: u32, duration: Duration) -> RangeInclusive<f64> {
+    let per_trigger = f64::from(batch) * f64::from(producers);
+    let seconds = duration.as_secs_f64();
+    let fastest = (MAX_TRIGGERS_PER_SECOND * per_trigger).min(u64::MAX as f64 / seconds);
+    per_trigger / seconds..=fastest
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Pace {
@@ -83,5 +100,16 @@ mod tests {
         assert_eq!(due_by(Duration::from_micros(2500), 1000.0), 3);
         assert_eq!(due_by(Duration::ZERO, 1000.0), 1);
         assert_eq!(due_by(Duration::from_secs(1), f64::INFINITY), u64::MAX);
+    }
+
+    #[test]
+    fn paceable_rates_span_one_trigger_per_run_to_one_per_nanosecond() {
+        // Batch 1, one producer, 5 s: one trigger in 5 s up to 1e9 triggers/s.
+        assert_eq!(paceable_rates(1, 1, Duration::from_secs(5)), 0.2..=1e9);
+        // Each trigger carries batch × producers events.
+        assert_eq!(paceable_rates(8, 2, Duration::from_secs(1)), 16.0..=16e9);
+        // Over a very long run, the event count must still fit in a u64.
+        let long = Duration::from_secs(1 << 40);
+        assert_eq!(*paceable_rates(1, 1, long).end(), u64::MAX as f64 / (1u64 << 40) as f64);
     }
 }
