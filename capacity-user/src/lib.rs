@@ -3,9 +3,11 @@
 
 pub mod cli;
 pub mod consumer;
+pub mod deployment;
 pub mod error;
 pub mod generator;
 pub mod kernel;
+pub mod level;
 pub mod memory;
 pub mod output;
 pub mod plan;

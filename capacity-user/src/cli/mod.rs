@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::error::Outcome;
 
 pub mod estimate;
+pub mod host;
+pub mod inspect;
 pub mod load;
 pub mod report;
 pub mod search;
@@ -38,6 +40,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// A capacity plan for one workload file.
     Report(report::ReportArgs),
+    /// The maps a BPF object file declares and their memory on each node shape (no privileges needed).
+    Inspect(inspect::InspectArgs),
+    /// Every BPF map and program loaded on this host now: memory, fill, owners, cost.
+    Host(host::HostArgs),
 }
 
 /// Parse the command line. Help and version print as usual; a bad argument
@@ -79,5 +85,7 @@ pub fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Search(args) => search::run_search(args),
         Command::Verify(args) => verify::run(args),
         Command::Report(args) => report::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Host(args) => host::run(args),
     }
 }
