@@ -40,13 +40,30 @@ fn btf_maps_are_read_as_the_kernel_sees_them() {
     assert_eq!(
         names,
         BTreeSet::from([
-            ".bss", ".data", ".rodata", "counters", "events", "flows", "jumps", "lru", "pcpu_flows", "per_cgroup",
-            "per_cgroup.inner", "per_tenant", "per_tenant.inner", "prefixes", "sparse", "tiny"
+            ".bss",
+            ".data",
+            ".rodata",
+            "counters",
+            "events",
+            "flows",
+            "jumps",
+            "lru",
+            "pcpu_flows",
+            "per_cgroup",
+            "per_cgroup.inner",
+            "per_tenant",
+            "per_tenant.inner",
+            "prefixes",
+            "sparse",
+            "tiny"
         ])
     );
     // struct { u32; u8; } is 8 bytes to the kernel; struct { u64; u8; } 16.
     let flows = &maps["flows"];
-    assert_eq!((flows["type"].as_str(), u64_of(&flows["key_size"]), u64_of(&flows["value_size"])), (Some("hash"), 8, 16));
+    assert_eq!(
+        (flows["type"].as_str(), u64_of(&flows["key_size"]), u64_of(&flows["value_size"])),
+        (Some("hash"), 8, 16)
+    );
     assert_eq!(u64_of(&flows["max_entries"]), 10_000);
     assert_eq!(flows["section"], ".maps");
     // No preallocation: planned full, the empty figure beside it.
@@ -68,11 +85,7 @@ fn btf_maps_are_read_as_the_kernel_sees_them() {
     }
     assert_eq!(nodes[0]["unsized_maps"], 2);
     assert_eq!(nodes[0]["exact"], false);
-    let total: u64 = maps
-        .values()
-        .filter(|m| m["inner_of"].is_null())
-        .filter_map(|m| m["model_bytes"].as_u64())
-        .sum();
+    let total: u64 = maps.values().filter(|m| m["inner_of"].is_null()).filter_map(|m| m["model_bytes"].as_u64()).sum();
     assert_eq!(u64_of(&nodes[0]["total_bytes"]), total);
     // The global data the object declares.
     assert_eq!(u64_of(&maps[".bss"]["value_size"]), 80);
@@ -120,10 +133,21 @@ fn set_overrides_entries_and_budget_gates() {
     assert_eq!(after["legacy_lru"], before["legacy_lru"], "other maps keep theirs");
     let total = u64_of(&set["nodes"][0]["total_bytes"]);
 
-    let over = capacity(&["inspect", path, "--node", "6.1:4", "--set", "legacy_hash=100000", "--budget", &(total - 1).to_string(), "--json"]);
+    let over = capacity(&[
+        "inspect",
+        path,
+        "--node",
+        "6.1:4",
+        "--set",
+        "legacy_hash=100000",
+        "--budget",
+        &(total - 1).to_string(),
+        "--json",
+    ]);
     assert_eq!(over.status.code(), Some(1), "over the budget exits 1");
     assert_eq!(json_of(&over)["over_budget"], true);
-    let within = capacity(&["inspect", path, "--node", "6.1:4", "--set", "legacy_hash=100000", "--budget", &total.to_string()]);
+    let within =
+        capacity(&["inspect", path, "--node", "6.1:4", "--set", "legacy_hash=100000", "--budget", &total.to_string()]);
     assert_eq!(within.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&within.stdout).contains("every node within it"));
 }
@@ -152,12 +176,12 @@ fn my_maps() -> BTreeMap<u32, u64> {
         if target.to_string_lossy() != "anon_inode:bpf-map" {
             continue;
         }
-        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_string_lossy())) else {
+        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_string_lossy()))
+        else {
             continue;
         };
-        let field = |name: &str| -> u64 {
-            info.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse().unwrap()
-        };
+        let field =
+            |name: &str| -> u64 { info.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse().unwrap() };
         maps.insert(field("map_id:") as u32, field("memlock:"));
     }
     maps
@@ -169,8 +193,13 @@ fn loaded_for_real_the_figure_for_this_host_equals_memlock() {
         return;
     }
     let _lock = kernel_lock();
-    let objects =
-        [test_object("btf_maps"), test_object("legacy_maps"), test_object("holder"), own_object(), bench_reference_object()];
+    let objects = [
+        test_object("btf_maps"),
+        test_object("legacy_maps"),
+        test_object("holder"),
+        own_object(),
+        bench_reference_object(),
+    ];
     for object in &objects {
         let json = inspect_json(object, &[]);
         let declared = maps_of(&json["nodes"][0]);

@@ -46,7 +46,7 @@ pub fn count(fd: BorrowedFd<'_>, key_size: u32, bound: Bound) -> io::Result<Coun
     let mut entries = 0u64;
     let mut first = true;
     loop {
-        if entries >= bound.max_keys || (entries % 1024 == 0 && start.elapsed() > bound.max_time) {
+        if entries >= bound.max_keys || (entries.is_multiple_of(1024) && start.elapsed() > bound.max_time) {
             return Ok(Count { entries, complete: false });
         }
         let mut attr = NextKeyAttr {

@@ -113,10 +113,7 @@ fn fdinfo(fd: BorrowedFd<'_>) -> HashMap<String, String> {
 }
 
 fn parse_fdinfo(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
+    text.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
 }
 
 fn number(info: &HashMap<String, String>, key: &str) -> Option<u64> {
@@ -136,7 +133,9 @@ pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inven
     let (programs, stats_window_s) = match options.enable_stats {
         Some(window) => {
             let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
-                crate::error::usage(format!("the kernel refused BPF_ENABLE_STATS ({e}): --enable-stats needs kernel 5.8+ and root"))
+                crate::error::usage(format!(
+                    "the kernel refused BPF_ENABLE_STATS ({e}): --enable-stats needs kernel 5.8+ and root"
+                ))
             })?;
             let before = read_programs(&owners);
             std::thread::sleep(window);
@@ -343,9 +342,11 @@ impl Report for Inventory {
             ]);
         }
         out.push_str(&maps.render());
-        let window = self.stats_window_s.map_or(String::new(), |s| format!(" · run figures over {s:.1} s of BPF stats"));
+        let window =
+            self.stats_window_s.map_or(String::new(), |s| format!(" · run figures over {s:.1} s of BPF stats"));
         out.push_str(&format!("\nprograms {}{window}\n\n", self.programs.len()));
-        let mut programs = Table::new(["id", "name", "type", "runs", "run time ns", "ns/run", "recursion misses", "owners"]);
+        let mut programs =
+            Table::new(["id", "name", "type", "runs", "run time ns", "ns/run", "recursion misses", "owners"]);
         for p in &self.programs {
             programs.row([
                 p.id.to_string(),

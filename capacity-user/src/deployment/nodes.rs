@@ -29,7 +29,8 @@ impl FromStr for NodeShape {
 
     /// `6.1`, `6.12:192`, `6.12:192:16K`.
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = |why: String| format!("--node `{text}`: {why}; use KERNEL[:CPUS[:PAGE]], e.g. 6.1:96 or 6.12:192:4096");
+        let bad =
+            |why: String| format!("--node `{text}`: {why}; use KERNEL[:CPUS[:PAGE]], e.g. 6.1:96 or 6.12:192:4096");
         let mut parts = text.split(':');
         let kernel = parts.next().unwrap_or("").parse::<KernelVersion>().map_err(bad)?;
         let cpus = parts

@@ -35,7 +35,9 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<DeclaredMap>> {
     let shown = path.display();
     let data = match std::fs::read(path) {
         Ok(data) => data,
-        Err(e) => bail_usage!("cannot read {shown}: {e}: give the path of a BPF object file (clang -target bpf -c ...)"),
+        Err(e) => {
+            bail_usage!("cannot read {shown}: {e}: give the path of a BPF object file (clang -target bpf -c ...)")
+        }
     };
     parse(&data).map_err(|e| crate::error::usage(format!("{shown}: {e}")))
 }
@@ -51,7 +53,9 @@ pub fn parse(data: &[u8]) -> Result<Vec<DeclaredMap>, String> {
     let endian = header.endian().map_err(|e| e.to_string())?;
     let machine = header.e_machine(endian);
     if machine != EM_BPF {
-        return Err(format!("an ELF object for machine {machine}, not BPF ({EM_BPF}): give a clang -target bpf object"));
+        return Err(format!(
+            "an ELF object for machine {machine}, not BPF ({EM_BPF}): give a clang -target bpf object"
+        ));
     }
     let object = Object::parse(data).map_err(|e| format!("cannot read it as a BPF object: {}", error_chain(&e)))?;
     let mut maps: Vec<DeclaredMap> = Vec::new();

@@ -78,7 +78,9 @@ pub fn scan() -> Owners {
             let Some(held) = classify(&target, &info) else { continue };
             let comm = comm
                 .get_or_insert_with(|| {
-                    fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim_end().to_string()).unwrap_or_default()
+                    fs::read_to_string(format!("/proc/{pid}/comm"))
+                        .map(|c| c.trim_end().to_string())
+                        .unwrap_or_default()
                 })
                 .clone();
             let owner = Owner { pid, comm };

@@ -32,9 +32,7 @@ pub fn backlog(fd: BorrowedFd<'_>, size: u64) -> io::Result<Backlog> {
     let len = 2 * page;
     // SAFETY: a fresh shared read-only mapping of the ring's first two
     // pages; nothing else aliases it and it is unmapped below.
-    let base = unsafe {
-        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0)
-    };
+    let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
     if base == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }

@@ -46,7 +46,12 @@ fn test_run(fd: BorrowedFd<'_>, times: u32) {
     };
     // SAFETY: a repr(C) prefix of union bpf_attr; the packet outlives the call.
     let ret = unsafe {
-        libc::syscall(libc::SYS_bpf, BPF_PROG_TEST_RUN, &mut attr as *mut TestRunAttr, std::mem::size_of::<TestRunAttr>())
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut attr as *mut TestRunAttr,
+            std::mem::size_of::<TestRunAttr>(),
+        )
     };
     assert!(ret == 0, "BPF_PROG_TEST_RUN: {}", std::io::Error::last_os_error());
 }
