@@ -228,7 +228,8 @@ fn live_map(
     };
     LiveMap {
         id: info.id(),
-        name: info.name_as_str().unwrap_or("").to_string(),
+        // The raw name: name_as_str() would make aya probe the kernel with maps of its own.
+        name: String::from_utf8_lossy(info.name()).into_owned(),
         type_name: kinds::map_type_name(map_type),
         key_size: shape.key_size,
         value_size: shape.value_size,
@@ -260,7 +261,8 @@ fn read_programs(owners: &owners::Owners) -> Vec<LiveProgram> {
             let run_time_ns = number(&fields, "run_time_ns").unwrap_or(0);
             Some(LiveProgram {
                 id: info.id(),
-                name: info.name_as_str().unwrap_or("").to_string(),
+                // The raw name: name_as_str() would make aya probe the kernel with maps of its own.
+                name: String::from_utf8_lossy(info.name()).into_owned(),
                 type_name: kinds::prog_type_name(number(&fields, "prog_type").unwrap_or(0) as u32),
                 owners: owners.of_program(info.id()),
                 memlock_bytes: number(&fields, "memlock"),
