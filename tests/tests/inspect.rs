@@ -121,6 +121,20 @@ fn legacy_maps_and_node_shapes() {
 }
 
 #[test]
+fn another_kernels_btf_makes_its_node_exact() {
+    let object = test_object("legacy_maps");
+    // This kernel's BTF stands in for a 6.12 vmlinux: the figures are then
+    // this kernel's, and exact because the BTF was given for that kernel.
+    let json = inspect_json(&object, &["--node", "6.12:4", "--node", "6.18:4", "--btf", "6.12=/sys/kernel/btf/vmlinux"]);
+    let nodes = json["nodes"].as_array().unwrap();
+    assert_eq!((nodes[0]["exact"].as_bool(), nodes[0]["notes"].as_array().unwrap().len()), (Some(true), 0));
+    assert_eq!(nodes[0]["total_bytes"], nodes[1]["total_bytes"]);
+    let without = inspect_json(&object, &["--node", "6.12:4"]);
+    assert_eq!(without["nodes"][0]["exact"], false, "no BTF for 6.12: struct sizes are borrowed");
+    assert!(without["nodes"][0]["notes"][0].as_str().unwrap().contains("--btf"));
+}
+
+#[test]
 fn set_overrides_entries_and_budget_gates() {
     let object = test_object("legacy_maps");
     let path = object.to_str().unwrap();
@@ -166,6 +180,11 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage_error(&capacity(&["inspect", path, "--set", "nope=10"]), "no map `nope`");
     assert_usage_error(&capacity(&["inspect", path, "--set", "legacy_hash"]), "MAP=ENTRIES");
     assert_usage_error(&capacity(&["inspect", path, "--node", "4.19"]), "RLIMIT_MEMLOCK");
+    assert_usage_error(&capacity(&["inspect", path, "--btf", "6.12"]), "KERNEL=FILE");
+    assert_usage_error(
+        &capacity(&["inspect", path, "--node", "6.1", "--btf", "6.1=/sys/kernel/btf/vmlinux"]),
+        "BTF from a kernel 6.4 or later",
+    );
 }
 
 /// Maps this process holds open: id -> memlock (its fdinfo).
