@@ -125,7 +125,8 @@ fn another_kernels_btf_makes_its_node_exact() {
     let object = test_object("legacy_maps");
     // This kernel's BTF stands in for a 6.12 vmlinux: the figures are then
     // this kernel's, and exact because the BTF was given for that kernel.
-    let json = inspect_json(&object, &["--node", "6.12:4", "--node", "6.18:4", "--btf", "6.12=/sys/kernel/btf/vmlinux"]);
+    let json =
+        inspect_json(&object, &["--node", "6.12:4", "--node", "6.18:4", "--btf", "6.12=/sys/kernel/btf/vmlinux"]);
     let nodes = json["nodes"].as_array().unwrap();
     assert_eq!((nodes[0]["exact"].as_bool(), nodes[0]["notes"].as_array().unwrap().len()), (Some(true), 0));
     assert_eq!(nodes[0]["total_bytes"], nodes[1]["total_bytes"]);
