@@ -93,6 +93,15 @@ fn btf_maps_are_read_as_the_kernel_sees_them() {
 }
 
 #[test]
+fn program_sections_aya_does_not_know_do_not_stop_it() {
+    let json = inspect_json(&test_object("libbpf_sections"), &["--node", "6.1:8"]);
+    let maps = maps_of(&json["nodes"][0]);
+    assert_eq!(maps.keys().collect::<Vec<_>>(), ["seen"]);
+    // round_up(512 × round_up(8 + round_up(8, 8) × 8 CPUs, 8), 4096)
+    assert_eq!(u64_of(&maps["seen"]["model_bytes"]), 36_864);
+}
+
+#[test]
 fn legacy_maps_and_node_shapes() {
     let object = test_object("legacy_maps");
     let json = inspect_json(&object, &["--node", "6.18:2", "--node", "6.18:96:4096", "--node", "6.1:96"]);
