@@ -2,8 +2,10 @@
 //! the running kernel. The binary is a thin layer over these modules.
 
 pub mod cli;
+pub mod deployment;
 pub mod error;
 pub mod kernel;
+pub mod level;
 pub mod memory;
 pub mod output;
 pub mod plan;

@@ -31,6 +31,14 @@ pub fn check_privileges(what: &str) -> anyhow::Result<()> {
     bail_usage!("{what} needs root or CAP_BPF+CAP_PERFMON to create BPF maps and programs: run it with sudo")
 }
 
+/// CAP_SYS_ADMIN (root): opening other processes' maps and programs by id.
+pub fn check_admin(what: &str) -> anyhow::Result<()> {
+    if caps::has_cap(None, caps::CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false) {
+        return Ok(());
+    }
+    bail_usage!("{what} needs root (CAP_SYS_ADMIN) to open the maps and programs of other processes by id: run it with sudo")
+}
+
 pub fn check_kernel(running: KernelVersion) -> anyhow::Result<()> {
     if running < MIN_KERNEL {
         bail_usage!(

@@ -8,6 +8,8 @@ use crate::error::Outcome;
 
 pub mod docs;
 pub mod estimate;
+pub mod host;
+pub mod inspect;
 pub mod load;
 pub mod ramp;
 pub mod report;
@@ -40,6 +42,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// A capacity plan for one workload file.
     Report(report::ReportArgs),
+    /// The maps a BPF object file declares and their memory on each node shape (no privileges needed).
+    Inspect(inspect::InspectArgs),
+    /// Every BPF map and program loaded on this host now: memory, fill, owners, cost.
+    Host(host::HostArgs),
 }
 
 /// The whole command tree, for the man pages, completions and the test
@@ -87,5 +93,7 @@ pub fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Search(args) => search::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Report(args) => report::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Host(args) => host::run(args),
     }
 }
