@@ -16,8 +16,10 @@ use clap::Args;
 use crate::{setup, tasks::workspace_root};
 
 /// Kernels booted when no `--kernel` is given: Debian's 6.1 accounts map
-/// memory the pre-6.4 way (ring buffers report 0 memlock), 6.12 the new way.
-const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12"];
+/// memory the pre-6.4 way (ring buffers report 0 memlock), 6.12 the new way,
+/// 7.2 (trixie-backports) without the hash lock counters and with
+/// preemptible syscall tracepoints.
+const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12", "7.2"];
 
 /// Test binaries (tests/tests/<name>.rs) run when no TEST ARGS are given:
 /// the short load runs, which check the accounting invariants, and the
@@ -29,10 +31,13 @@ const PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static"];
 
 #[derive(Args)]
 pub struct VmArgs {
-    /// A kernel to boot: a version such as 6.1 or 6.12 (the newest Debian
-    /// linux-image-<version>.*-cloud-amd64, downloaded once and cached under
-    /// ~/.cache/capacity-vm or $CAPACITY_VM_CACHE), or the path of a bzImage.
-    /// Repeat for several kernels; without it: 6.1 and 6.12.
+    /// A kernel to boot: a series such as 6.1, 6.12 or 7.2 (the newest
+    /// Debian cloud kernel of it: linux-image-<series>.*-cloud-amd64 from the
+    /// host's apt, or from 6.19 on linux-binary-<series>.*-cloud-amd64 from
+    /// trixie-backports or sid through an apt configuration of its own;
+    /// downloaded once and cached under ~/.cache/capacity-vm or
+    /// $CAPACITY_VM_CACHE), or the path of a bzImage. Repeat for several
+    /// kernels; without it: 6.1, 6.12 and 7.2.
     #[arg(long = "kernel", value_name = "VERSION|PATH")]
     kernels: Vec<String>,
     /// Seconds one kernel may take from boot to power-off before its VM is killed.
