@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{
+    btf::StructSizes,
     model::{recommended_ring_bytes, Figure, Model, Term, MAX_RING_BYTES},
     naive, MapSpec,
 };
@@ -23,6 +24,8 @@ pub struct ModelInfo {
     pub accounting: &'static str,
     /// Where the struct sizes came from (6.4+ only).
     pub btf: Option<String>,
+    /// The struct sizes the figures add up (6.4+ only).
+    pub struct_sizes: Option<StructSizes>,
 }
 
 impl ModelInfo {
@@ -34,6 +37,10 @@ impl ModelInfo {
             accounting: model.accounting.name(),
             btf: match &model.accounting {
                 super::model::Accounting::PerType(layout) => Some(layout.source.clone()),
+                super::model::Accounting::Footprint => None,
+            },
+            struct_sizes: match &model.accounting {
+                super::model::Accounting::PerType(layout) => Some(layout.sizes().clone()),
                 super::model::Accounting::Footprint => None,
             },
         }
@@ -183,7 +190,7 @@ impl RingPlan {
             );
         }
         Ok(Self {
-            record_bytes: crate::run::record_bytes(event_size),
+            record_bytes: capacity_common::record_bytes(event_size),
             naive_bytes: naive::ring_bytes(rate, event_size, seconds),
             recommended_bytes,
         })

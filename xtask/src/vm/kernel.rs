@@ -176,8 +176,9 @@ impl Apt<'_> {
     fn needs_lists(&self) -> bool {
         match self {
             Apt::Host => false,
-            Apt::Own { dir, .. } => !fs::read_dir(dir.join("lists"))
-                .is_ok_and(|entries| entries.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with("_Packages"))),
+            Apt::Own { dir, .. } => !fs::read_dir(dir.join("lists")).is_ok_and(|entries| {
+                entries.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with("_Packages"))
+            }),
         }
     }
 
