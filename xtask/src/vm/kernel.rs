@@ -172,12 +172,13 @@ impl Apt<'_> {
         Ok(cmd)
     }
 
-    /// Own lists are fetched on first use; the host's are assumed present.
+    /// Own lists are fetched on first use (apt may store them compressed,
+    /// `..._Packages.lz4`); the host's are assumed present.
     fn needs_lists(&self) -> bool {
         match self {
             Apt::Host => false,
             Apt::Own { dir, .. } => !fs::read_dir(dir.join("lists")).is_ok_and(|entries| {
-                entries.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with("_Packages"))
+                entries.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().contains("_Packages"))
             }),
         }
     }
