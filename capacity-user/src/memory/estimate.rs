@@ -84,6 +84,7 @@ impl Report for MapEstimate {
                 ),
             ),
             ("kernel", describe_model(&self.model)),
+            ("struct sizes", sizes_source(&self.model)),
             ("naive (lab)", format!("{} ({} B)", format_bytes(self.naive_bytes), self.naive_bytes)),
             (
                 "model (memlock)",
@@ -209,6 +210,7 @@ impl Report for RingEstimate {
             pairs.push(("ring", format!("{} ({} B)", format_bytes(self.size), self.size)));
         }
         pairs.push(("kernel", describe_model(&self.model)));
+        pairs.push(("struct sizes", sizes_source(&self.model)));
         pairs.push((
             "memlock",
             format!("{} ({} B){}", format_bytes(self.memlock_bytes), self.memlock_bytes, inexact(self.exact)),
@@ -219,6 +221,11 @@ impl Report for RingEstimate {
 
 fn describe_model(model: &ModelInfo) -> String {
     format!("{} ({}, {} CPUs, {} B pages)", model.kernel, model.accounting, model.cpus, model.page_size)
+}
+
+/// Where the struct sizes came from: a BTF file or capacity's table.
+fn sizes_source(model: &ModelInfo) -> String {
+    model.btf.clone().unwrap_or_else(|| "none needed (one formula before 6.4)".into())
 }
 
 fn inexact(exact: bool) -> &'static str {
