@@ -19,6 +19,15 @@ pub struct EventHeader {
     pub producer: u16,
 }
 
+/// The kernel's ring buffer record header (`BPF_RINGBUF_HDR_SZ`).
+pub const RINGBUF_HEADER: u64 = 8;
+
+/// Bytes one record of `event_size` takes in a ring buffer: the header plus
+/// the data, rounded up to 8 (`__bpf_ringbuf_reserve`, kernel/bpf/ringbuf.c).
+pub const fn record_bytes(event_size: u64) -> u64 {
+    (event_size + RINGBUF_HEADER).next_multiple_of(8)
+}
+
 pub const EVENT_HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
 /// Largest event the program reserves; far below the kernel's record limit.
 pub const MAX_EVENT_SIZE: usize = 64 * 1024;
@@ -67,4 +76,17 @@ pub mod names {
     pub const BATCH: &str = "BATCH";
     pub const KEYSPACE: &str = "KEYSPACE";
     pub const WAKEUP_EVERY: &str = "WAKEUP_EVERY";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_take_a_header_and_align_to_eight() {
+        assert_eq!(record_bytes(16), 24);
+        assert_eq!(record_bytes(64), 72);
+        assert_eq!(record_bytes(65), 80);
+        assert_eq!(record_bytes(4096), 4104);
+    }
 }

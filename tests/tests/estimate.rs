@@ -7,23 +7,18 @@ use std::{
     process::{Command, Output},
 };
 
-use capacity::memory::btf::{synthetic_btf, StructSizes};
+use capacity::{
+    kernel::KernelVersion,
+    memory::{btf::synthetic_btf, kernels},
+};
 use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, privileged};
 
-/// The layout of Debian's 6.12 as far as map memory goes: `bpf_htab` 64
-/// bytes larger and `bpf_array` 48 bytes smaller than this 6.18 host's.
-/// Written under a name of the test's own (`tag`), as tests run in parallel.
+/// The layout of Debian's 6.12 as far as map memory goes (its row of
+/// kernels.toml): `bpf_htab` 64 bytes larger and `bpf_array` 48 bytes
+/// smaller than this 6.18 host's. Written under a name of the test's own
+/// (`tag`), as tests run in parallel.
 fn btf_6_12(tag: &str) -> PathBuf {
-    let sizes = StructSizes {
-        bpf_htab: Some(896),
-        htab_bucket: Some(16),
-        htab_elem: Some(48),
-        llist_node: Some(8),
-        bpf_array: Some(264),
-        bpf_ringbuf_map: Some(256),
-        ringbuf_consumer_pos: Some(4096),
-        has_map_mem_usage: Some(true),
-    };
+    let sizes = kernels::find(KernelVersion::new(6, 12, 0)).expect("kernels.toml knows 6.12").sizes;
     let path = std::env::temp_dir().join(format!("capacity-test-btf-6.12-{tag}-{}", std::process::id()));
     std::fs::write(&path, synthetic_btf(&sizes)).expect("write BTF fixture");
     path
@@ -109,6 +104,30 @@ fn from_6_4_struct_sizes_come_from_the_btf_given() {
     assert_eq!(json["memlock_bytes"], 256 + 19 * 4096 + 35 * 8);
     assert_eq!(json["exact"], true);
     let _ = std::fs::remove_file(&btf_file);
+}
+
+#[test]
+fn known_kernels_are_exact_without_their_btf() {
+    let on = |kernel: &'static str, kind: &'static str, key: &'static str, value: &'static str| {
+        let mut args = map_args(kind, "1000", key, value);
+        args.extend(["--kernel", kernel]);
+        estimate_json(&args)
+    };
+    // 6.12 from kernels.toml: the figure its BTF gives (see above).
+    let json = on("6.12", "hash", "8", "8");
+    assert_eq!(json["exact"], true, "{json}");
+    assert_eq!(json["model_bytes"], 896 + 16_384 + 64 + 1002 * 64 + 16);
+    assert!(json["btf"].as_str().unwrap().contains("kernels.toml"), "{json}");
+    // 7.2 counts no bucket lock counters: memlock of this map in Debian's
+    // 7.2.12 under qemu (2 CPUs).
+    let json = on("7.2", "hash", "4", "4");
+    assert_eq!(json["exact"], true, "{json}");
+    assert_eq!(json["model_bytes"], 81_424);
+    // A series the table lacks: the nearest known kernel's sizes, named, not exact.
+    let nearest = kernels::nearest(KernelVersion::new(6, 15, 0), KernelVersion::new(6, 4, 0)).unwrap();
+    let json = on("6.15", "hash", "4", "4");
+    assert_eq!(json["exact"], false, "{json}");
+    assert!(json["notes"].to_string().contains(&nearest.release), "{json}");
 }
 
 #[test]
@@ -307,8 +326,8 @@ fn estimate_needs_no_privileges_and_reads_this_kernels_btf() {
 }
 
 #[test]
-fn without_btf_the_figure_says_it_is_not_exact() {
-    if !privileged("without_btf_the_figure_says_it_is_not_exact") {
+fn without_btf_the_running_kernel_is_answered_from_kernels_toml() {
+    if !privileged("without_btf_the_running_kernel_is_answered_from_kernels_toml") {
         return;
     }
     if capacity::kernel::KernelVersion::running().unwrap() < capacity::kernel::KernelVersion::new(6, 4, 0) {
@@ -325,7 +344,14 @@ fn without_btf_the_figure_says_it_is_not_exact() {
         .expect("run unshare");
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let json = json_of(&out);
-    assert_eq!(json["exact"], false);
-    let notes = json["notes"].to_string();
-    assert!(notes.contains("no BTF"), "{notes}");
+    // The row of kernels.toml for this series answers, exact only if it was
+    // read from this very build.
+    let release = nix::sys::utsname::uname().unwrap().release().to_string_lossy().into_owned();
+    let running = KernelVersion::running().unwrap();
+    if kernels::find(running).is_some_and(|row| row.release == release) {
+        assert_eq!(json["exact"], true, "{json}");
+    } else {
+        assert_eq!(json["exact"], false, "{json}");
+        assert!(json["notes"].to_string().contains("no BTF"), "{json}");
+    }
 }

@@ -57,6 +57,7 @@ fn the_model_equals_memlock_to_the_byte_for_every_case() {
     for case in cases {
         assert_eq!(case["model_bytes"], case["memlock_bytes"], "model differs from memlock: {case}");
         assert_eq!(case["model_error_pct"], 0.0, "{case}");
+        assert_eq!(case["exact"], true, "{case}");
         assert!(case.get("charged_bytes").is_some(), "charged_bytes is reported, if only as null: {case}");
         let naive = u64_of(&case["naive_bytes"]);
         let memlock = u64_of(&case["memlock_bytes"]);
@@ -79,6 +80,70 @@ fn the_model_equals_memlock_to_the_byte_for_every_case() {
     // The lab's formula is not exact anywhere near as often.
     assert!(cases.iter().filter(|c| c["naive_bytes"] == c["memlock_bytes"]).count() < cases.len() / 4);
     assert!(measuring_cgroups_left().is_empty(), "verify left cgroups behind: {:?}", measuring_cgroups_left());
+}
+
+/// `capacity estimate` as root, with /sys/kernel/btf hidden by an empty
+/// tmpfs in a private mount namespace.
+fn estimate_without_btf(args: &[&str]) -> Value {
+    let script = format!(
+        "mount -t tmpfs none /sys/kernel/btf && exec {} estimate {} --json",
+        capacity_tests::capacity_bin().display(),
+        args.join(" ")
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    json_of(&out)
+}
+
+#[test]
+fn kernels_toml_knows_this_kernel_and_answers_without_its_btf() {
+    if !privileged("kernels_toml_knows_this_kernel_and_answers_without_its_btf") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let verify = run_json(&["verify", "--types", "hash,ringbuf", "--entries", "1000", "--json"]);
+    let running = capacity::kernel::KernelVersion::running().unwrap();
+    let release = nix::sys::utsname::uname().unwrap().release().to_string_lossy().into_owned();
+    let Some(row) = capacity::memory::kernels::find(running) else {
+        // Only the kernels of kernels.toml (the VM kernels and the
+        // development host) are promised exact without their BTF.
+        eprintln!("kernels.toml has no row for {release}: add one with `cargo xtask kernel-sizes`");
+        return;
+    };
+    // The row is what this kernel's BTF says (a rebuild with other sizes
+    // needs `cargo xtask kernel-sizes` or `cargo xtask vm --write-kernel-sizes`).
+    if row.release == release {
+        assert_eq!(verify["btf_struct_sizes"], serde_json::to_value(&row.sizes).unwrap(), "{release}");
+    }
+    if running < capacity::kernel::KernelVersion::new(6, 4, 0) {
+        return; // The figures need no struct sizes before 6.4.
+    }
+    for case in verify["cases"].as_array().unwrap() {
+        let entries = case["entries"].to_string();
+        let json = if case["type"] == "ringbuf" {
+            estimate_without_btf(&["ringbuf", "--size", &entries])
+        } else {
+            let (key, value) = (case["key_size"].to_string(), case["value_size"].to_string());
+            let mut args =
+                vec!["map", "--type", "hash", "--entries", &entries, "--key-size", &key, "--value-size", &value];
+            if case["prealloc"] == false {
+                args.push("--no-prealloc");
+            }
+            estimate_without_btf(&args)
+        };
+        let figure = if case["type"] == "ringbuf" { &json["memlock_bytes"] } else { &json["model_bytes"] };
+        if row.release == release {
+            assert_eq!(json["exact"], true, "{json}");
+            assert_eq!(figure, &case["memlock_bytes"], "kernels.toml's {} row vs a real map: {case}", row.series);
+        } else {
+            // Another build of the series: its sizes are not known.
+            assert_eq!(json["exact"], false, "{json}");
+            assert!(json["notes"].to_string().contains("no BTF"), "{json}");
+        }
+    }
 }
 
 #[test]

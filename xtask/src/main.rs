@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod kernel_sizes;
 mod setup;
 mod tasks;
 mod vm;
@@ -36,6 +37,9 @@ enum Task {
     /// Run the privileged tests and `capacity verify --max-error 0` on other kernels, each in a
     /// qemu VM: `cargo xtask vm --kernel 6.1 --kernel 6.12 [-- TEST ARGS]`.
     Vm(vm::VmArgs),
+    /// Write this host's row of capacity-user/src/memory/kernels.toml (struct sizes from its BTF,
+    /// read by `capacity verify`); the VM kernels' rows: `cargo xtask vm --write-kernel-sizes`.
+    KernelSizes,
     /// Compare capacity's consumer with libbpf's ring_buffer__poll on the same unpaced workload
     /// (interleaved rounds, median ratio), then measure pacing accuracy. Needs root.
     Bench(bench::BenchArgs),
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Task::Run { args } => tasks::run(&args),
         Task::Test { args } => tasks::test(&args),
         Task::Vm(args) => vm::run(args),
+        Task::KernelSizes => kernel_sizes::host(),
         Task::Bench(args) => bench::run(&args),
         Task::Docs { out } => tasks::docs(&out),
     };

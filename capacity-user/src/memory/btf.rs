@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use btf_rs::{Btf, Type};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bail_usage;
 
@@ -15,7 +15,7 @@ pub const VMLINUX_BTF: &str = crate::preflight::VMLINUX_BTF;
 /// The structures `htab_map_mem_usage`, `array_map_mem_usage` and
 /// `ringbuf_map_mem_usage` count, as one kernel build lays them out.
 /// `None`: this BTF does not describe it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StructSizes {
     /// `sizeof(struct bpf_htab)` (kernel/bpf/hashtab.c).
     pub bpf_htab: Option<u64>,
@@ -245,17 +245,11 @@ impl BtfWriter {
 mod tests {
     use super::*;
 
+    /// Debian's 6.12 as kernels.toml has it.
     fn debian_6_12_like() -> StructSizes {
-        StructSizes {
-            bpf_htab: Some(896),
-            htab_bucket: Some(16),
-            htab_elem: Some(48),
-            llist_node: Some(8),
-            bpf_array: Some(264),
-            bpf_ringbuf_map: Some(256),
-            ringbuf_consumer_pos: Some(4096),
-            has_map_mem_usage: Some(true),
-        }
+        crate::memory::kernels::find(crate::kernel::KernelVersion::new(6, 12, 0))
+            .expect("kernels.toml knows 6.12")
+            .sizes
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{
+    btf::StructSizes,
     model::{recommended_ring_bytes, Figure, Model, Term, MAX_RING_BYTES},
     naive, MapSpec,
 };
@@ -23,6 +24,8 @@ pub struct ModelInfo {
     pub accounting: &'static str,
     /// Where the struct sizes came from (6.4+ only).
     pub btf: Option<String>,
+    /// The struct sizes the figures add up (6.4+ only).
+    pub struct_sizes: Option<StructSizes>,
 }
 
 impl ModelInfo {
@@ -34,6 +37,10 @@ impl ModelInfo {
             accounting: model.accounting.name(),
             btf: match &model.accounting {
                 super::model::Accounting::PerType(layout) => Some(layout.source.clone()),
+                super::model::Accounting::Footprint => None,
+            },
+            struct_sizes: match &model.accounting {
+                super::model::Accounting::PerType(layout) => Some(layout.sizes().clone()),
                 super::model::Accounting::Footprint => None,
             },
         }
@@ -77,6 +84,7 @@ impl Report for MapEstimate {
                 ),
             ),
             ("kernel", describe_model(&self.model)),
+            ("struct sizes", sizes_source(&self.model)),
             ("naive (lab)", format!("{} ({} B)", format_bytes(self.naive_bytes), self.naive_bytes)),
             (
                 "model (memlock)",
@@ -183,7 +191,7 @@ impl RingPlan {
             );
         }
         Ok(Self {
-            record_bytes: crate::run::record_bytes(event_size),
+            record_bytes: capacity_common::record_bytes(event_size),
             naive_bytes: naive::ring_bytes(rate, event_size, seconds),
             recommended_bytes,
         })
@@ -202,6 +210,7 @@ impl Report for RingEstimate {
             pairs.push(("ring", format!("{} ({} B)", format_bytes(self.size), self.size)));
         }
         pairs.push(("kernel", describe_model(&self.model)));
+        pairs.push(("struct sizes", sizes_source(&self.model)));
         pairs.push((
             "memlock",
             format!("{} ({} B){}", format_bytes(self.memlock_bytes), self.memlock_bytes, inexact(self.exact)),
@@ -212,6 +221,11 @@ impl Report for RingEstimate {
 
 fn describe_model(model: &ModelInfo) -> String {
     format!("{} ({}, {} CPUs, {} B pages)", model.kernel, model.accounting, model.cpus, model.page_size)
+}
+
+/// Where the struct sizes came from: a BTF file or capacity's table.
+fn sizes_source(model: &ModelInfo) -> String {
+    model.btf.clone().unwrap_or_else(|| "none needed (one formula before 6.4)".into())
 }
 
 fn inexact(exact: bool) -> &'static str {

@@ -19,7 +19,15 @@ impl Host {
             .ok()
             .and_then(|list| count_cpu_list(&list))
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-        Self { cpus, page_size: crate::run::page_size() }
+        Self { cpus, page_size: page_size() }
+    }
+}
+
+/// This machine's page size (`sysconf(_SC_PAGESIZE)`); 4096 if it cannot say.
+pub fn page_size() -> u64 {
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+        Ok(Some(size)) if size > 0 => size as u64,
+        _ => 4096,
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! - [`naive`]: the lab's formulas, kept exactly as defined;
 //! - [`btf`]: sizes of kernel structures, read from the kernel's BTF;
+//! - [`kernels`]: those sizes for the kernels capacity knows (kernels.toml);
 //! - [`model`]: what a given kernel reports as `memlock` (per map type);
 //! - [`host`]: this machine's possible CPUs and page size;
 //! - [`estimate`]: the `capacity estimate` reports;
@@ -17,6 +18,7 @@ use serde::Serialize;
 pub mod btf;
 pub mod estimate;
 pub mod host;
+pub mod kernels;
 pub mod maps;
 pub mod measure;
 pub mod model;

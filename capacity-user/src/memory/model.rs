@@ -6,7 +6,9 @@
 //!   rounded formula for every map type; ring buffers report 0.
 //! - 6.4 on: `map->ops->map_mem_usage()`, one function per type
 //!   (`htab_map_mem_usage`, `array_map_mem_usage`, `ringbuf_map_mem_usage`),
-//!   which add `sizeof` of kernel structures: those come from BTF.
+//!   which add `sizeof` of kernel structures: those come from BTF, or for
+//!   the kernels capacity knows, from its table of their BTF sizes
+//!   ([`super::kernels`]).
 use std::path::Path;
 
 use serde::Serialize;
@@ -14,6 +16,7 @@ use serde::Serialize;
 use super::{
     btf::{KernelBtf, StructSizes},
     host::Host,
+    kernels::{self, KnownKernel},
     round_up, MapKind, MapSpec,
 };
 use crate::{bail_usage, kernel::KernelVersion};
@@ -25,10 +28,19 @@ pub const PER_TYPE_SINCE: KernelVersion = KernelVersion::new(6, 4, 0);
 pub const FOOTPRINT_SINCE: KernelVersion = KernelVersion::new(5, 11, 0);
 
 /// `HASHTAB_MAP_LOCK_COUNT` (hashtab.c): `htab_map_mem_usage` counts that
-/// many `int` per possible CPU for the per-bucket-lock counters. Kernels
-/// after 6.12 dropped the counters (`bpf_htab.map_locked`, 64 bytes of
-/// `struct bpf_htab`) but still count them: the 6.18 here reports them.
+/// many `int` per possible CPU for the per-bucket-lock counters
+/// (`bpf_htab.map_locked`).
 const HASHTAB_MAP_LOCK_COUNT: u64 = 8;
+/// The first kernel whose `htab_map_mem_usage` no longer has the term
+/// `sizeof(int) * num_possible_cpus() * HASHTAB_MAP_LOCK_COUNT`. The counters
+/// themselves went in 6.15, when the bucket locks became rqspinlocks ("bpf:
+/// Convert hashtab.c to rqspinlock"), which shrank `struct bpf_htab` by 64
+/// bytes; the term outlived them. Seen: Debian's 6.18.15 and 6.19.11
+/// sources have it and the 6.18.44 host reports it; the 7.1.13 and 7.2.6
+/// sources start from `sizeof(struct bpf_htab) + sizeof(struct bucket) *
+/// n_buckets` without it; under qemu, Debian's 7.0.13 (2 CPUs) and 7.2.12
+/// (2 and 4 CPUs) report 32 bytes per possible CPU less than with it.
+pub const LOCK_COUNTERS_UNCOUNTED_SINCE: KernelVersion = KernelVersion::new(7, 0, 0);
 /// `PCPU_MIN_UNIT_SIZE`: the largest per-CPU value after rounding to 8.
 const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
 /// `KMALLOC_MAX_SIZE` in pages (order-10 allocations: 4 MiB with 4 KiB pages).
@@ -90,6 +102,16 @@ impl Layout {
     /// Sizes known to be the modelled kernel's own.
     pub fn with_sizes(sizes: StructSizes, source: &str) -> Self {
         Self { sizes, trusted: true, source: source.into() }
+    }
+
+    /// A kernel of capacity's table: trusted for that kernel's series.
+    pub fn from_known(kernel: &KnownKernel, trusted: bool) -> Self {
+        Self { sizes: kernel.sizes.clone(), trusted, source: kernel.describe() }
+    }
+
+    /// The sizes themselves (what the model adds up).
+    pub fn sizes(&self) -> &StructSizes {
+        &self.sizes
     }
 
     /// No BTF at all: the reference machine's sizes, never exact.
@@ -200,22 +222,36 @@ impl Model {
         } else if let Some(btf) = &given {
             Accounting::PerType(Layout::from_btf(btf, true))
         } else {
-            let same_kernel = (target.major, target.minor) == (running.major, running.minor);
-            match KernelBtf::running() {
-                Some(btf) if same_kernel => Accounting::PerType(Layout::from_btf(&btf, true)),
-                Some(btf) => {
+            let is_running = kernels::same_series(target, running);
+            let running_btf = if is_running { KernelBtf::running() } else { None };
+            if let Some(btf) = running_btf {
+                Accounting::PerType(Layout::from_btf(&btf, true))
+            } else if let Some(known) = kernels::find(target) {
+                // The running kernel without BTF may be another build of a
+                // known series: its sizes are only known if it is that build.
+                let trusted = !is_running || kernels::running_release().as_deref() == Some(known.release.as_str());
+                if !trusted {
                     notes.push(format!(
-                        "struct sizes are the running kernel's ({running}), not {target}'s: pass --btf with {target}'s BTF for an exact figure"
+                        "no BTF at {}: struct sizes are those of {}, another build of {}.{}; pass --btf for an exact figure",
+                        super::btf::VMLINUX_BTF,
+                        known.release,
+                        target.major,
+                        target.minor
                     ));
-                    Accounting::PerType(Layout::from_btf(&btf, false))
                 }
-                None => {
-                    notes.push(format!(
-                        "no BTF at {}: struct sizes are stand-ins; pass --btf for an exact figure",
-                        super::btf::VMLINUX_BTF
-                    ));
-                    Accounting::PerType(Layout::reference())
-                }
+                Accounting::PerType(Layout::from_known(&known, trusted))
+            } else if let Some(nearest) = kernels::nearest(target, PER_TYPE_SINCE) {
+                notes.push(format!(
+                    "capacity does not know {target}'s struct sizes: these are the nearest known kernel's, {}; pass --btf with {target}'s BTF for an exact figure",
+                    nearest.release
+                ));
+                Accounting::PerType(Layout::from_known(&nearest, false))
+            } else {
+                notes.push(format!(
+                    "no BTF at {}: struct sizes are stand-ins; pass --btf for an exact figure",
+                    super::btf::VMLINUX_BTF
+                ));
+                Accounting::PerType(Layout::reference())
             }
         };
         Ok(Self { kernel: target, host, accounting, notes })
@@ -384,11 +420,15 @@ impl Model {
             n_buckets * bucket,
             FROM,
         );
-        sum.add(
-            format!("bucket lock counters: int × {cpus} CPUs × HASHTAB_MAP_LOCK_COUNT {HASHTAB_MAP_LOCK_COUNT}"),
-            SIZEOF_INT * cpus * HASHTAB_MAP_LOCK_COUNT,
-            FROM,
-        );
+        if self.kernel < LOCK_COUNTERS_UNCOUNTED_SINCE {
+            sum.add(
+                format!(
+                    "bucket lock counters: int × {cpus} CPUs × HASHTAB_MAP_LOCK_COUNT {HASHTAB_MAP_LOCK_COUNT} (counted before 7.0)"
+                ),
+                SIZEOF_INT * cpus * HASHTAB_MAP_LOCK_COUNT,
+                FROM,
+            );
+        }
         if spec.prealloc {
             // htab_has_extra_elems(): a plain hash map preallocates one spare
             // element per CPU for updates that replace an element.
@@ -506,7 +546,7 @@ fn dedup(mut notes: Vec<String>) -> Vec<String> {
 /// seconds and the lab's 1.2 margin, as a power of two of at least a page
 /// and at least one record.
 pub fn recommended_ring_bytes(rate: f64, event_size: u64, seconds: f64, page_size: u64) -> u64 {
-    let record = crate::run::record_bytes(event_size);
+    let record = capacity_common::record_bytes(event_size);
     let wanted = super::naive::next_power_of_two(rate * record as f64 * seconds * super::naive::RING_MARGIN);
     wanted.max(page_size).max(record.next_power_of_two())
 }
@@ -582,14 +622,54 @@ mod tests {
 
     #[test]
     fn a_6_12_layout_moves_the_figures_by_its_struct_sizes() {
-        // Debian's 6.12: bpf_htab 64 bytes larger (it still has map_locked),
-        // bpf_array 48 bytes smaller, than on 6.18.
-        let sizes = StructSizes { bpf_htab: Some(896), bpf_array: Some(264), ..REFERENCE_SIZES };
+        // Debian's 6.12 (kernels.toml, read back through BTF): bpf_htab 64
+        // bytes larger (it still has map_locked), bpf_array 48 bytes
+        // smaller, than on 6.18.
+        let sizes = kernels::find(KernelVersion::new(6, 12, 0)).unwrap().sizes;
+        assert_eq!((sizes.bpf_htab, sizes.bpf_array), (Some(896), Some(264)));
         let btf = KernelBtf { path: "6.12".into(), sizes: super::super::btf::parse(&synthetic_btf(&sizes)).unwrap() };
-        let m = per_type(Layout::from_btf(&btf, true));
+        let m = Model::with(KernelVersion::new(6, 12, 0), HOST, Accounting::PerType(Layout::from_btf(&btf, true)));
         assert_eq!(bytes(&m, MapSpec::new(MapKind::Hash, 1, 4, 4)), 1120 + 64);
         assert_eq!(bytes(&m, MapSpec::new(MapKind::Array, 1, 4, 4)), 320 - 48);
         assert!(m.map(&MapSpec::new(MapKind::Hash, 1, 4, 4)).unwrap().exact);
+    }
+
+    fn model_7_2() -> Model {
+        let known = kernels::find(KernelVersion::new(7, 2, 0)).expect("kernels.toml knows 7.2");
+        Model::with(KernelVersion::new(7, 2, 12), HOST, Accounting::PerType(Layout::from_known(&known, true)))
+    }
+
+    // Each expected value below was read from `memlock:` of a real map in
+    // Debian's 7.2.12 cloud kernel under qemu (2 possible CPUs, 4 KiB pages).
+    #[test]
+    fn hash_maps_match_memlock_on_7_2() {
+        let m = model_7_2();
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::Hash, 1, 4, 4)), 1120);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::Hash, 1, 4, 4).without_prealloc(1)), 984);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::Hash, 1000, 4, 4)), 81_424);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::Hash, 1000, 5, 13)), 89_440);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::Hash, 1000, 5, 13).without_prealloc(1000)), 97_280);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::PercpuHash, 1, 4, 4)), 992);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::PercpuHash, 1000, 5, 13)), 113_280);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::LruHash, 1, 4, 4)), 976);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::LruHash, 1000, 5, 13)), 89_280);
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::LruPercpuHash, 1024, 4, 4)), 99_200);
+        let figure = m.map(&MapSpec::new(MapKind::Hash, 1, 4, 4)).unwrap();
+        assert!(figure.exact);
+        assert!(!figure.terms.iter().any(|t| t.what.contains("lock counters")), "{:?}", figure.terms);
+    }
+
+    #[test]
+    fn the_lock_counters_count_per_cpu_before_7_0_only() {
+        // Same struct sizes, two kernels: 4-byte counters × 8 × possible CPUs.
+        let layout = || Accounting::PerType(layout_6_18());
+        let spec = MapSpec::new(MapKind::Hash, 1000, 4, 4);
+        for cpus in [2, 4] {
+            let host = Host { cpus, page_size: 4096 };
+            let before = Model::with(KernelVersion::new(6, 19, 11), host, layout()).map(&spec).unwrap().bytes;
+            let after = Model::with(LOCK_COUNTERS_UNCOUNTED_SINCE, host, layout()).map(&spec).unwrap().bytes;
+            assert_eq!(before - after, 4 * 8 * u64::from(cpus));
+        }
     }
 
     #[test]

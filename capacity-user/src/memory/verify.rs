@@ -6,6 +6,7 @@ use std::{fmt, os::fd::AsFd, path::Path, str::FromStr};
 use serde::Serialize;
 
 use super::{
+    btf::{KernelBtf, StructSizes},
     estimate::ModelInfo,
     host::Host,
     maps::BpfMap,
@@ -81,6 +82,7 @@ pub struct Case {
     pub prealloc: bool,
     /// Elements inserted before measuring.
     pub filled: u32,
+    /// The model's figure equals `memlock` to the byte.
     pub exact: bool,
     pub naive_bytes: u64,
     pub model_bytes: u64,
@@ -101,6 +103,10 @@ pub struct VerifyReport {
     pub exact_cases: usize,
     /// Cases over `--max-error` (0 without it).
     pub failed_cases: usize,
+    /// The running kernel's struct sizes as its BTF gives them (null
+    /// without BTF): what `cargo xtask vm` checks capacity's kernels.toml
+    /// against.
+    pub btf_struct_sizes: Option<StructSizes>,
     pub cases: Vec<Case>,
 }
 
@@ -184,6 +190,7 @@ pub fn run(options: &VerifyOptions) -> anyhow::Result<(VerifyReport, Outcome)> {
         max_error_pct: options.max_error_pct,
         exact_cases: cases.iter().filter(|c| c.model_bytes == c.memlock_bytes).count(),
         failed_cases: cases.iter().filter(|c| over(c)).count(),
+        btf_struct_sizes: KernelBtf::running().map(|btf| btf.sizes),
         cases,
     };
     let outcome = if report.failed_cases > 0 { Outcome::CheckFailed } else { Outcome::Success };
@@ -212,7 +219,7 @@ fn map_case(model: &Model, meter: Option<&ChargeMeter>, spec: &MapSpec) -> anyho
         value_size: spec.value_size,
         prealloc: spec.prealloc,
         filled: if spec.kind.is_hash() { spec.filled } else { 0 },
-        exact: figure.exact,
+        exact: figure.bytes == memlock_bytes,
         naive_bytes,
         model_bytes: figure.bytes,
         memlock_bytes,
@@ -238,7 +245,7 @@ fn ring_case(model: &Model, meter: Option<&ChargeMeter>, size: u64) -> anyhow::R
         value_size: 0,
         prealloc: true,
         filled: 0,
-        exact: figure.exact,
+        exact: figure.bytes == memlock_bytes,
         naive_bytes,
         model_bytes: figure.bytes,
         memlock_bytes,

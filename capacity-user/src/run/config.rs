@@ -2,7 +2,7 @@
 //! and every check on them made before anything touches the kernel.
 use std::time::Duration;
 
-use capacity_common::{EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS};
+use capacity_common::{record_bytes, EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS};
 
 use super::{
     consumer::ConsumerModel,
@@ -11,17 +11,9 @@ use super::{
 };
 use crate::{
     bail_usage,
+    memory::host::page_size,
     units::{format_bytes, plain_rate},
 };
-
-/// The kernel's ring buffer record header (BPF_RINGBUF_HDR_SZ).
-pub const RINGBUF_HEADER: u64 = 8;
-
-/// Bytes one event takes in the ring: header plus data, rounded up to 8
-/// (`__bpf_ringbuf_reserve` in kernel/bpf/ringbuf.c).
-pub fn record_bytes(event_size: u64) -> u64 {
-    (event_size + RINGBUF_HEADER).next_multiple_of(8)
-}
 
 /// The kernel's wakeup policy for the consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -201,27 +193,9 @@ impl RunConfig {
     }
 }
 
-pub fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 {
-        size as u64
-    } else {
-        4096
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn records_take_a_header_and_align_to_eight() {
-        assert_eq!(record_bytes(16), 24);
-        assert_eq!(record_bytes(64), 72);
-        assert_eq!(record_bytes(65), 80);
-        assert_eq!(record_bytes(4096), 4104);
-    }
 
     #[test]
     fn bad_configs_are_refused_with_the_fix() {

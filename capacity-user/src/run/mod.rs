@@ -20,6 +20,6 @@ mod phases;
 pub mod program;
 mod result;
 
-pub use config::{page_size, record_bytes, RunConfig, Wakeup, RINGBUF_HEADER};
+pub use config::{RunConfig, Wakeup};
 pub use phases::run_fixed_rate;
 pub use result::{Latency, RunResult};

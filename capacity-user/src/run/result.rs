@@ -1,7 +1,9 @@
 //! What one run measured (the JSON of `capacity load`) and its table.
 use serde::Serialize;
 
-use super::{config::{record_bytes, RunConfig}, measured::Phase, program::Counters};
+use capacity_common::record_bytes;
+
+use super::{config::RunConfig, measured::Phase, program::Counters};
 use crate::{
     output::{key_values, Report},
     units::{format_bytes, format_rate},

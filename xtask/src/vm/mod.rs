@@ -13,11 +13,13 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{bail, Result};
 use clap::Args;
 
-use crate::{setup, tasks::workspace_root};
+use crate::{kernel_sizes, setup, tasks::workspace_root};
 
 /// Kernels booted when no `--kernel` is given: Debian's 6.1 accounts map
-/// memory the pre-6.4 way (ring buffers report 0 memlock), 6.12 the new way.
-const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12"];
+/// memory the pre-6.4 way (ring buffers report 0 memlock), 6.12 the new way,
+/// 7.2 (trixie-backports) without the hash lock counters and with
+/// preemptible syscall tracepoints.
+const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12", "7.2"];
 
 /// Test binaries (tests/tests/<name>.rs) run when no TEST ARGS are given:
 /// the short load runs, which check the accounting invariants, and the
@@ -29,15 +31,23 @@ const PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static"];
 
 #[derive(Args)]
 pub struct VmArgs {
-    /// A kernel to boot: a version such as 6.1 or 6.12 (the newest Debian
-    /// linux-image-<version>.*-cloud-amd64, downloaded once and cached under
-    /// ~/.cache/capacity-vm or $CAPACITY_VM_CACHE), or the path of a bzImage.
-    /// Repeat for several kernels; without it: 6.1 and 6.12.
+    /// A kernel to boot: a series such as 6.1, 6.12 or 7.2 (the newest
+    /// Debian cloud kernel of it: linux-image-<series>.*-cloud-amd64 from the
+    /// host's apt, or from 6.19 on linux-binary-<series>.*-cloud-amd64 from
+    /// trixie-backports or sid through an apt configuration of its own;
+    /// downloaded once and cached under ~/.cache/capacity-vm or
+    /// $CAPACITY_VM_CACHE), or the path of a bzImage. Repeat for several
+    /// kernels; without it: 6.1, 6.12 and 7.2.
     #[arg(long = "kernel", value_name = "VERSION|PATH")]
     kernels: Vec<String>,
     /// Seconds one kernel may take from boot to power-off before its VM is killed.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     timeout: u64,
+    /// Write the booted kernels' struct sizes (their BTF, as `capacity verify`
+    /// reads it) into capacity-user/src/memory/kernels.toml. Without it, a
+    /// kernel whose sizes differ from its row, or that has none, fails.
+    #[arg(long)]
+    write_kernel_sizes: bool,
     /// `auto` uses KVM when a probe boot works and software emulation (TCG) otherwise.
     #[arg(long, value_enum, default_value_t = qemu::Accel::Auto)]
     accel: qemu::Accel,
@@ -83,6 +93,7 @@ pub fn run(args: VmArgs) -> Result<()> {
         reports.push(results::KernelReport::from_boot(&kernel.label, &boot));
     }
 
+    check_kernel_sizes(&mut reports, args.write_kernel_sizes)?;
     println!("{}", results::summary(&reports));
     let failed: Vec<&str> = reports.iter().filter(|r| !r.passed()).map(|r| r.label.as_str()).collect();
     if !missing.is_empty() {
@@ -90,6 +101,38 @@ pub fn run(args: VmArgs) -> Result<()> {
     }
     if !failed.is_empty() {
         bail!("failed on {} (console logs in {})", failed.join(", "), work_dir.join("logs").display());
+    }
+    Ok(())
+}
+
+/// Each booted kernel's BTF struct sizes against its row of kernels.toml:
+/// written with `write`, a problem of that kernel otherwise.
+fn check_kernel_sizes(reports: &mut [results::KernelReport], write: bool) -> Result<()> {
+    let mut rows = kernel_sizes::read()?;
+    let mut changed = false;
+    for report in reports.iter_mut() {
+        let (Some(release), Some(sizes)) = (report.release.clone(), report.btf_struct_sizes.clone()) else {
+            continue;
+        };
+        let measured = match kernel_sizes::Row::from_verify(&release, &sizes) {
+            Ok(row) => row,
+            Err(err) => {
+                report.add_problem(format!("struct sizes: {err:#}"));
+                continue;
+            }
+        };
+        match kernel_sizes::disagreement(&rows, &measured) {
+            None => setup::step(&format!("{release}: struct sizes as in kernels.toml")),
+            Some(_) if write => {
+                setup::step(&format!("{release}: struct sizes written to kernels.toml"));
+                kernel_sizes::upsert(&mut rows, measured);
+                changed = true;
+            }
+            Some(problem) => report.add_problem(problem),
+        }
+    }
+    if changed {
+        kernel_sizes::write(&rows)?;
     }
     Ok(())
 }

@@ -10,7 +10,9 @@ use super::qemu::{Boot, End};
 pub struct KernelReport {
     pub label: String,
     /// `uname -r` in the guest.
-    release: Option<String>,
+    pub release: Option<String>,
+    /// `btf_struct_sizes` of `capacity verify --json`: the guest kernel's BTF.
+    pub btf_struct_sizes: Option<Value>,
     passed: u32,
     failed: u32,
     /// (exact, total) cases of `capacity verify`, when it printed its JSON.
@@ -33,6 +35,10 @@ impl KernelReport {
         self.problems.is_empty()
     }
 
+    pub fn add_problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
     pub fn from_boot(label: &str, boot: &Boot) -> Self {
         let mut report = KernelReport {
             label: label.to_string(),
@@ -40,6 +46,7 @@ impl KernelReport {
             passed: 0,
             failed: 0,
             verify_cases: None,
+            btf_struct_sizes: None,
             elapsed: boot.elapsed,
             problems: Vec::new(),
         };
@@ -123,6 +130,7 @@ impl KernelReport {
             self.problems.push(format!("capacity verify: exit {status}: {why}"));
             return;
         };
+        self.btf_struct_sizes = Some(output["btf_struct_sizes"].clone()).filter(|v| !v.is_null());
         let cases = output["cases"].as_array().map(Vec::as_slice).unwrap_or_default();
         let inexact: Vec<&Value> = cases.iter().filter(|c| c["model_error_pct"].as_f64() != Some(0.0)).collect();
         self.verify_cases = Some((cases.len() - inexact.len(), cases.len()));
