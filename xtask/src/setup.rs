@@ -15,6 +15,9 @@ pub const DEBIAN_TOOLCHAIN: &str = "debian-bpf";
 const DEBIAN_RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf"];
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev", "zlib1g-dev"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Real components the tests run: Prometheus and promtool (`capacity watch`
+/// is scraped by a real server, `capacity alerts` is checked by promtool).
+const TEST_PACKAGES: &[&str] = &["prometheus"];
 
 /// The toolchain the kernel crate is built with, and how.
 pub struct BpfToolchain {
@@ -141,6 +144,12 @@ pub fn ensure_toolchain() -> Result<BpfToolchain> {
     };
     ensure_bpf_linker()?;
     Ok(BpfToolchain { name })
+}
+
+/// Install the Debian packages the tests use (Prometheus and promtool).
+pub fn ensure_test_tools() -> Result<()> {
+    step("test tools: Debian's prometheus (the server and promtool) for the watch and alerts tests");
+    apt_install(TEST_PACKAGES)
 }
 
 fn ensure_bpf_linker() -> Result<()> {

@@ -3,7 +3,7 @@ use std::{path::PathBuf, process::Command};
 
 use anyhow::{bail, Result};
 
-use crate::setup::{ensure_toolchain, run_checked, step, BpfToolchain};
+use crate::setup::{ensure_test_tools, ensure_toolchain, run_checked, step, BpfToolchain};
 
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
@@ -53,6 +53,7 @@ pub fn run(args: &[String]) -> Result<()> {
 /// mode so that rates measured in tests resemble real use.
 pub fn test(extra: &[String]) -> Result<()> {
     let toolchain = ensure_toolchain()?;
+    ensure_test_tools()?;
     if !is_root() {
         step("WARNING: not root: the privileged tests will skip (CI runs them as root)");
     }
