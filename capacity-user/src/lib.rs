@@ -2,9 +2,11 @@
 //! the running kernel. The binary is a thin layer over these modules.
 
 pub mod cli;
+pub mod deployment;
 pub mod error;
 pub mod export;
 pub mod kernel;
+pub mod level;
 pub mod memory;
 pub mod output;
 pub mod plan;

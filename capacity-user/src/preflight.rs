@@ -34,6 +34,15 @@ pub fn check_privileges(what: &str) -> anyhow::Result<()> {
     bail_usage!("{what} needs root or CAP_BPF+CAP_PERFMON to create BPF maps and programs: run it with sudo")
 }
 
+/// CAP_SYS_ADMIN (root): opening other processes' maps and programs by id.
+pub fn check_admin(what: &str) -> anyhow::Result<()> {
+    let caps = effective_capabilities().unwrap_or(0);
+    if caps & (1u64 << CAP_SYS_ADMIN) != 0 {
+        return Ok(());
+    }
+    bail_usage!("{what} needs root (CAP_SYS_ADMIN) to open the maps and programs of other processes by id: run it with sudo")
+}
+
 fn effective_capabilities() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;

@@ -100,3 +100,59 @@ pub fn assert_usage_error(output: &Output, needle: &str) {
     assert!(lines[0].contains(needle), "stderr `{}` does not mention `{needle}`", lines[0]);
     assert!(output.stdout.is_empty(), "nothing on stdout on error, got: {}", String::from_utf8_lossy(&output.stdout));
 }
+
+/// Where the tests keep the BPF objects they build: target/<profile>/test-bpf.
+fn bpf_object_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").join("test-bpf");
+    std::fs::create_dir_all(&dir).expect("create test-bpf");
+    dir
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// Compiles a C BPF source with clang (`-target bpf -g -O2`, as operators
+/// build theirs) into target/<profile>/test-bpf/NAME.o; its path.
+pub fn compile_bpf(source: &std::path::Path) -> PathBuf {
+    let name = source.file_name().and_then(|n| n.to_str()).expect("source name").trim_end_matches(".c");
+    let out = bpf_object_dir().join(format!("{name}.o"));
+    // clang's BPF target has no multiarch include path of its own, and
+    // <linux/bpf.h> needs <asm/types.h> from it.
+    let multiarch = Command::new("cc").arg("-dumpmachine").output().expect("cc -dumpmachine (install gcc)");
+    let multiarch = String::from_utf8_lossy(&multiarch.stdout).trim().to_string();
+    // Tests compile the same source side by side: build apart, then rename.
+    let partial = out.with_extension(format!("o.{}.{:?}", std::process::id(), std::thread::current().id()));
+    let status = Command::new("clang")
+        .args(["-target", "bpf", "-g", "-O2", "-Wall", "-Werror"])
+        .arg(format!("-I/usr/include/{multiarch}"))
+        .arg("-c")
+        .arg(source)
+        .arg("-o")
+        .arg(&partial)
+        .status()
+        .expect("run clang (`cargo xtask test` installs clang and libbpf-dev)");
+    assert!(status.success(), "clang failed on {}", source.display());
+    std::fs::rename(&partial, &out).expect("rename object");
+    out
+}
+
+/// A test object from tests/bpf/NAME.bpf.c, compiled.
+pub fn test_object(name: &str) -> PathBuf {
+    compile_bpf(&workspace_root().join(format!("tests/bpf/{name}.bpf.c")))
+}
+
+/// The libbpf reference program of `cargo xtask bench`, compiled.
+pub fn bench_reference_object() -> PathBuf {
+    compile_bpf(&workspace_root().join("bench/reference/ringbuf_ref.bpf.c"))
+}
+
+/// capacity's own kernel program (the object the binary embeds), as a file.
+pub fn own_object() -> PathBuf {
+    let path = bpf_object_dir().join("capacity-ebpf.o");
+    let partial = path.with_extension(format!("o.{}.{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::write(&partial, capacity::run::program::object()).expect("write the embedded object");
+    std::fs::rename(&partial, &path).expect("rename object");
+    path
+}

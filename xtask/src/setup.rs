@@ -15,9 +15,10 @@ pub const DEBIAN_TOOLCHAIN: &str = "debian-bpf";
 const DEBIAN_RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf"];
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev", "zlib1g-dev"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
-/// Real components the tests run: Prometheus and promtool (`capacity watch`
-/// is scraped by a real server, `capacity alerts` is checked by promtool).
-const TEST_PACKAGES: &[&str] = &["prometheus"];
+/// Real components the tests use: clang and libbpf-dev compile C BPF objects
+/// (`inspect` and `host` tests); Prometheus and promtool scrape `capacity
+/// watch` and check `capacity alerts`.
+const TEST_PACKAGES: &[&str] = &["clang", "libbpf-dev", "prometheus"];
 
 /// The toolchain the kernel crate is built with, and how.
 pub struct BpfToolchain {
@@ -146,9 +147,12 @@ pub fn ensure_toolchain() -> Result<BpfToolchain> {
     Ok(BpfToolchain { name })
 }
 
-/// Install the Debian packages the tests use (Prometheus and promtool).
+/// Install the Debian packages the tests use.
 pub fn ensure_test_tools() -> Result<()> {
-    step("test tools: Debian's prometheus (the server and promtool) for the watch and alerts tests");
+    step(&format!(
+        "test tools: Debian packages {} (C BPF objects for the inspect and host tests; Prometheus and promtool for watch and alerts)",
+        TEST_PACKAGES.join(" ")
+    ));
     apt_install(TEST_PACKAGES)
 }
 

@@ -6,12 +6,16 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Outcome;
 
+pub mod alerts;
 pub mod estimate;
+pub mod host;
+pub mod inspect;
 pub mod load;
 pub mod ramp;
 pub mod report;
 pub mod search;
 pub mod verify;
+pub mod watch;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +43,15 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// A capacity plan for one workload file.
     Report(report::ReportArgs),
+    /// The maps a BPF object file declares and their memory on each node shape (no privileges needed).
+    Inspect(inspect::InspectArgs),
+    /// Every BPF map and program loaded on this host now: memory, fill, owners, cost.
+    Host(host::HostArgs),
+    /// Repeat `host` every --interval: a refreshing table with trends and time to exhaustion,
+    /// or with --listen a Prometheus exporter (/metrics, /healthz).
+    Watch(watch::WatchArgs),
+    /// Print Prometheus alerting rules for the metrics `watch --listen` exports (no privileges).
+    Alerts(alerts::AlertsArgs),
 }
 
 /// Parse the command line. Help and version print as usual; a bad argument
@@ -80,5 +93,9 @@ pub fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Search(args) => search::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Report(args) => report::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Host(args) => host::run(args),
+        Command::Watch(args) => watch::run(args),
+        Command::Alerts(args) => alerts::run(args),
     }
 }

@@ -1,7 +1,11 @@
 //! One look at the host, reduced to what the exporter and the watch table
 //! need: per map its memory, entries, limit and ring backlog; per program
 //! its run counters. Filled from `capacity host`'s inventory.
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
 use serde::Serialize;
+
+use crate::deployment::inventory::{self, Inventory, Options};
 
 /// A ring buffer's backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -61,6 +65,53 @@ pub fn owner_label<'a>(commands: impl IntoIterator<Item = &'a str>) -> String {
     commands.sort_unstable();
     commands.dedup();
     commands.join(",")
+}
+
+impl Snapshot {
+    /// The inventory `capacity host` reads, reduced; `at` and `read_seconds`
+    /// say when and how long.
+    pub fn of(inventory: &Inventory, at: f64, read_seconds: f64) -> Self {
+        let maps = inventory
+            .maps
+            .iter()
+            .map(|m| MapSample {
+                id: m.id,
+                name: m.name.clone(),
+                type_name: m.type_name.clone(),
+                owner: owner_label(m.owners.iter().map(|o| o.comm.as_str())),
+                memory_bytes: m.memlock_bytes,
+                entries: m.entries,
+                max_entries: m.max_entries,
+                pressure: m.pressure,
+                level: m.level.map(|l| l.name().to_string()),
+                ring: m
+                    .ringbuf_pending_bytes
+                    .map(|pending_bytes| RingSample { pending_bytes, size_bytes: u64::from(m.max_entries) }),
+            })
+            .collect();
+        let programs = inventory
+            .programs
+            .iter()
+            .map(|p| ProgramSample {
+                id: p.id,
+                name: p.name.clone(),
+                type_name: p.type_name.clone(),
+                owner: owner_label(p.owners.iter().map(|o| o.comm.as_str())),
+                run_count: p.run_cnt,
+                run_time_ns: p.run_time_ns,
+                recursion_misses: p.recursion_misses,
+            })
+            .collect();
+        Snapshot { at, read_seconds, maps, programs }
+    }
+
+    /// Reads this host now (as `capacity host` does; needs CAP_SYS_ADMIN).
+    pub fn read_host() -> anyhow::Result<Self> {
+        let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let start = Instant::now();
+        let inventory = inventory::inventory(&Options::default(), None)?;
+        Ok(Self::of(&inventory, at, start.elapsed().as_secs_f64()))
+    }
 }
 
 #[cfg(test)]

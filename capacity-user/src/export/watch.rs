@@ -22,9 +22,6 @@ use crate::{
     units::format_bytes,
 };
 
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
-
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
     pub interval: Duration,
@@ -86,9 +83,11 @@ fn watched(snapshot: &Snapshot, history: &History) -> Vec<WatchedMap> {
     maps
 }
 
-/// `42s`, `5.0m`, `3.2h`, `4.1d`.
+/// `0.5s`, `42s`, `5.0m`, `3.2h`, `4.1d`.
 pub fn format_seconds(seconds: f64) -> String {
-    if seconds < 120.0 {
+    if seconds < 10.0 {
+        format!("{seconds:.1}s")
+    } else if seconds < 120.0 {
         format!("{seconds:.0}s")
     } else if seconds < 7200.0 {
         format!("{:.1}m", seconds / 60.0)
@@ -260,6 +259,7 @@ mod tests {
 
     #[test]
     fn seconds_read_in_the_largest_sensible_unit() {
+        assert_eq!(format_seconds(0.5), "0.5s");
         assert_eq!(format_seconds(42.4), "42s");
         assert_eq!(format_seconds(300.0), "5.0m");
         assert_eq!(format_seconds(3.0 * 3600.0), "3.0h");

@@ -84,6 +84,11 @@ impl MapKind {
     pub fn can_skip_prealloc(self) -> bool {
         matches!(self, MapKind::Hash | MapKind::PercpuHash)
     }
+
+    /// The modelled kind of a kernel map type, if it is one.
+    pub fn from_bpf_map_type(map_type: u32) -> Option<Self> {
+        MapKind::ALL.into_iter().find(|k| k.bpf_map_type() == map_type)
+    }
 }
 
 impl fmt::Display for MapKind {
@@ -122,6 +127,10 @@ pub struct MapSpec {
     pub prealloc: bool,
     /// Live elements; only a map without preallocation reports them.
     pub filled: u32,
+    /// BPF_F_MMAPABLE (arrays): values on whole pages, as libbpf creates
+    /// `.data` and `.bss`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mmapable: bool,
 }
 
 impl MapSpec {
@@ -132,7 +141,12 @@ impl MapSpec {
 
     /// A preallocated map, full.
     pub fn new(kind: MapKind, entries: u32, key_size: u32, value_size: u32) -> Self {
-        Self { kind, entries, key_size, value_size, prealloc: true, filled: entries }
+        Self { kind, entries, key_size, value_size, prealloc: true, filled: entries, mmapable: false }
+    }
+
+    /// The array created with BPF_F_MMAPABLE.
+    pub fn mmapable(self) -> Self {
+        Self { mmapable: true, ..self }
     }
 
     /// The map created with BPF_F_NO_PREALLOC and holding `filled` elements.
@@ -157,6 +171,8 @@ mod tests {
         assert_eq!("PERCPU-ARRAY".parse(), Ok(MapKind::PercpuArray));
         let err = "btree".parse::<MapKind>().unwrap_err();
         assert!(err.contains("percpu-array"), "{err}");
+        assert_eq!(MapKind::from_bpf_map_type(10), Some(MapKind::LruPercpuHash));
+        assert_eq!(MapKind::from_bpf_map_type(27), None);
     }
 
     #[test]

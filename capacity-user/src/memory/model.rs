@@ -87,6 +87,11 @@ impl Layout {
         Self { sizes: btf.sizes.clone(), trusted, source: btf.path.display().to_string() }
     }
 
+    /// Sizes known to be the modelled kernel's own.
+    pub fn with_sizes(sizes: StructSizes, source: &str) -> Self {
+        Self { sizes, trusted: true, source: source.into() }
+    }
+
     /// No BTF at all: the reference machine's sizes, never exact.
     pub fn reference() -> Self {
         Self { sizes: REFERENCE_SIZES, trusted: false, source: "reference sizes (6.18.44 x86-64)".into() }
@@ -444,6 +449,16 @@ impl Model {
         if spec.kind.is_percpu() {
             sum.add(format!("{entries} per-CPU value pointers"), entries * POINTER, FROM);
             sum.add(format!("per-CPU values: {entries} × {elem_size} × {cpus} CPUs"), entries * elem_size * cpus, FROM);
+        } else if spec.mmapable {
+            // BPF_F_MMAPABLE: the struct and the values each start on a page.
+            let page = self.host.page_size;
+            sum.terms[0].bytes = round_up(array, page);
+            sum.terms[0].what = format!("struct bpf_array {array}, rounded up to a page (BPF_F_MMAPABLE)");
+            sum.add(
+                format!("values: {entries} × {elem_size} (value rounded to 8), rounded up to a page"),
+                round_up(entries * elem_size, page),
+                FROM,
+            );
         } else {
             sum.add(format!("values: {entries} × {elem_size} (value rounded to 8)"), entries * elem_size, FROM);
         }
@@ -548,6 +563,8 @@ mod tests {
         assert_eq!(m.ring(4096).unwrap().bytes, 16_728);
         assert_eq!(m.ring(8192).unwrap().bytes, 20_840);
         assert_eq!(m.ring(65_536).unwrap().bytes, 78_408);
+        // BPF_F_MMAPABLE: page(312) + page(1 × 8)
+        assert_eq!(bytes(&m, MapSpec::new(MapKind::Array, 1, 4, 4).mmapable()), 8192);
     }
 
     #[test]

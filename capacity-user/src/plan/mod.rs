@@ -23,44 +23,8 @@ use workload::{CpuCosts, GrowsWith, Growth, Workload};
 /// The lab's CPU target: plan cores so they are 70% busy.
 pub const TARGET_UTILISATION: f64 = 0.70;
 
-/// How much of the memory budget a plan uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Below 70%.
-    Healthy,
-    /// 70% to 85%.
-    Warning,
-    /// 85% to 95%.
-    Critical,
-    /// Above 95%.
-    Emergency,
-}
-
-impl Level {
-    pub fn of(used_pct: f64) -> Self {
-        if used_pct < 70.0 {
-            Level::Healthy
-        } else if used_pct < 85.0 {
-            Level::Warning
-        } else if used_pct <= 95.0 {
-            Level::Critical
-        } else {
-            Level::Emergency
-        }
-    }
-}
-
-impl std::fmt::Display for Level {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Level::Healthy => "healthy",
-            Level::Warning => "warning",
-            Level::Critical => "critical",
-            Level::Emergency => "emergency",
-        })
-    }
-}
+/// How much of the memory budget a plan uses: the shared levels.
+pub use crate::level::Level;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RingLine {
@@ -336,16 +300,6 @@ mod tests {
     }
 
     #[test]
-    fn levels_follow_the_lab_thresholds() {
-        assert_eq!(Level::of(0.0), Level::Healthy);
-        assert_eq!(Level::of(69.9), Level::Healthy);
-        assert_eq!(Level::of(70.0), Level::Warning);
-        assert_eq!(Level::of(85.0), Level::Critical);
-        assert_eq!(Level::of(95.0), Level::Critical);
-        assert_eq!(Level::of(95.1), Level::Emergency);
-    }
-
-    #[test]
     fn growth_scales_the_rate_and_the_connection_maps() {
         let plan = build(&workload(), &model(), None).unwrap();
         assert_eq!(plan.now.events_per_second, 100_000.0);
@@ -383,7 +337,7 @@ mod tests {
         let mut w = workload();
         w.memory_budget = 36_000;
         let plan = build(&w, &model(), None).unwrap();
-        assert_eq!(plan.grown.headroom.level, Level::Emergency);
+        assert_eq!(plan.grown.headroom.level, Level::Exhausted);
         assert!(plan.grown.headroom.used_pct > 100.0);
     }
 }

@@ -17,6 +17,12 @@ use capacity_common::{counter, names, MAX_PRODUCERS};
 
 static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/capacity"));
 
+/// The kernel program's ELF object, as embedded in this binary (for
+/// `capacity inspect` and its tests).
+pub fn object() -> &'static [u8] {
+    PROGRAM_OBJECT
+}
+
 /// What the program is loaded with. All of it is fixed for the program's life.
 #[derive(Debug, Clone)]
 pub struct ProgramSettings {

@@ -1,0 +1,46 @@
+//! `capacity inspect FILE.o`: arguments. The work is in `crate::deployment`.
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::{
+    deployment::{inspect::inspect, nodes::NodeShape},
+    error::Outcome,
+    output,
+    units::parse_size,
+};
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The eBPF ELF object (clang -target bpf, or an aya-ebpf build).
+    #[arg(value_name = "FILE.o")]
+    pub object: PathBuf,
+    /// A node to size for, KERNEL[:CPUS[:PAGE]], e.g. 6.1:96 (repeatable; default: this host).
+    #[arg(long = "node", value_name = "KERNEL[:CPUS[:PAGE]]")]
+    pub nodes: Vec<NodeShape>,
+    /// Override a map's max_entries, as loaders do at run time (repeatable).
+    #[arg(long = "set", value_name = "MAP=ENTRIES", value_parser = parse_set)]
+    pub sets: Vec<(String, u32)>,
+    /// Exit 1 when any node's total is over this many bytes (e.g. 64M).
+    #[arg(long, value_name = "B", value_parser = parse_size)]
+    pub budget: Option<u64>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_set(text: &str) -> Result<(String, u32), String> {
+    let bad = || format!("`{text}` is not MAP=ENTRIES (e.g. flows=65536)");
+    let (name, entries) = text.split_once('=').ok_or_else(bad)?;
+    let entries = parse_size(entries).ok().and_then(|e| u32::try_from(e).ok()).ok_or_else(bad)?;
+    if name.is_empty() {
+        return Err(bad());
+    }
+    Ok((name.to_string(), entries))
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
+    let report = inspect(&args.object, &args.nodes, &args.sets, args.budget)?;
+    output::print(&report, args.json)?;
+    Ok(if report.over_budget { Outcome::CheckFailed } else { Outcome::Success })
+}

@@ -1,0 +1,90 @@
+//! `capacity inspect FILE.o`: the maps an object declares, sized on each
+//! node shape, and the budget gate.
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{
+    nodes::{node_report, set_entries, NodeReport, NodeShape},
+    object,
+};
+use crate::{
+    output::{Report, Table},
+    units::format_bytes,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub object: String,
+    pub budget_bytes: Option<u64>,
+    /// Some node's total is over the budget.
+    pub over_budget: bool,
+    pub nodes: Vec<NodeReport>,
+}
+
+/// Reads `path`, applies `overrides` and sizes it on every node of
+/// `shapes` (none: this host).
+pub fn inspect(
+    path: &Path,
+    shapes: &[NodeShape],
+    overrides: &[(String, u32)],
+    budget: Option<u64>,
+) -> anyhow::Result<Inspection> {
+    let mut maps = object::read(path)?;
+    set_entries(&mut maps, overrides)?;
+    let this_host = [NodeShape::default()];
+    let shapes = if shapes.is_empty() { &this_host[..] } else { shapes };
+    let nodes = shapes.iter().map(|s| Ok(node_report(&s.model()?, &maps))).collect::<anyhow::Result<Vec<_>>>()?;
+    let over_budget = budget.is_some_and(|b| nodes.iter().any(|n| n.total_bytes > b));
+    Ok(Inspection { object: path.display().to_string(), budget_bytes: budget, over_budget, nodes })
+}
+
+impl Report for Inspection {
+    fn human(&self) -> String {
+        let mut out = format!("object  {}\n", self.object);
+        for node in &self.nodes {
+            out.push_str(&format!(
+                "\nnode {} · {} CPUs · {} B pages ({})\n",
+                node.kernel, node.cpus, node.page_size, node.accounting
+            ));
+            let mut table = Table::new(["map", "type", "key", "value", "entries", "flags", "memory", "note"]);
+            for map in &node.maps {
+                let memory = match (map.sized.model_bytes, map.sized.empty_bytes) {
+                    (None, _) => "n/a".to_string(),
+                    (Some(full), Some(empty)) => format!("{full} (empty {empty})"),
+                    (Some(full), None) => format!("{full}{}", if map.sized.exact { "" } else { " ~" }),
+                };
+                table.row([
+                    map.name.clone(),
+                    map.type_name.clone(),
+                    map.key_size.to_string(),
+                    map.value_size.to_string(),
+                    map.max_entries.to_string(),
+                    if map.flag_names.is_empty() { "-".into() } else { map.flag_names.join(",") },
+                    memory,
+                    map.sized.note.clone().unwrap_or_default(),
+                ]);
+            }
+            out.push_str(&table.render());
+            let not_sized = match node.unsized_maps {
+                0 => String::new(),
+                n => format!(", {n} map(s) not sized"),
+            };
+            out.push_str(&format!(
+                "total   {} B ({}){}{}\n",
+                node.total_bytes,
+                format_bytes(node.total_bytes),
+                if node.exact { "" } else { ", not exact" },
+                not_sized
+            ));
+            for note in &node.notes {
+                out.push_str(&format!("note    {note}\n"));
+            }
+        }
+        if let Some(budget) = self.budget_bytes {
+            let verdict = if self.over_budget { "over on some node" } else { "every node within it" };
+            out.push_str(&format!("\nbudget  {} B ({}): {verdict}\n", budget, format_bytes(budget)));
+        }
+        out
+    }
+}

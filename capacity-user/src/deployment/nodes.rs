@@ -1,0 +1,222 @@
+//! Node shapes (`--node KERNEL[:CPUS[:PAGE]]`) and what one node's maps
+//! add up to: each declared map sized with that node's memory model.
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use super::{
+    kinds,
+    object::DeclaredMap,
+    sizing::{self, MapShape, Sized},
+};
+use crate::{
+    bail_usage,
+    kernel::KernelVersion,
+    memory::{host::Host, model::Model},
+    units::parse_size,
+};
+
+/// A machine to plan for; what is not given is this host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeShape {
+    pub kernel: Option<KernelVersion>,
+    pub cpus: Option<u32>,
+    pub page_size: Option<u64>,
+}
+
+impl FromStr for NodeShape {
+    type Err = String;
+
+    /// `6.1`, `6.12:192`, `6.12:192:16K`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad =
+            |why: String| format!("--node `{text}`: {why}; use KERNEL[:CPUS[:PAGE]], e.g. 6.1:96 or 6.12:192:4096");
+        let mut parts = text.split(':');
+        let kernel = parts.next().unwrap_or("").parse::<KernelVersion>().map_err(bad)?;
+        let cpus = parts
+            .next()
+            .map(|c| match c.parse::<u32>() {
+                Ok(0) | Err(_) => Err(bad(format!("`{c}` is not a CPU count"))),
+                Ok(n) => Ok(n),
+            })
+            .transpose()?;
+        let page_size = parts
+            .next()
+            .map(|p| match parse_size(p) {
+                Ok(size) if size.is_power_of_two() && size >= 4096 => Ok(size),
+                _ => Err(bad(format!("`{p}` is not a page size (4096, 16K, 64K)"))),
+            })
+            .transpose()?;
+        if parts.next().is_some() {
+            return Err(bad("too many fields".into()));
+        }
+        Ok(Self { kernel: Some(kernel), cpus, page_size })
+    }
+}
+
+impl NodeShape {
+    /// The memory model of this node.
+    pub fn model(&self) -> anyhow::Result<Model> {
+        let this = Host::this();
+        let host = Host { cpus: self.cpus.unwrap_or(this.cpus), page_size: self.page_size.unwrap_or(this.page_size) };
+        Model::new(self.kernel, None, host)
+    }
+}
+
+/// One declared map on one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapLine {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+    pub flag_names: Vec<String>,
+    pub section: &'static str,
+    /// An inner map's outer map: its figure is per inner map and is not in the total.
+    pub inner_of: Option<String>,
+    #[serde(flatten)]
+    pub sized: Sized,
+}
+
+/// One node's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    pub kernel: KernelVersion,
+    pub cpus: u32,
+    pub page_size: u64,
+    /// `bpf_map_memory_footprint` (before 6.4) or `map_mem_usage`.
+    pub accounting: &'static str,
+    /// Every sized map, planned full (inner maps left out).
+    pub total_bytes: u64,
+    /// Every figure in the total is exact and no map is left unsized.
+    pub exact: bool,
+    /// Maps without a figure (types the model does not cover).
+    pub unsized_maps: usize,
+    /// Caveats for every figure of this node.
+    pub notes: Vec<String>,
+    pub maps: Vec<MapLine>,
+}
+
+/// Sizes `maps` on the node `model` describes.
+pub fn node_report(model: &Model, maps: &[DeclaredMap]) -> NodeReport {
+    let lines: Vec<MapLine> = maps
+        .iter()
+        .map(|m| {
+            let shape = MapShape {
+                map_type: m.map_type,
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+                flags: m.flags,
+            };
+            let mut sized = sizing::size(model, &shape, None);
+            if let Some(outer) = &m.inner_of {
+                let per_inner = format!("per inner map of {outer}, not in the total");
+                sized.note = Some(sized.note.map_or(per_inner.clone(), |n| format!("{per_inner}; {n}")));
+            }
+            MapLine {
+                name: m.name.clone(),
+                type_name: kinds::map_type_name(m.map_type),
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+                flags: m.flags,
+                flag_names: kinds::flag_names(m.flags),
+                section: m.section,
+                inner_of: m.inner_of.clone(),
+                sized,
+            }
+        })
+        .collect();
+    let outer = || lines.iter().filter(|l| l.inner_of.is_none());
+    NodeReport {
+        kernel: model.kernel,
+        cpus: model.host.cpus,
+        page_size: model.host.page_size,
+        accounting: model.accounting.name(),
+        total_bytes: outer().filter_map(|l| l.sized.model_bytes).sum(),
+        exact: outer().all(|l| l.sized.exact),
+        unsized_maps: outer().filter(|l| l.sized.model_bytes.is_none()).count(),
+        notes: model.notes.clone(),
+        maps: lines,
+    }
+}
+
+/// Applies `--set NAME=ENTRIES` overrides; an unknown name is a usage error.
+pub fn set_entries(maps: &mut [DeclaredMap], overrides: &[(String, u32)]) -> anyhow::Result<()> {
+    for (name, entries) in overrides {
+        match maps.iter_mut().find(|m| &m.name == name) {
+            Some(map) => map.max_entries = *entries,
+            None => {
+                let names: Vec<&str> = maps.iter().map(|m| m.name.as_str()).collect();
+                bail_usage!("--set {name}: the object has no map `{name}` (its maps: {})", names.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_shapes_parse_with_defaults() {
+        let node: NodeShape = "6.1:96".parse().unwrap();
+        assert_eq!(node, NodeShape { kernel: Some(KernelVersion::new(6, 1, 0)), cpus: Some(96), page_size: None });
+        let node: NodeShape = "6.12:192:16K".parse().unwrap();
+        assert_eq!((node.cpus, node.page_size), (Some(192), Some(16_384)));
+        assert_eq!("6.12".parse::<NodeShape>().unwrap().cpus, None);
+        for bad in ["", "six", "6.1:0", "6.1:x", "6.1:4:1000", "6.1:4:4096:9"] {
+            let err = bad.parse::<NodeShape>().unwrap_err();
+            assert!(err.contains("KERNEL[:CPUS[:PAGE]]"), "{bad}: {err}");
+        }
+    }
+
+    fn declared(name: &str, map_type: u32, inner_of: Option<&str>) -> DeclaredMap {
+        DeclaredMap {
+            name: name.into(),
+            map_type,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 16,
+            flags: 0,
+            section: ".maps",
+            inner_of: inner_of.map(String::from),
+        }
+    }
+
+    #[test]
+    fn totals_leave_out_inner_maps_and_count_unsized_ones() {
+        let model = Model::with(
+            KernelVersion::new(6, 1, 0),
+            Host { cpus: 4, page_size: 4096 },
+            crate::memory::model::Accounting::Footprint,
+        );
+        let maps = [
+            declared("a", 2, None),
+            declared("outer", 12, None),
+            declared("outer.inner", 2, Some("outer")),
+            declared("trie", 11, None),
+        ];
+        let report = node_report(&model, &maps);
+        // Footprint: round_up(16 × round_up(4 + 8, 8), 4096) = 4096 per array;
+        // the outer array of maps: round_up(16 × 8, 4096).
+        assert_eq!(report.total_bytes, 4096 + 4096);
+        assert_eq!(report.unsized_maps, 1);
+        assert!(!report.exact);
+        assert!(report.maps[2].sized.note.as_deref().unwrap().starts_with("per inner map of outer"));
+    }
+
+    #[test]
+    fn set_overrides_named_maps_only() {
+        let mut maps = vec![declared("flows", 1, None)];
+        set_entries(&mut maps, &[("flows".into(), 1 << 20)]).unwrap();
+        assert_eq!(maps[0].max_entries, 1 << 20);
+        let err = set_entries(&mut maps, &[("nope".into(), 1)]).unwrap_err().to_string();
+        assert_eq!(err, "--set nope: the object has no map `nope` (its maps: flows)");
+    }
+}

@@ -1,0 +1,235 @@
+//! `capacity inspect FILE.o` on real objects: C objects compiled with clang
+//! (legacy and BTF maps, padded keys, per-CPU types, no-prealloc,
+//! map-in-map), capacity's own kernel program and the bench's libbpf
+//! reference; loaded for real, the figure for this host equals memlock.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+};
+
+use capacity_tests::{
+    assert_usage_error, bench_reference_object, capacity, capacity_bin, json_of, kernel_lock, own_object, privileged,
+    test_object,
+};
+use serde_json::Value;
+
+fn inspect_json(object: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["inspect", object.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let out = capacity(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    json_of(&out)
+}
+
+/// The node's maps by name.
+fn maps_of(node: &Value) -> BTreeMap<String, Value> {
+    node["maps"].as_array().unwrap().iter().map(|m| (m["name"].as_str().unwrap().to_string(), m.clone())).collect()
+}
+
+fn u64_of(value: &Value) -> u64 {
+    value.as_u64().unwrap_or_else(|| panic!("not a number: {value}"))
+}
+
+#[test]
+fn btf_maps_are_read_as_the_kernel_sees_them() {
+    let json = inspect_json(&test_object("btf_maps"), &[]);
+    let nodes = json["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "no --node: this host only");
+    let maps = maps_of(&nodes[0]);
+    let names: BTreeSet<&str> = maps.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            ".bss",
+            ".data",
+            ".rodata",
+            "counters",
+            "events",
+            "flows",
+            "jumps",
+            "lru",
+            "pcpu_flows",
+            "per_cgroup",
+            "per_cgroup.inner",
+            "per_tenant",
+            "per_tenant.inner",
+            "prefixes",
+            "sparse",
+            "tiny"
+        ])
+    );
+    // struct { u32; u8; } is 8 bytes to the kernel; struct { u64; u8; } 16.
+    let flows = &maps["flows"];
+    assert_eq!(
+        (flows["type"].as_str(), u64_of(&flows["key_size"]), u64_of(&flows["value_size"])),
+        (Some("hash"), 8, 16)
+    );
+    assert_eq!(u64_of(&flows["max_entries"]), 10_000);
+    assert_eq!(flows["section"], ".maps");
+    // No preallocation: planned full, the empty figure beside it.
+    let sparse = &maps["sparse"];
+    assert_eq!(sparse["flags"], 1);
+    assert_eq!(sparse["flag_names"], serde_json::json!(["no-prealloc"]));
+    assert!(u64_of(&sparse["empty_bytes"]) < u64_of(&sparse["model_bytes"]));
+    // Map-in-map: the inner maps, per inner map and out of the total.
+    let inner = &maps["per_tenant.inner"];
+    assert_eq!((inner["type"].as_str(), inner["inner_of"].as_str()), (Some("array"), Some("per_tenant")));
+    assert_eq!((u64_of(&inner["max_entries"]), u64_of(&inner["value_size"])), (32, 8));
+    assert_eq!(maps["per_cgroup.inner"]["type"], "hash");
+    assert_eq!(u64_of(&maps["per_cgroup.inner"]["max_entries"]), 128);
+    // A type the model does not cover: listed, with a note, not sized.
+    for name in ["prefixes", "per_cgroup"] {
+        let map = &maps[name];
+        assert!(map["model_bytes"].is_null() && map["exact"] == false, "{map}");
+        assert!(map["note"].as_str().unwrap().contains("does not cover"), "{map}");
+    }
+    assert_eq!(nodes[0]["unsized_maps"], 2);
+    assert_eq!(nodes[0]["exact"], false);
+    let total: u64 = maps.values().filter(|m| m["inner_of"].is_null()).filter_map(|m| m["model_bytes"].as_u64()).sum();
+    assert_eq!(u64_of(&nodes[0]["total_bytes"]), total);
+    // The global data the object declares.
+    assert_eq!(u64_of(&maps[".bss"]["value_size"]), 80);
+    assert_eq!(maps[".rodata"]["flag_names"], serde_json::json!(["rdonly-prog"]));
+}
+
+#[test]
+fn legacy_maps_and_node_shapes() {
+    let object = test_object("legacy_maps");
+    let json = inspect_json(&object, &["--node", "6.18:2", "--node", "6.18:96:4096", "--node", "6.1:96"]);
+    let nodes = json["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    let (two, many, old) = (maps_of(&nodes[0]), maps_of(&nodes[1]), maps_of(&nodes[2]));
+    assert_eq!(two.len(), 4);
+    assert!(two.values().all(|m| m["section"] == "maps"));
+    assert_eq!(u64_of(&nodes[1]["cpus"]), 96);
+    let grow = |name: &str| u64_of(&many[name]["model_bytes"]) - u64_of(&two[name]["model_bytes"]);
+    // Per-CPU values scale with the CPUs: 64 entries × 24 B × 94 more CPUs.
+    assert_eq!(grow("legacy_pcpu"), 64 * 24 * 94);
+    // A plain hash map grows per CPU too (htab_map_mem_usage): one spare
+    // element (48 + 8 + 16 B), one extra_elems pointer and 8 lock counters
+    // of 4 B per CPU.
+    assert_eq!(grow("legacy_hash"), 94 * (72 + 8 + 32));
+    // 6.1 reports one rounded formula: round_up(1000 × round_up(8 + 16, 8), 4096).
+    assert_eq!(u64_of(&old["legacy_hash"]["model_bytes"]), 24_576);
+    assert_eq!(nodes[2]["accounting"], "bpf_map_memory_footprint");
+    // No preallocation is planned full: with 6.1's formula, full and empty agree.
+    assert_eq!(old["legacy_sparse"]["model_bytes"], old["legacy_sparse"]["empty_bytes"]);
+    for node in nodes {
+        let sum: u64 = maps_of(node).values().map(|m| u64_of(&m["model_bytes"])).sum();
+        assert_eq!(u64_of(&node["total_bytes"]), sum);
+    }
+}
+
+#[test]
+fn set_overrides_entries_and_budget_gates() {
+    let object = test_object("legacy_maps");
+    let path = object.to_str().unwrap();
+    let base = inspect_json(&object, &["--node", "6.1:4"]);
+    let set = inspect_json(&object, &["--node", "6.1:4", "--set", "legacy_hash=100000"]);
+    let (before, after) = (maps_of(&base["nodes"][0]), maps_of(&set["nodes"][0]));
+    assert_eq!(u64_of(&after["legacy_hash"]["max_entries"]), 100_000);
+    // round_up(100 000 × 24, 4096)
+    assert_eq!(u64_of(&after["legacy_hash"]["model_bytes"]), 2_400_256);
+    assert_eq!(after["legacy_lru"], before["legacy_lru"], "other maps keep theirs");
+    let total = u64_of(&set["nodes"][0]["total_bytes"]);
+
+    let over = capacity(&[
+        "inspect",
+        path,
+        "--node",
+        "6.1:4",
+        "--set",
+        "legacy_hash=100000",
+        "--budget",
+        &(total - 1).to_string(),
+        "--json",
+    ]);
+    assert_eq!(over.status.code(), Some(1), "over the budget exits 1");
+    assert_eq!(json_of(&over)["over_budget"], true);
+    let within =
+        capacity(&["inspect", path, "--node", "6.1:4", "--set", "legacy_hash=100000", "--budget", &total.to_string()]);
+    assert_eq!(within.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&within.stdout).contains("every node within it"));
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let object = test_object("legacy_maps");
+    let path = object.to_str().unwrap();
+    assert_usage_error(&capacity(&["inspect", "/nonexistent/agent.o"]), "cannot read /nonexistent/agent.o");
+    let text = std::env::temp_dir().join("capacity-inspect-not-elf.o");
+    std::fs::write(&text, "not an object\n").unwrap();
+    assert_usage_error(&capacity(&["inspect", text.to_str().unwrap()]), "not an ELF file");
+    assert_usage_error(&capacity(&["inspect", capacity_bin().to_str().unwrap()]), "not BPF");
+    assert_usage_error(&capacity(&["inspect", path, "--node", "6.1:zero"]), "KERNEL[:CPUS[:PAGE]]");
+    assert_usage_error(&capacity(&["inspect", path, "--node", "6.1:8:1000"]), "not a page size");
+    assert_usage_error(&capacity(&["inspect", path, "--set", "nope=10"]), "no map `nope`");
+    assert_usage_error(&capacity(&["inspect", path, "--set", "legacy_hash"]), "MAP=ENTRIES");
+    assert_usage_error(&capacity(&["inspect", path, "--node", "4.19"]), "RLIMIT_MEMLOCK");
+}
+
+/// Maps this process holds open: id -> memlock (its fdinfo).
+fn my_maps() -> BTreeMap<u32, u64> {
+    let mut maps = BTreeMap::new();
+    for fd in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+        if target.to_string_lossy() != "anon_inode:bpf-map" {
+            continue;
+        }
+        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_string_lossy()))
+        else {
+            continue;
+        };
+        let field =
+            |name: &str| -> u64 { info.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse().unwrap() };
+        maps.insert(field("map_id:") as u32, field("memlock:"));
+    }
+    maps
+}
+
+#[test]
+fn loaded_for_real_the_figure_for_this_host_equals_memlock() {
+    if !privileged("loaded_for_real_the_figure_for_this_host_equals_memlock") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let objects = [
+        test_object("btf_maps"),
+        test_object("legacy_maps"),
+        test_object("holder"),
+        own_object(),
+        bench_reference_object(),
+    ];
+    for object in &objects {
+        let json = inspect_json(object, &[]);
+        let declared = maps_of(&json["nodes"][0]);
+        let before = my_maps();
+        let ebpf = aya::Ebpf::load_file(object).unwrap_or_else(|e| panic!("aya loads {}: {e:?}", object.display()));
+        let created: BTreeMap<String, u64> = my_maps()
+            .into_iter()
+            .filter(|(id, _)| !before.contains_key(id))
+            .map(|(id, memlock)| {
+                let info = aya::maps::MapInfo::from_id(id).unwrap();
+                (info.name_as_str().unwrap().to_string(), memlock)
+            })
+            .collect();
+        let mut compared = 0;
+        for (name, map) in declared.iter().filter(|(_, m)| m["inner_of"].is_null()) {
+            // The kernel keeps 15 characters of a map's name.
+            let kernel_name: String = name.chars().take(15).collect();
+            let memlock = *created
+                .get(&kernel_name)
+                .unwrap_or_else(|| panic!("{}: {name} was not created: {created:?}", object.display()));
+            // Loaded maps start empty: without preallocation, that is the empty figure.
+            let figure = if map["empty_bytes"].is_null() { &map["model_bytes"] } else { &map["empty_bytes"] };
+            if let Some(figure) = figure.as_u64() {
+                assert_eq!(figure, memlock, "{}: {name}: model {figure}, memlock {memlock}: {map}", object.display());
+                assert_eq!(map["exact"], true, "{map}");
+                compared += 1;
+            }
+        }
+        assert!(compared >= 3, "{}: only {compared} maps compared", object.display());
+        eprintln!("{}: {compared} of {} maps sized, each equal to memlock", object.display(), created.len());
+        drop(ebpf);
+    }
+}
