@@ -50,35 +50,36 @@ fn counter(registry: &mut Registry, name: &str, help: &str) -> Counters {
     family
 }
 
-/// The Prometheus text (OpenMetrics) for `snapshot`.
+/// The Prometheus text (OpenMetrics) for `snapshot`. Help texts have no
+/// final period: the encoder adds one.
 pub fn render(snapshot: &Snapshot, history: &History) -> String {
     use names::*;
     let mut registry = Registry::default();
-    let memory = gauge(&mut registry, MAP_MEMORY, "Memory the kernel charges for the map (fdinfo memlock), bytes.");
-    let entries = gauge(&mut registry, MAP_ENTRIES, "Entries in use (hash-family maps), counted by the kernel.");
-    let max_entries = gauge(&mut registry, MAP_MAX_ENTRIES, "The map's max_entries (a ring buffer's size in bytes).");
-    let pressure = gauge(&mut registry, MAP_PRESSURE, "entries / max_entries, or a ring buffer's fill (0 to 1).");
+    let memory = gauge(&mut registry, MAP_MEMORY, "Memory the kernel charges for the map (fdinfo memlock), bytes");
+    let entries = gauge(&mut registry, MAP_ENTRIES, "Entries in use (hash-family maps), counted by the kernel");
+    let max_entries = gauge(&mut registry, MAP_MAX_ENTRIES, "The map's max_entries (a ring buffer's size in bytes)");
+    let pressure = gauge(&mut registry, MAP_PRESSURE, "entries / max_entries, or a ring buffer's fill (0 to 1)");
     let exhaustion = gauge(
         &mut registry,
         MAP_EXHAUSTION,
-        "Seconds until entries reach max_entries, by a least-squares line over the watch window; absent when not growing.",
+        "Seconds until entries reach max_entries, by a least-squares line over the watch window; absent when not growing",
     );
-    let pending = gauge(&mut registry, RING_PENDING, "Bytes a ring buffer holds that its consumer has not read.");
-    let size = gauge(&mut registry, RING_SIZE, "A ring buffer's data size, bytes.");
+    let pending = gauge(&mut registry, RING_PENDING, "Bytes a ring buffer holds that its consumer has not read");
+    let size = gauge(&mut registry, RING_SIZE, "A ring buffer's data size, bytes");
     let ring_exhaustion = gauge(
         &mut registry,
         RING_EXHAUSTION,
-        "Seconds until the backlog fills the ring, by a least-squares line over the watch window; absent when not growing.",
+        "Seconds until the backlog fills the ring, by a least-squares line over the watch window; absent when not growing",
     );
-    let run_time = counter(&mut registry, PROG_RUN_TIME, "Time the program ran while BPF stats were on (kernel.bpf_stats_enabled), seconds.");
-    let run_count = counter(&mut registry, PROG_RUN_COUNT, "Runs of the program while BPF stats were on.");
+    let run_time = counter(&mut registry, PROG_RUN_TIME, "Time the program ran while BPF stats were on (kernel.bpf_stats_enabled), seconds");
+    let run_count = counter(&mut registry, PROG_RUN_COUNT, "Runs of the program while BPF stats were on");
     let misses = counter(
         &mut registry,
         PROG_RECURSION_MISSES,
-        "Runs the kernel skipped because the program was already running on that CPU.",
+        "Runs the kernel skipped because the program was already running on that CPU",
     );
     let read = Gauge::<f64, AtomicU64>::default();
-    registry.register(SAMPLE_SECONDS, "How long reading the host's maps and programs took, seconds.", read.clone());
+    registry.register(SAMPLE_SECONDS, "How long reading the host's maps and programs took, seconds", read.clone());
     read.set(snapshot.read_seconds);
 
     for map in &snapshot.maps {
@@ -165,7 +166,7 @@ mod tests {
     #[test]
     fn every_family_has_its_contract_name_and_labels() {
         let mut history = History::new(std::time::Duration::from_secs(60));
-        for i in 0..5 {
+        for i in 0..5u32 {
             history.record(&snapshot(f64::from(i), 1000 + 100 * u64::from(i)));
         }
         let text = render(&snapshot(4.0, 1400), &history);
@@ -189,5 +190,6 @@ mod tests {
         // The ring's backlog is flat: no forecast.
         assert!(!text.contains("capacity_ringbuf_exhaustion_seconds{"), "{text}");
         assert!(text.contains("# TYPE capacity_prog_run_count counter"), "{text}");
+        assert!(text.contains("# HELP capacity_map_entries Entries in use (hash-family maps), counted by the kernel.\n"), "{text}");
     }
 }
