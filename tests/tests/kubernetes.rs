@@ -113,7 +113,10 @@ fn the_prometheus_rule_is_capacity_alerts_and_passes_promtool() {
     let out = capacity(&["alerts", "--prometheus-rule"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let generated: Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
-    assert_eq!(rule, &generated, "deploy/kubernetes/prometheusrule.yaml is stale: regenerate it with `capacity alerts --prometheus-rule`");
+    assert_eq!(
+        rule, &generated,
+        "deploy/kubernetes/prometheusrule.yaml is stale: regenerate it with `capacity alerts --prometheus-rule`"
+    );
 
     let dir = std::env::temp_dir().join(format!("capacity-prometheusrule-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -272,7 +272,7 @@ fn prometheus_scrapes_watch_and_reads_a_known_map_and_ring() {
         prometheus_port,
         &format!("capacity_prog_run_count_total{{name=\"held_tick\",owner=\"bpf_holder\"}}"),
     );
-    assert_eq!(labels["type"], "socket_filter", "{labels}");
+    assert_eq!(labels["type"], "socket-filter", "{labels}");
 
     assert_eq!(prometheus.stop(Signal::SIGTERM), Some(0), "prometheus stops cleanly");
     assert_eq!(watch.stop(Signal::SIGTERM), Some(0), "SIGTERM is a clean stop");
@@ -288,8 +288,15 @@ fn a_map_filled_at_a_known_rate_is_forecast_to_fill_by_arithmetic() {
     let _lock = kernel_lock();
     const MAX: u32 = 100_000;
     const RATE: f64 = 400.0; // entries per second
-    let spec =
-        MapSpec { kind: MapKind::Hash, entries: MAX, key_size: 4, value_size: 8, prealloc: true, filled: 0, mmapable: false };
+    let spec = MapSpec {
+        kind: MapKind::Hash,
+        entries: MAX,
+        key_size: 4,
+        value_size: 8,
+        prealloc: true,
+        filled: 0,
+        mmapable: false,
+    };
     let map = BpfMap::create(&spec, 1).expect("create a hash map");
     let id = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", map.as_fd().as_raw_fd()))
         .unwrap()
@@ -297,7 +304,8 @@ fn a_map_filled_at_a_known_rate_is_forecast_to_fill_by_arithmetic() {
         .find_map(|l| l.strip_prefix("map_id:").map(|v| v.trim().parse::<u64>().unwrap()))
         .expect("map_id in fdinfo");
     let data = aya::maps::MapData::from_fd(map.as_fd().try_clone_to_owned().unwrap()).unwrap();
-    let mut hash: aya::maps::HashMap<_, u32, u64> = aya::maps::HashMap::try_from(aya::maps::Map::HashMap(data)).unwrap();
+    let mut hash: aya::maps::HashMap<_, u32, u64> =
+        aya::maps::HashMap::try_from(aya::maps::Map::HashMap(data)).unwrap();
 
     // entries(t) = floor(RATE × t): the filler catches up to the line
     // whenever it runs, however late it is scheduled.

@@ -106,7 +106,15 @@ fn ratio(pct: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn rule(alert: String, expr: String, for_: &str, severity: &str, extra: &[(&str, &str)], summary: String, description: String) -> Rule {
+fn rule(
+    alert: String,
+    expr: String,
+    for_: &str,
+    severity: &str,
+    extra: &[(&str, &str)],
+    summary: String,
+    description: String,
+) -> Rule {
     let mut labels = BTreeMap::from([("severity".to_string(), severity.to_string())]);
     labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Rule {
@@ -152,13 +160,8 @@ pub fn rules(options: &AlertOptions) -> RuleFile {
     let t = &options.thresholds_pct;
     let horizon = prom_duration(options.horizon);
     let window = prom_duration(options.window);
-    let mut rules = level_rules(
-        "BpfMapPressure",
-        &format!("{}{{type!=\"ringbuf\"}}", names::MAP_PRESSURE),
-        "BPF map",
-        "5m",
-        t,
-    );
+    let mut rules =
+        level_rules("BpfMapPressure", &format!("{}{{type!=\"ringbuf\"}}", names::MAP_PRESSURE), "BPF map", "5m", t);
     rules.push(rule(
         "BpfMapFullWithinHorizon".into(),
         format!(

@@ -101,7 +101,10 @@ mod tests {
         Snapshot {
             at,
             read_seconds: 0.0,
-            maps: vec![map(1, Some(entries), None), map(2, None, Some(RingSample { pending_bytes: pending, size_bytes: 4096 }))],
+            maps: vec![
+                map(1, Some(entries), None),
+                map(2, None, Some(RingSample { pending_bytes: pending, size_bytes: 4096 })),
+            ],
             programs: vec![],
         }
     }

@@ -34,7 +34,12 @@ type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
 type Counters = Family<Labels, Counter<f64, AtomicU64>>;
 
 fn labels(id: u32, name: &str, type_name: &str, owner: &str) -> Labels {
-    vec![("id", id.to_string()), ("name", name.to_string()), ("type", type_name.to_string()), ("owner", owner.to_string())]
+    vec![
+        ("id", id.to_string()),
+        ("name", name.to_string()),
+        ("type", type_name.to_string()),
+        ("owner", owner.to_string()),
+    ]
 }
 
 fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauges {
@@ -71,7 +76,11 @@ pub fn render(snapshot: &Snapshot, history: &History) -> String {
         RING_EXHAUSTION,
         "Seconds until the backlog fills the ring, by a least-squares line over the watch window; absent when not growing",
     );
-    let run_time = counter(&mut registry, PROG_RUN_TIME, "Time the program ran while BPF stats were on (kernel.bpf_stats_enabled), seconds");
+    let run_time = counter(
+        &mut registry,
+        PROG_RUN_TIME,
+        "Time the program ran while BPF stats were on (kernel.bpf_stats_enabled), seconds",
+    );
     let run_count = counter(&mut registry, PROG_RUN_COUNT, "Runs of the program while BPF stats were on");
     let misses = counter(
         &mut registry,
@@ -190,6 +199,9 @@ mod tests {
         // The ring's backlog is flat: no forecast.
         assert!(!text.contains("capacity_ringbuf_exhaustion_seconds{"), "{text}");
         assert!(text.contains("# TYPE capacity_prog_run_count counter"), "{text}");
-        assert!(text.contains("# HELP capacity_map_entries Entries in use (hash-family maps), counted by the kernel.\n"), "{text}");
+        assert!(
+            text.contains("# HELP capacity_map_entries Entries in use (hash-family maps), counted by the kernel.\n"),
+            "{text}"
+        );
     }
 }

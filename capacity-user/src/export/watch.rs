@@ -83,10 +83,11 @@ fn watched(snapshot: &Snapshot, history: &History) -> Vec<WatchedMap> {
     maps
 }
 
-/// `0.5s`, `42s`, `5.0m`, `3.2h`, `4.1d`.
+/// `0.25s`, `42s`, `5.0m`, `3.2h`, `4.1d`.
 pub fn format_seconds(seconds: f64) -> String {
     if seconds < 10.0 {
-        format!("{seconds:.1}s")
+        let text = format!("{seconds:.2}");
+        format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
     } else if seconds < 120.0 {
         format!("{seconds:.0}s")
     } else if seconds < 7200.0 {
@@ -99,7 +100,8 @@ pub fn format_seconds(seconds: f64) -> String {
 }
 
 fn maps_table(maps: &[WatchedMap]) -> String {
-    let mut table = Table::new(["id", "name", "type", "used", "of", "pressure", "level", "trend", "full in", "memory", "owner"]);
+    let mut table =
+        Table::new(["id", "name", "type", "used", "of", "pressure", "level", "trend", "full in", "memory", "owner"]);
     for w in maps {
         let m = &w.map;
         let (used, of, unit) = match (m.entries, m.ring) {
@@ -260,6 +262,8 @@ mod tests {
     #[test]
     fn seconds_read_in_the_largest_sensible_unit() {
         assert_eq!(format_seconds(0.5), "0.5s");
+        assert_eq!(format_seconds(0.25), "0.25s");
+        assert_eq!(format_seconds(2.0), "2s");
         assert_eq!(format_seconds(42.4), "42s");
         assert_eq!(format_seconds(300.0), "5.0m");
         assert_eq!(format_seconds(3.0 * 3600.0), "3.0h");
