@@ -268,10 +268,8 @@ fn prometheus_scrapes_watch_and_reads_a_known_map_and_ring() {
     assert!(query(prometheus_port, &format!("capacity_map_exhaustion_seconds{{id=\"{hash_id}\"}}")).is_empty());
     assert!(query(prometheus_port, &format!("capacity_ringbuf_exhaustion_seconds{{id=\"{ring_id}\"}}")).is_empty());
     // The holder keeps running held_tick: its run counter is exported.
-    let (labels, _) = one_value(
-        prometheus_port,
-        &format!("capacity_prog_run_count_total{{name=\"held_tick\",owner=\"bpf_holder\"}}"),
-    );
+    let (labels, _) =
+        one_value(prometheus_port, r#"capacity_prog_run_count_total{name="held_tick",owner="bpf_holder"}"#);
     assert_eq!(labels["type"], "socket-filter", "{labels}");
 
     assert_eq!(prometheus.stop(Signal::SIGTERM), Some(0), "prometheus stops cleanly");
@@ -338,6 +336,10 @@ fn a_map_filled_at_a_known_rate_is_forecast_to_fill_by_arithmetic() {
     filler.join().unwrap();
     let expected = (f64::from(MAX) - entries) / RATE;
     let error = (eta - expected).abs() / expected;
+    eprintln!(
+        "forecast {eta:.1} s, arithmetic {expected:.1} s ({entries} entries at {RATE}/s of {MAX}): {:.2}% apart",
+        error * 100.0
+    );
     assert!(error < 0.05, "forecast {eta:.1} s, arithmetic {expected:.1} s ({entries} entries at {RATE}/s of {MAX})");
 
     // Once filling stops, the window flattens and the forecast goes away.
