@@ -167,3 +167,24 @@ fn without_root_host_says_so_in_one_line() {
     assert_usage_error(&out, "needs root (CAP_SYS_ADMIN)");
     assert_usage_error(&capacity(&["host", "--enable-stats", "soon"]), "--enable-stats");
 }
+
+#[test]
+fn counting_stops_at_its_bound_and_says_so() {
+    if !privileged("counting_stops_at_its_bound_and_says_so") {
+        return;
+    }
+    use std::os::fd::AsFd;
+
+    use capacity::{
+        deployment::entries::{count, Bound, Count},
+        memory::{host::Host, maps::BpfMap, MapKind, MapSpec},
+    };
+    let map = BpfMap::create(&MapSpec::new(MapKind::Hash, 1000, 4, 8), Host::this().cpus).unwrap();
+    map.fill(750).unwrap();
+    let all = count(map.as_fd(), 4, Bound::default()).unwrap();
+    assert_eq!(all, Count { entries: 750, complete: true });
+    let bounded = count(map.as_fd(), 4, Bound { max_keys: 100, ..Bound::default() }).unwrap();
+    assert_eq!(bounded, Count { entries: 100, complete: false });
+    let empty = BpfMap::create(&MapSpec::new(MapKind::Hash, 10, 4, 8), Host::this().cpus).unwrap();
+    assert_eq!(count(empty.as_fd(), 4, Bound::default()).unwrap(), Count { entries: 0, complete: true });
+}

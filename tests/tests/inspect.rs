@@ -93,6 +93,15 @@ fn btf_maps_are_read_as_the_kernel_sees_them() {
 }
 
 #[test]
+fn program_sections_aya_does_not_know_do_not_stop_it() {
+    let json = inspect_json(&test_object("libbpf_sections"), &["--node", "6.1:8"]);
+    let maps = maps_of(&json["nodes"][0]);
+    assert_eq!(maps.keys().collect::<Vec<_>>(), ["seen"]);
+    // round_up(512 × round_up(8 + round_up(8, 8) × 8 CPUs, 8), 4096)
+    assert_eq!(u64_of(&maps["seen"]["model_bytes"]), 36_864);
+}
+
+#[test]
 fn legacy_maps_and_node_shapes() {
     let object = test_object("legacy_maps");
     let json = inspect_json(&object, &["--node", "6.18:2", "--node", "6.18:96:4096", "--node", "6.1:96"]);
@@ -118,6 +127,21 @@ fn legacy_maps_and_node_shapes() {
         let sum: u64 = maps_of(node).values().map(|m| u64_of(&m["model_bytes"])).sum();
         assert_eq!(u64_of(&node["total_bytes"]), sum);
     }
+}
+
+#[test]
+fn another_kernels_btf_makes_its_node_exact() {
+    let object = test_object("legacy_maps");
+    // This kernel's BTF stands in for a 6.12 vmlinux: the figures are then
+    // this kernel's, and exact because the BTF was given for that kernel.
+    let json =
+        inspect_json(&object, &["--node", "6.12:4", "--node", "6.18:4", "--btf", "6.12=/sys/kernel/btf/vmlinux"]);
+    let nodes = json["nodes"].as_array().unwrap();
+    assert_eq!((nodes[0]["exact"].as_bool(), nodes[0]["notes"].as_array().unwrap().len()), (Some(true), 0));
+    assert_eq!(nodes[0]["total_bytes"], nodes[1]["total_bytes"]);
+    let without = inspect_json(&object, &["--node", "6.12:4"]);
+    assert_eq!(without["nodes"][0]["exact"], false, "no BTF for 6.12: struct sizes are borrowed");
+    assert!(without["nodes"][0]["notes"][0].as_str().unwrap().contains("--btf"));
 }
 
 #[test]
@@ -166,6 +190,11 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage_error(&capacity(&["inspect", path, "--set", "nope=10"]), "no map `nope`");
     assert_usage_error(&capacity(&["inspect", path, "--set", "legacy_hash"]), "MAP=ENTRIES");
     assert_usage_error(&capacity(&["inspect", path, "--node", "4.19"]), "RLIMIT_MEMLOCK");
+    assert_usage_error(&capacity(&["inspect", path, "--btf", "6.12"]), "KERNEL=FILE");
+    assert_usage_error(
+        &capacity(&["inspect", path, "--node", "6.1", "--btf", "6.1=/sys/kernel/btf/vmlinux"]),
+        "BTF from a kernel 6.4 or later",
+    );
 }
 
 /// Maps this process holds open: id -> memlock (its fdinfo).
@@ -231,5 +260,42 @@ fn loaded_for_real_the_figure_for_this_host_equals_memlock() {
         assert!(compared >= 3, "{}: only {compared} maps compared", object.display());
         eprintln!("{}: {compared} of {} maps sized, each equal to memlock", object.display(), created.len());
         drop(ebpf);
+    }
+}
+
+/// `union bpf_attr` for BPF_MAP_CREATE, up to map_flags.
+#[repr(C)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+}
+
+#[test]
+fn mmapable_arrays_as_libbpf_creates_global_data_match_memlock() {
+    if !privileged("mmapable_arrays_as_libbpf_creates_global_data_match_memlock") {
+        return;
+    }
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    use capacity::{
+        deployment::sizing::{size, MapShape},
+        memory::{host::Host, model::Model},
+    };
+    const BPF_F_MMAPABLE: u32 = 1 << 10;
+    let model = Model::new(None, None, Host::this()).unwrap();
+    for (value_size, max_entries) in [(8, 1), (100, 1), (4096, 1), (24, 1000)] {
+        let mut attr = MapCreateAttr { map_type: 2, key_size: 4, value_size, max_entries, map_flags: BPF_F_MMAPABLE };
+        // SAFETY: a repr(C) prefix of union bpf_attr, with its own size.
+        let fd =
+            unsafe { libc::syscall(libc::SYS_bpf, 0, &mut attr as *mut MapCreateAttr, size_of::<MapCreateAttr>()) };
+        assert!(fd >= 0, "BPF_MAP_CREATE: {}", std::io::Error::last_os_error());
+        // SAFETY: a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let memlock = capacity::memory::measure::memlock(std::os::fd::AsFd::as_fd(&fd)).unwrap();
+        let shape = MapShape { map_type: 2, key_size: 4, value_size, max_entries, flags: BPF_F_MMAPABLE };
+        assert_eq!(size(&model, &shape, None).model_bytes, Some(memlock), "value {value_size} × {max_entries}");
     }
 }

@@ -4,8 +4,12 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::{
-    deployment::{inspect::inspect, nodes::NodeShape},
+    deployment::{
+        inspect::{inspect, Request},
+        nodes::{parse_btf, NodeShape},
+    },
     error::Outcome,
+    kernel::KernelVersion,
     output,
     units::parse_size,
 };
@@ -18,6 +22,9 @@ pub struct InspectArgs {
     /// A node to size for, KERNEL[:CPUS[:PAGE]], e.g. 6.1:96 (repeatable; default: this host).
     #[arg(long = "node", value_name = "KERNEL[:CPUS[:PAGE]]")]
     pub nodes: Vec<NodeShape>,
+    /// BTF of the nodes running KERNEL (raw or an ELF vmlinux), for exact struct sizes (repeatable).
+    #[arg(long = "btf", value_name = "KERNEL=FILE", value_parser = parse_btf)]
+    pub btfs: Vec<(KernelVersion, PathBuf)>,
     /// Override a map's max_entries, as loaders do at run time (repeatable).
     #[arg(long = "set", value_name = "MAP=ENTRIES", value_parser = parse_set)]
     pub sets: Vec<(String, u32)>,
@@ -40,7 +47,8 @@ fn parse_set(text: &str) -> Result<(String, u32), String> {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
-    let report = inspect(&args.object, &args.nodes, &args.sets, args.budget)?;
+    let request = Request { nodes: args.nodes, btfs: args.btfs, overrides: args.sets, budget: args.budget };
+    let report = inspect(&args.object, &request)?;
     output::print(&report, args.json)?;
     Ok(if report.over_budget { Outcome::CheckFailed } else { Outcome::Success })
 }

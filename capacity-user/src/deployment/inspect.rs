@@ -1,6 +1,6 @@
 //! `capacity inspect FILE.o`: the maps an object declares, sized on each
 //! node shape, and the budget gate.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -9,6 +9,7 @@ use super::{
     object,
 };
 use crate::{
+    kernel::KernelVersion,
     output::{Report, Table},
     units::format_bytes,
 };
@@ -22,19 +23,27 @@ pub struct Inspection {
     pub nodes: Vec<NodeReport>,
 }
 
-/// Reads `path`, applies `overrides` and sizes it on every node of
-/// `shapes` (none: this host).
-pub fn inspect(
-    path: &Path,
-    shapes: &[NodeShape],
-    overrides: &[(String, u32)],
-    budget: Option<u64>,
-) -> anyhow::Result<Inspection> {
+/// What to inspect and how.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Node shapes (none: this host).
+    pub nodes: Vec<NodeShape>,
+    /// BTF per kernel X.Y, for exact struct sizes on other kernels.
+    pub btfs: Vec<(KernelVersion, PathBuf)>,
+    /// `--set NAME=ENTRIES`.
+    pub overrides: Vec<(String, u32)>,
+    pub budget: Option<u64>,
+}
+
+/// Reads `path`, applies the overrides and sizes it on every node.
+pub fn inspect(path: &Path, request: &Request) -> anyhow::Result<Inspection> {
+    let (shapes, budget) = (&request.nodes, request.budget);
     let mut maps = object::read(path)?;
-    set_entries(&mut maps, overrides)?;
+    set_entries(&mut maps, &request.overrides)?;
     let this_host = [NodeShape::default()];
     let shapes = if shapes.is_empty() { &this_host[..] } else { shapes };
-    let nodes = shapes.iter().map(|s| Ok(node_report(&s.model()?, &maps))).collect::<anyhow::Result<Vec<_>>>()?;
+    let nodes =
+        shapes.iter().map(|s| Ok(node_report(&s.model(&request.btfs)?, &maps))).collect::<anyhow::Result<Vec<_>>>()?;
     let over_budget = budget.is_some_and(|b| nodes.iter().any(|n| n.total_bytes > b));
     Ok(Inspection { object: path.display().to_string(), budget_bytes: budget, over_budget, nodes })
 }

@@ -1,6 +1,6 @@
 //! Node shapes (`--node KERNEL[:CPUS[:PAGE]]`) and what one node's maps
 //! add up to: each declared map sized with that node's memory model.
-use std::str::FromStr;
+use std::{path::PathBuf, str::FromStr};
 
 use serde::Serialize;
 
@@ -55,12 +55,27 @@ impl FromStr for NodeShape {
 }
 
 impl NodeShape {
-    /// The memory model of this node.
-    pub fn model(&self) -> anyhow::Result<Model> {
+    /// The memory model of this node, with struct sizes from the first of
+    /// `btfs` given for its kernel (X.Y), else the running kernel's.
+    pub fn model(&self, btfs: &[(KernelVersion, PathBuf)]) -> anyhow::Result<Model> {
         let this = Host::this();
         let host = Host { cpus: self.cpus.unwrap_or(this.cpus), page_size: self.page_size.unwrap_or(this.page_size) };
-        Model::new(self.kernel, None, host)
+        let kernel = self.kernel.map_or_else(KernelVersion::running, Ok)?;
+        let btf =
+            btfs.iter().find(|(k, _)| (k.major, k.minor) == (kernel.major, kernel.minor)).map(|(_, p)| p.as_path());
+        Model::new(Some(kernel), btf, host)
     }
+}
+
+/// `--btf KERNEL=FILE`: the BTF of the nodes running KERNEL (raw BTF or an ELF vmlinux).
+pub fn parse_btf(text: &str) -> Result<(KernelVersion, PathBuf), String> {
+    let bad = || format!("--btf `{text}`: use KERNEL=FILE, e.g. 6.12=/boot/vmlinux-6.12 (raw BTF or an ELF vmlinux)");
+    let (kernel, path) = text.split_once('=').ok_or_else(bad)?;
+    let kernel = kernel.parse::<KernelVersion>().map_err(|_| bad())?;
+    if path.is_empty() {
+        return Err(bad());
+    }
+    Ok((kernel, PathBuf::from(path)))
 }
 
 /// One declared map on one node.
@@ -170,6 +185,8 @@ mod tests {
         let node: NodeShape = "6.12:192:16K".parse().unwrap();
         assert_eq!((node.cpus, node.page_size), (Some(192), Some(16_384)));
         assert_eq!("6.12".parse::<NodeShape>().unwrap().cpus, None);
+        assert_eq!(parse_btf("6.12=/tmp/v").unwrap(), (KernelVersion::new(6, 12, 0), PathBuf::from("/tmp/v")));
+        assert!(parse_btf("6.12").unwrap_err().contains("KERNEL=FILE"));
         for bad in ["", "six", "6.1:0", "6.1:x", "6.1:4:1000", "6.1:4:4096:9"] {
             let err = bad.parse::<NodeShape>().unwrap_err();
             assert!(err.contains("KERNEL[:CPUS[:PAGE]]"), "{bad}: {err}");

@@ -57,7 +57,9 @@ pub fn parse(data: &[u8]) -> Result<Vec<DeclaredMap>, String> {
             "an ELF object for machine {machine}, not BPF ({EM_BPF}): give a clang -target bpf object"
         ));
     }
-    let object = Object::parse(data).map_err(|e| format!("cannot read it as a BPF object: {}", error_chain(&e)))?;
+    let maps_only = without_programs(data)?;
+    let object =
+        Object::parse(&maps_only).map_err(|e| format!("cannot read it as a BPF object: {}", error_chain(&e)))?;
     let mut maps: Vec<DeclaredMap> = Vec::new();
     for (name, map) in &object.maps {
         maps.push(declared(name, map, None));
@@ -70,6 +72,38 @@ pub fn parse(data: &[u8]) -> Result<Vec<DeclaredMap>, String> {
         key(a).cmp(&key(b))
     });
     Ok(maps)
+}
+
+/// A copy of the object whose program sections are plain data: only maps
+/// are read, so a program section aya does not know (`tcx/ingress`,
+/// `ksyscall/...`, any loader's own) cannot stop it. aya-obj takes an
+/// executable section that is not `.text` for a program.
+fn without_programs(data: &[u8]) -> Result<Vec<u8>, String> {
+    use object::{
+        elf::{FileHeader64, SHF_EXECINSTR},
+        read::elf::{FileHeader as _, SectionHeader as _},
+        Endian as _, Endianness,
+    };
+    let bad = |e: object::Error| format!("a damaged ELF object: {e}");
+    let header = FileHeader64::<Endianness>::parse(data).map_err(bad)?;
+    let endian = header.endian().map_err(bad)?;
+    let sections = header.sections(endian, data).map_err(bad)?;
+    let table_offset = header.e_shoff(endian) as usize;
+    let entry_size = usize::from(header.e_shentsize(endian));
+    let mut copy = data.to_vec();
+    for (index, section) in sections.iter().enumerate() {
+        let flags = section.sh_flags(endian);
+        let name = sections.section_name(endian, section).map_err(bad)?;
+        if flags & u64::from(SHF_EXECINSTR) == 0 || name.starts_with(b".text") {
+            continue;
+        }
+        // Elf64_Shdr: sh_name (4), sh_type (4), then sh_flags (8).
+        let at = table_offset + index * entry_size + 8;
+        let cleared = flags & !u64::from(SHF_EXECINSTR);
+        let bytes = if endian.is_little_endian() { cleared.to_le_bytes() } else { cleared.to_be_bytes() };
+        copy.get_mut(at..at + 8).ok_or("a damaged ELF object: section table out of bounds")?.copy_from_slice(&bytes);
+    }
+    Ok(copy)
 }
 
 fn declared(name: &str, map: &Map, inner_of: Option<String>) -> DeclaredMap {
