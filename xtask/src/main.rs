@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install the BPF toolchain (Debian's Rust with a BPF `core`, bpf-linker) if missing.
+    /// Install the BPF toolchain (Debian's Rust with a BPF `core`, bpf-linker) and the test tools
+    /// (Debian's prometheus: server and promtool) if missing.
     Setup,
     /// Set up, build `capacity` (release) and run it as root: `cargo xtask run -- load --rate 200k --duration 5`.
     Run {
@@ -55,7 +56,7 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
-        Task::Setup => setup::ensure_toolchain().map(|_| ()),
+        Task::Setup => setup::ensure_toolchain().and_then(|_| setup::ensure_test_tools()),
         Task::Run { args } => tasks::run(&args),
         Task::Test { args } => tasks::test(&args),
         Task::Vm(args) => vm::run(args),

@@ -15,6 +15,10 @@ pub const DEBIAN_TOOLCHAIN: &str = "debian-bpf";
 const DEBIAN_RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf"];
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev", "zlib1g-dev"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Real components the tests use: clang and libbpf-dev compile C BPF objects
+/// (`inspect` and `host` tests); Prometheus and promtool scrape `capacity
+/// watch` and check `capacity alerts`.
+const TEST_PACKAGES: &[&str] = &["clang", "libbpf-dev", "prometheus"];
 
 /// The toolchain the kernel crate is built with, and how.
 pub struct BpfToolchain {
@@ -141,6 +145,15 @@ pub fn ensure_toolchain() -> Result<BpfToolchain> {
     };
     ensure_bpf_linker()?;
     Ok(BpfToolchain { name })
+}
+
+/// Install the Debian packages the tests use.
+pub fn ensure_test_tools() -> Result<()> {
+    step(&format!(
+        "test tools: Debian packages {} (C BPF objects for the inspect and host tests; Prometheus and promtool for watch and alerts)",
+        TEST_PACKAGES.join(" ")
+    ));
+    apt_install(TEST_PACKAGES)
 }
 
 fn ensure_bpf_linker() -> Result<()> {

@@ -3,12 +3,7 @@ use std::{path::PathBuf, process::Command};
 
 use anyhow::{bail, Result};
 
-use crate::setup::{apt_install, ensure_toolchain, run_checked, step, BpfToolchain};
-
-/// Debian packages the tests build their C BPF objects with (`capacity inspect`
-/// and `capacity host` tests): clang for `-target bpf`, libbpf-dev for
-/// <bpf/bpf_helpers.h>.
-const TEST_PACKAGES: &[&str] = &["clang", "libbpf-dev"];
+use crate::setup::{ensure_test_tools, ensure_toolchain, run_checked, step, BpfToolchain};
 
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
@@ -58,11 +53,10 @@ pub fn run(args: &[String]) -> Result<()> {
 /// mode so that rates measured in tests resemble real use.
 pub fn test(extra: &[String]) -> Result<()> {
     let toolchain = ensure_toolchain()?;
+    ensure_test_tools()?;
     if !is_root() {
         step("WARNING: not root: the privileged tests will skip (CI runs them as root)");
     }
-    step(&format!("the tests compile C BPF objects: Debian packages {}", TEST_PACKAGES.join(" ")));
-    apt_install(TEST_PACKAGES)?;
     let binary = build_release_capacity(&toolchain)?;
     step("running the tests");
     let mut test = cargo(&["test", "--release", "--workspace"]);

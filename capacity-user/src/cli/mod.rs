@@ -6,6 +6,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::Outcome;
 
+pub mod alerts;
 pub mod docs;
 pub mod estimate;
 pub mod host;
@@ -15,6 +16,7 @@ pub mod ramp;
 pub mod report;
 pub mod search;
 pub mod verify;
+pub mod watch;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +48,11 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Every BPF map and program loaded on this host now: memory, fill, owners, cost.
     Host(host::HostArgs),
+    /// Repeat `host` every --interval: a refreshing table with trends and time to exhaustion,
+    /// or with --listen a Prometheus exporter (/metrics, /healthz).
+    Watch(watch::WatchArgs),
+    /// Print Prometheus alerting rules for the metrics `watch --listen` exports (no privileges).
+    Alerts(alerts::AlertsArgs),
 }
 
 /// The whole command tree, for the man pages, completions and the test
@@ -95,5 +102,7 @@ pub fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Report(args) => report::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Host(args) => host::run(args),
+        Command::Watch(args) => watch::run(args),
+        Command::Alerts(args) => alerts::run(args),
     }
 }

@@ -1,0 +1,78 @@
+//! `capacity watch`: arguments. The work is in `crate::export::watch`.
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+
+use crate::{
+    error::{usage, Outcome},
+    export::{
+        sample::Snapshot,
+        watch::{watch, WatchOptions},
+    },
+    output, preflight,
+    units::parse_duration,
+};
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Time between samples of the host: 10s, 500ms, 1m.
+    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "10s")]
+    pub interval: Duration,
+    /// Samples the time-to-exhaustion fit spans: 10m, 1h.
+    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "10m")]
+    pub window: Duration,
+    /// Serve Prometheus text at http://ADDR/metrics (and /healthz) instead of drawing a table, e.g. 0.0.0.0:9435.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Stop after N samples (default: run until SIGINT or SIGTERM).
+    #[arg(long, value_name = "N")]
+    pub samples: Option<u64>,
+    /// Keep the kernel's BPF run-time statistics on while watching, so that
+    /// program run counts and run time grow (costs some ns per program run).
+    #[arg(long)]
+    pub enable_stats: bool,
+    /// No table while watching; one JSON object (the last sample and its trends) when it stops.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
+    let listen = match &args.listen {
+        Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+            usage(format!("--listen `{text}` is not an address: use IP:PORT, e.g. 127.0.0.1:9435 or 0.0.0.0:9435"))
+        })?),
+        None => None,
+    };
+    if args.samples == Some(0) {
+        return Err(usage("--samples must be at least 1"));
+    }
+    if args.window < args.interval * 2 {
+        return Err(usage(format!(
+            "--window {:?} holds fewer than two samples of --interval {:?}: make it at least twice the interval",
+            args.window, args.interval
+        )));
+    }
+    preflight::check_admin("capacity watch")?;
+    // Held for the whole watch: the kernel counts run time while the fd is open.
+    let stats = if args.enable_stats {
+        Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
+            usage(format!("the kernel refused BPF_ENABLE_STATS ({e}): --enable-stats needs kernel 5.8+ and root"))
+        })?)
+    } else {
+        None
+    };
+    let options = WatchOptions {
+        interval: args.interval,
+        window: args.window,
+        listen,
+        samples: args.samples,
+        draw: listen.is_none() && !args.json,
+    };
+    let report = watch(options, Box::new(Snapshot::read_host))?;
+    drop(stats);
+    eprintln!("capacity: watch: stopped by {} after {} sample(s)", report.stopped_by, report.samples);
+    if args.json {
+        output::print(&report, true)?;
+    }
+    Ok(Outcome::Success)
+}

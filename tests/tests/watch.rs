@@ -1,0 +1,389 @@
+//! `capacity watch`: a real Prometheus (Debian's) scrapes `capacity watch
+//! --listen` on loopback and its HTTP API returns the series of a map and a
+//! ring of known state; a map filled at a known rate is forecast to fill
+//! when the arithmetic says; SIGINT and SIGTERM stop it with exit 0.
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    os::fd::{AsFd, AsRawFd},
+    path::PathBuf,
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use capacity::memory::{maps::BpfMap, MapKind, MapSpec};
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_lock, privileged, test_object};
+use nix::{
+    sys::signal::{kill, Signal},
+    unistd::Pid,
+};
+use serde_json::Value;
+
+/// holder.bpf.c: records of 100 bytes (112 with header and padding), 1000
+/// entries per hash map, a 64 KiB ring.
+const RECORD_BYTES: u64 = 112;
+const MAX_ENTRIES: u64 = 1000;
+const RING_SIZE: u64 = 64 * 1024;
+
+/// Everything a test starts is bounded by this.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("capacity-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// tests/src/bin/bpf_holder.rs holding K of 1000 entries and N records.
+struct Holder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Holder {
+    fn start(keys: u32, runs: u32) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bpf_holder"))
+            .arg(test_object("holder"))
+            .args([keys.to_string(), runs.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start bpf_holder");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the holder did not get ready");
+        let stdin = child.stdin.take();
+        Self { child, stdin }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// A child process stopped (SIGKILL) if the test fails before stopping it.
+struct Running(Option<Child>);
+
+impl Running {
+    /// Sends `signal` and waits (bounded) for the exit code.
+    fn stop(&mut self, signal: Signal) -> Option<i32> {
+        let mut child = self.0.take().expect("running");
+        kill(Pid::from_raw(child.id() as i32), signal).expect("signal");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{signal} did not stop the process within 15 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// GET over loopback: (status, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what} after {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn start_watch(port: u16, interval: &str, window: &str) -> Running {
+    let child = Command::new(capacity_bin())
+        .args(["watch", "--listen", &format!("127.0.0.1:{port}"), "--interval", interval, "--window", window])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start capacity watch");
+    let running = Running(Some(child));
+    wait_for("/healthz to answer 200", || get(port, "/healthz").filter(|(s, _)| *s == 200));
+    running
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An instant query through Prometheus' HTTP API: its result vector.
+fn query(port: u16, promql: &str) -> Vec<Value> {
+    let Some((200, body)) = get(port, &format!("/api/v1/query?query={}", percent_encode(promql))) else {
+        return vec![];
+    };
+    let json: Value = serde_json::from_str(&body).expect("Prometheus answers JSON");
+    assert_eq!(json["status"], "success", "{json}");
+    json["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// The one sample `promql` returns, once Prometheus has it.
+fn one_value(port: u16, promql: &str) -> (Value, f64) {
+    let series = wait_for(promql, || Some(query(port, promql)).filter(|r| !r.is_empty()));
+    assert_eq!(series.len(), 1, "{promql}: {series:?}");
+    let value = series[0]["value"][1].as_str().unwrap().parse().unwrap();
+    (series[0]["metric"].clone(), value)
+}
+
+/// A sample line's value in the exporter's own text.
+fn metric(text: &str, name: &str, id: u64) -> Option<f64> {
+    let prefix = format!("{name}{{id=\"{id}\",");
+    text.lines().find(|l| l.starts_with(&prefix))?.rsplit(' ').next()?.parse().ok()
+}
+
+/// `capacity host --json`'s map named `name` held by `pid`.
+fn held_map(host: &Value, name: &str, pid: u32) -> Value {
+    host["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name && m["owners"].as_array().unwrap().iter().any(|o| o["pid"] == pid))
+        .unwrap_or_else(|| panic!("no map {name} held by {pid}: {host}"))
+        .clone()
+}
+
+#[test]
+fn prometheus_scrapes_watch_and_reads_a_known_map_and_ring() {
+    if !privileged("prometheus_scrapes_watch_and_reads_a_known_map_and_ring") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let (keys, runs) = (250u32, 40u32);
+    let holder = Holder::start(keys, runs);
+    let host = capacity(&["host", "--json"]);
+    let host = json_of(&host);
+    let pid = holder.child.id();
+    let hash = held_map(&host, "held_hash", pid);
+    let ring = held_map(&host, "held_ring", pid);
+    let (hash_id, ring_id) = (hash["id"].as_u64().unwrap(), ring["id"].as_u64().unwrap());
+
+    let watch_port = free_port();
+    let mut watch = start_watch(watch_port, "500ms", "30s");
+    // The exporter's own text: OpenMetrics with the contract's families
+    // (a family without series, such as exhaustion here, is left out).
+    let (status, text) = get(watch_port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    for family in [
+        "# TYPE capacity_map_memory_bytes gauge",
+        "# TYPE capacity_map_entries gauge",
+        "# TYPE capacity_map_pressure_ratio gauge",
+        "# TYPE capacity_ringbuf_pending_bytes gauge",
+        "# TYPE capacity_prog_run_count counter",
+        "# TYPE capacity_prog_recursion_misses counter",
+        "# EOF",
+    ] {
+        assert!(text.contains(family), "missing `{family}` in:\n{text}");
+    }
+
+    let dir = TempDir::new("prometheus");
+    let prometheus_port = free_port();
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: capacity\n    static_configs:\n      - targets: ['127.0.0.1:{watch_port}']\n"
+        ),
+    )
+    .unwrap();
+    let mut prometheus = Running(Some(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus (`cargo xtask test` installs Debian's prometheus package)"),
+    ));
+
+    let (labels, up) = one_value(prometheus_port, r#"up{job="capacity"}"#);
+    assert_eq!(up, 1.0, "{labels}");
+    let (labels, entries) = one_value(prometheus_port, &format!("capacity_map_entries{{id=\"{hash_id}\"}}"));
+    assert_eq!(entries, f64::from(keys));
+    assert_eq!(labels["name"], "held_hash");
+    assert_eq!(labels["type"], "hash");
+    assert_eq!(labels["owner"], "bpf_holder");
+    assert_eq!(labels["job"], "capacity");
+    let by_id = |name: &str, id: u64| one_value(prometheus_port, &format!("{name}{{id=\"{id}\"}}")).1;
+    assert_eq!(by_id("capacity_map_max_entries", hash_id), MAX_ENTRIES as f64);
+    assert_eq!(by_id("capacity_map_pressure_ratio", hash_id), f64::from(keys) / MAX_ENTRIES as f64);
+    assert_eq!(by_id("capacity_map_memory_bytes", hash_id), hash["memlock_bytes"].as_f64().unwrap());
+    let pending = u64::from(runs) * RECORD_BYTES;
+    assert_eq!(by_id("capacity_ringbuf_pending_bytes", ring_id), pending as f64);
+    assert_eq!(by_id("capacity_ringbuf_size_bytes", ring_id), RING_SIZE as f64);
+    assert_eq!(by_id("capacity_map_pressure_ratio", ring_id), pending as f64 / RING_SIZE as f64);
+    assert_eq!(by_id("capacity_map_memory_bytes", ring_id), ring["memlock_bytes"].as_f64().unwrap());
+    // Flat series: no time to exhaustion for either.
+    assert!(query(prometheus_port, &format!("capacity_map_exhaustion_seconds{{id=\"{hash_id}\"}}")).is_empty());
+    assert!(query(prometheus_port, &format!("capacity_ringbuf_exhaustion_seconds{{id=\"{ring_id}\"}}")).is_empty());
+    // The holder keeps running held_tick: its run counter is exported.
+    let (labels, _) =
+        one_value(prometheus_port, r#"capacity_prog_run_count_total{name="held_tick",owner="bpf_holder"}"#);
+    assert_eq!(labels["type"], "socket-filter", "{labels}");
+
+    assert_eq!(prometheus.stop(Signal::SIGTERM), Some(0), "prometheus stops cleanly");
+    assert_eq!(watch.stop(Signal::SIGTERM), Some(0), "SIGTERM is a clean stop");
+    assert!(get(watch_port, "/metrics").is_none(), "the exporter's port is closed");
+    drop(holder);
+}
+
+#[test]
+fn a_map_filled_at_a_known_rate_is_forecast_to_fill_by_arithmetic() {
+    if !privileged("a_map_filled_at_a_known_rate_is_forecast_to_fill_by_arithmetic") {
+        return;
+    }
+    let _lock = kernel_lock();
+    const MAX: u32 = 100_000;
+    const RATE: f64 = 400.0; // entries per second
+    let spec = MapSpec {
+        kind: MapKind::Hash,
+        entries: MAX,
+        key_size: 4,
+        value_size: 8,
+        prealloc: true,
+        filled: 0,
+        mmapable: false,
+    };
+    let map = BpfMap::create(&spec, 1).expect("create a hash map");
+    let id = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", map.as_fd().as_raw_fd()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("map_id:").map(|v| v.trim().parse::<u64>().unwrap()))
+        .expect("map_id in fdinfo");
+    let data = aya::maps::MapData::from_fd(map.as_fd().try_clone_to_owned().unwrap()).unwrap();
+    let mut hash: aya::maps::HashMap<_, u32, u64> =
+        aya::maps::HashMap::try_from(aya::maps::Map::HashMap(data)).unwrap();
+
+    // entries(t) = floor(RATE × t): the filler catches up to the line
+    // whenever it runs, however late it is scheduled.
+    let stop = Arc::new(AtomicBool::new(false));
+    let filler = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut next = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let target = ((start.elapsed().as_secs_f64() * RATE) as u32).min(MAX);
+                while next < target {
+                    hash.insert(next, 0, 0).expect("insert");
+                    next += 1;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+
+    let port = free_port();
+    let mut watch = start_watch(port, "250ms", "8s");
+    let (entries, eta) = wait_for("a forecast over at least 6 s of filling", || {
+        let (_, text) = get(port, "/metrics")?;
+        let entries = metric(&text, "capacity_map_entries", id)?;
+        let eta = metric(&text, "capacity_map_exhaustion_seconds", id)?;
+        (entries >= 6.0 * RATE).then_some((entries, eta))
+    });
+    stop.store(true, Ordering::Relaxed);
+    filler.join().unwrap();
+    let expected = (f64::from(MAX) - entries) / RATE;
+    let error = (eta - expected).abs() / expected;
+    eprintln!(
+        "forecast {eta:.1} s, arithmetic {expected:.1} s ({entries} entries at {RATE}/s of {MAX}): {:.2}% apart",
+        error * 100.0
+    );
+    assert!(error < 0.05, "forecast {eta:.1} s, arithmetic {expected:.1} s ({entries} entries at {RATE}/s of {MAX})");
+
+    // Once filling stops, the window flattens and the forecast goes away.
+    wait_for("the forecast to disappear when filling stops", || {
+        let (_, text) = get(port, "/metrics")?;
+        metric(&text, "capacity_map_exhaustion_seconds", id).is_none().then_some(())
+    });
+    assert_eq!(watch.stop(Signal::SIGINT), Some(0), "SIGINT is a clean stop");
+    drop(map);
+}
+
+#[test]
+fn watch_samples_then_prints_one_json_object() {
+    if !privileged("watch_samples_then_prints_one_json_object") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let holder = Holder::start(10, 3);
+    let out = capacity(&["watch", "--interval", "200ms", "--window", "2s", "--samples", "3", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["samples"], 3);
+    assert_eq!(json["stopped_by"], "samples");
+    let pid = holder.child.id();
+    let ring = json["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "held_ring" && m["owner"] == "bpf_holder" && m["ring"].is_object())
+        .unwrap_or_else(|| panic!("held_ring of {pid} missing: {json}"));
+    assert_eq!(ring["ring"]["pending_bytes"], 3 * RECORD_BYTES);
+    assert_eq!(ring["trend_per_s"], 0.0, "a still ring has a flat trend: {ring}");
+    assert_eq!(ring["exhaustion_seconds"], Value::Null);
+}
+
+#[test]
+fn bad_watch_options_are_one_line_and_exit_2() {
+    assert_usage_error(&capacity(&["watch", "--listen", "nowhere"]), "--listen");
+    assert_usage_error(&capacity(&["watch", "--interval", "10s", "--window", "15s"]), "--window");
+    assert_usage_error(&capacity(&["watch", "--samples", "0"]), "--samples");
+    if !privileged("bad_watch_options_are_one_line_and_exit_2") {
+        return;
+    }
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    assert_usage_error(&capacity(&["watch", "--listen", &addr, "--samples", "1"]), "cannot listen");
+}
