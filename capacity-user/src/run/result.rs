@@ -83,13 +83,7 @@ impl Report for RunResult {
             ("actual rate", format_rate(self.actual_rate)),
             ("duration", format!("{:.2} s", self.duration_s)),
             ("triggers", format!("{} (batch {}, {} producer(s))", self.triggers, self.batch, self.producers)),
-            (
-                "missed runs",
-                format!(
-                    "{} (kernel skipped: program already active on the CPU; {} of other callers)",
-                    self.missed_runs, self.missed_runs_other
-                ),
-            ),
+            ("missed runs", missed_runs_text(self.missed_runs, self.missed_runs_other)),
             ("emitted", self.emitted.to_string()),
             ("consumed", self.consumed.to_string()),
             (
@@ -129,6 +123,16 @@ impl Report for RunResult {
             pairs.push(("interrupted", "yes: partial result".into()));
         }
         key_values(&pairs)
+    }
+}
+
+/// Runs the kernel skipped, with the share of other callers when there is one.
+fn missed_runs_text(missed: u64, other: u64) -> String {
+    let why = "skipped by the kernel: a BPF program was active on that CPU";
+    if other == 0 {
+        format!("{missed} ({why})")
+    } else {
+        format!("{missed} ({why}; {other} of other callers)")
     }
 }
 
