@@ -89,3 +89,80 @@ pub(super) fn check_invariants(config: &RunConfig, phase: &Phase, c: &Counters) 
         Err(InvariantError(broken.join("; ")).into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hdrhistogram::Histogram;
+
+    use super::*;
+    use crate::run::{consumer::ConsumerReport, generator::ProducerReport, program::KernelStats};
+
+    /// A 7.x run: two producers, batch 4; the kernel skipped 3 of producer
+    /// 1's 10 triggers, dropped 2 events (one busy) and overwrote 5.
+    fn seven_x_run(missed: u64, other_runs_seen_by_kernel: u64) -> (RunConfig, Phase, Counters) {
+        let config = RunConfig { batch: 4, producers: 2, ..RunConfig::default() };
+        let producers = vec![
+            ProducerReport { triggers: 10, elapsed: Duration::from_secs(1) },
+            ProducerReport { triggers: 10, elapsed: Duration::from_secs(1) },
+        ];
+        let consumer = ConsumerReport {
+            consumed: 68 - 2 - 5,
+            seq_gaps: 7,
+            out_of_order: 0,
+            malformed: 0,
+            overwritten: 5,
+            next_seq: vec![40, 28],
+            latency: Histogram::new(3).unwrap(),
+            cpu_time: Duration::ZERO,
+        };
+        let kernel = KernelStats {
+            run_time: Duration::ZERO,
+            run_count: 17 + other_runs_seen_by_kernel,
+            recursion_misses: missed,
+        };
+        let phase = Phase { producers, consumer, kernel, stats_enabled: true, kernel_attempted: vec![40, 28] };
+        let counters = Counters {
+            triggers: 17,
+            emitted: 66,
+            dropped: 2,
+            dropped_full: 1,
+            dropped_busy: 1,
+            map_updates: 68,
+            map_errors: 0,
+            peak_occupancy_bytes: 0,
+            other_runs: other_runs_seen_by_kernel,
+        };
+        (config, phase, counters)
+    }
+
+    #[test]
+    fn every_term_accounted_passes() {
+        let (config, phase, c) = seven_x_run(3, 0);
+        check_invariants(&config, &phase, &c).expect("exact");
+    }
+
+    #[test]
+    fn skipped_runs_the_kernel_did_not_count_break_it() {
+        let (config, phase, c) = seven_x_run(2, 0);
+        let err = check_invariants(&config, &phase, &c).unwrap_err().to_string();
+        assert!(err.contains("producers issued 20 triggers, the program ran 17 and the kernel skipped 2"), "{err}");
+    }
+
+    #[test]
+    fn other_callers_may_add_skipped_runs_of_their_own() {
+        let (config, phase, c) = seven_x_run(5, 4);
+        check_invariants(&config, &phase, &c).expect("2 of the 5 skipped runs are other callers'");
+        let (config, phase, c) = seven_x_run(5, 0);
+        assert!(check_invariants(&config, &phase, &c).is_err(), "nobody else ran: 5 != 3");
+    }
+
+    #[test]
+    fn unclassified_drops_break_it() {
+        let (config, phase, mut c) = seven_x_run(3, 0);
+        c.dropped_busy = 0;
+        let err = check_invariants(&config, &phase, &c).unwrap_err().to_string();
+        assert!(err.contains("dropped 2 but full 1 + busy 0"), "{err}");
+    }
+}

@@ -335,3 +335,25 @@ pub fn trigger(token: u32, producer: u32) {
         libc::syscall(libc::SYS_getpriority, token as libc::c_long, producer as libc::c_long);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+
+    #[test]
+    fn the_ring_flags_land_in_the_rings_map_definition() {
+        let patched = super::with_ring_flags(super::BPF_F_RB_OVERWRITE).expect("patch");
+        assert_eq!(patched.len(), super::PROGRAM_OBJECT.len());
+        let file = object::File::parse(&*patched).expect("parse");
+        let ring = file.symbols().find(|s| s.name() == Ok(super::names::RING)).expect("EVENTS");
+        let section = file.section_by_index(ring.section_index().unwrap()).unwrap();
+        let at = (section.file_range().unwrap().0 + ring.address()) as usize;
+        let word = |i: usize| u32::from_ne_bytes(patched[at + 4 * i..at + 4 * i + 4].try_into().unwrap());
+        // bpf_map_def: type, key_size, value_size, max_entries, map_flags.
+        assert_eq!(word(0), 27, "BPF_MAP_TYPE_RINGBUF");
+        assert_eq!(word(4), 1 << 19, "BPF_F_RB_OVERWRITE");
+        // Only those four bytes changed.
+        let changed = patched.iter().zip(super::PROGRAM_OBJECT).filter(|(a, b)| a != b).count();
+        assert_eq!(changed, 1, "one byte of the flags word is set (bit 19)");
+    }
+}
