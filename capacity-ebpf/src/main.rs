@@ -155,7 +155,9 @@ mod program {
             return;
         }
         if let Some(counter) = COUNTERS.get_ptr_mut(slot) {
-            // Per-CPU slot and no preemption inside a tracepoint program.
+            // Per-CPU slot, and never two runs of this program on one CPU
+            // at once: since 7.x a run can be preempted, but the kernel
+            // then skips the other run (bpf_prog_active: missed_runs).
             unsafe { *counter += value };
         }
     }
