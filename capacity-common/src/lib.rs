@@ -55,8 +55,28 @@ pub mod counter {
     /// Per-CPU high-water mark of unconsumed ring bytes (BPF_RB_AVAIL_DATA),
     /// combined with max, not sum.
     pub const PEAK_OCCUPANCY: u32 = 5;
-    pub const SLOTS: u32 = 8;
+    /// Reserve failures with the ring full: no room between the oldest
+    /// unconsumed (overwrite mode: uncommitted) record and the new one.
+    pub const DROPPED_FULL: u32 = 6;
+    /// Reserve failures although the ring certainly had room: the ring's
+    /// lock timed out or detected a deadlock (rqspinlock, Linux 6.15+).
+    /// DROPPED == DROPPED_FULL + DROPPED_BUSY.
+    pub const DROPPED_BUSY: u32 = 7;
+    /// Runs of the program that were not a trigger of this instance: other
+    /// processes' (or other instances') getpriority calls. With the kernel's
+    /// run count: run_cnt == TRIGGERS + OTHER_RUNS.
+    pub const OTHER_RUNS: u32 = 8;
+    pub const SLOTS: u32 = 16;
 }
+
+/// BPF_F_RB_OVERWRITE (include/uapi/linux/bpf.h, Linux 6.19+): the ring
+/// overwrites its oldest committed records instead of refusing new ones.
+pub const BPF_F_RB_OVERWRITE: u32 = 1 << 19;
+/// bpf_ringbuf_query flag for the overwrite position (Linux 6.19+).
+pub const BPF_RB_OVERWRITE_POS: u64 = 4;
+/// Offset of `overwrite_pos` in the ring's producer page (after
+/// `producer_pos` and `pending_pos`, struct bpf_ringbuf in kernel/bpf/ringbuf.c).
+pub const OVERWRITE_POS_OFFSET: usize = 16;
 
 /// Names of the program, maps and load-time globals, so both sides agree.
 pub mod names {
@@ -76,6 +96,7 @@ pub mod names {
     pub const BATCH: &str = "BATCH";
     pub const KEYSPACE: &str = "KEYSPACE";
     pub const WAKEUP_EVERY: &str = "WAKEUP_EVERY";
+    pub const OVERWRITE: &str = "OVERWRITE";
 }
 
 #[cfg(test)]

@@ -9,18 +9,18 @@ mod program {
     use core::ffi::c_void;
 
     use aya_ebpf::{
-        bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-        helpers::{
-            bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
-            generated::bpf_loop,
+        bindings::{
+            BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_PROD_POS,
+            BPF_RB_RING_SIZE,
         },
+        helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, generated::bpf_loop},
         macros::{map, tracepoint},
         maps::{Array, HashMap, PerCpuArray, RingBuf},
         programs::TracePointContext,
         EbpfContext,
     };
     use aya_log_ebpf::warn;
-    use capacity_common::{counter, EventHeader, FlowState, MAX_BATCH, MAX_PRODUCERS};
+    use capacity_common::{counter, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, MAX_BATCH, MAX_PRODUCERS};
 
     // Load-time settings. They live in .rodata, which the loader freezes, so
     // the verifier treats them as constants: bpf_ringbuf_reserve needs a size
@@ -38,6 +38,10 @@ mod program {
     /// 0: the kernel's adaptive wakeups. N: no wakeup except on every Nth event.
     #[no_mangle]
     static WAKEUP_EVERY: u32 = 0;
+    /// 1: the ring was created with BPF_F_RB_OVERWRITE (the loader patches
+    /// the map definition's flags).
+    #[no_mangle]
+    static OVERWRITE: u32 = 0;
 
     // Sizes are placeholders: the loader sets the real ones.
     #[map(name = "EVENTS")]
@@ -62,6 +66,14 @@ mod program {
         cpu: u16,
         emitted: u64,
         dropped: u64,
+        dropped_full: u64,
+        dropped_busy: u64,
+        /// A position no later than the kernel's "oldest record still in the
+        /// way" when any reserve of this batch runs (consumer position, or in
+        /// overwrite mode the overwrite position): positions only grow, so a
+        /// failed reserve with `prod + record - floor` below the ring size
+        /// certainly had room.
+        floor: u64,
         map_updates: u64,
         map_errors: u64,
     }
@@ -74,11 +86,13 @@ mod program {
     #[tracepoint]
     pub fn capacity_emit(ctx: TracePointContext) -> u32 {
         if (bpf_get_current_pid_tgid() >> 32) as u32 != setting(&TARGET_TGID) {
+            add(counter::OTHER_RUNS, 1);
             return 0;
         }
         let args = ctx.as_ptr() as *const u8;
         let token = unsafe { core::ptr::read(args.add(ARG0) as *const u64) };
         if token as u32 != setting(&RUN_TOKEN) {
+            add(counter::OTHER_RUNS, 1);
             return 0;
         }
         let producer = unsafe { core::ptr::read(args.add(ARG1) as *const u64) };
@@ -86,10 +100,17 @@ mod program {
             // Diagnostics only, never per event; userspace keeps the level
             // off while measuring unless CAPACITY_BPF_LOG asks for it.
             warn!(&ctx, "capacity: producer id {} is out of range, trigger ignored", producer);
+            add(counter::OTHER_RUNS, 1);
             return 0;
         }
         let Some(seq) = PRODUCER_SEQ.get_ptr_mut(producer as u32) else {
+            add(counter::OTHER_RUNS, 1);
             return 0;
+        };
+        let floor = if setting(&OVERWRITE) != 0 {
+            EVENTS.query(BPF_RB_OVERWRITE_POS)
+        } else {
+            EVENTS.query(BPF_RB_CONS_POS as u64)
         };
         let batch = setting(&BATCH);
         let mut state = Batch {
@@ -99,22 +120,22 @@ mod program {
             cpu: unsafe { bpf_get_smp_processor_id() } as u16,
             emitted: 0,
             dropped: 0,
+            dropped_full: 0,
+            dropped_busy: 0,
+            floor,
             map_updates: 0,
             map_errors: 0,
         };
         let n = if batch > MAX_BATCH { MAX_BATCH } else { batch };
         unsafe {
-            bpf_loop(
-                n,
-                emit_one as *mut c_void,
-                &mut state as *mut Batch as *mut c_void,
-                0,
-            );
+            bpf_loop(n, emit_one as *mut c_void, &mut state as *mut Batch as *mut c_void, 0);
             *seq = state.base_seq.wrapping_add(n);
         }
         add(counter::TRIGGERS, 1);
         add(counter::EMITTED, state.emitted);
         add(counter::DROPPED, state.dropped);
+        add(counter::DROPPED_FULL, state.dropped_full);
+        add(counter::DROPPED_BUSY, state.dropped_busy);
         add(counter::MAP_UPDATES, state.map_updates);
         add(counter::MAP_ERRORS, state.map_errors);
         // Sampled once per trigger, right after the batch: when the ring is fullest.
@@ -134,7 +155,9 @@ mod program {
             return;
         }
         if let Some(counter) = COUNTERS.get_ptr_mut(slot) {
-            // Per-CPU slot and no preemption inside a tracepoint program.
+            // Per-CPU slot, and never two runs of this program on one CPU
+            // at once: since 7.x a run can be preempted, but the kernel
+            // then skips the other run (bpf_prog_active: missed_runs).
             unsafe { *counter += value };
         }
     }
@@ -147,18 +170,30 @@ mod program {
 
         match EVENTS.reserve_bytes(size as usize, 0) {
             Some(mut record) => {
-                let header = EventHeader {
-                    ts_ns: now,
-                    seq,
-                    cpu: state.cpu,
-                    producer: state.producer,
-                };
+                let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
                 // Ring records start 8-byte aligned.
                 unsafe { core::ptr::write(record.as_mut_ptr() as *mut EventHeader, header) };
                 record.submit(wakeup_flags(seq));
                 state.emitted += 1;
             }
-            None => state.dropped += 1,
+            None => {
+                state.dropped += 1;
+                // The kernel refuses a reserve when the new record would
+                // reach the oldest record still in the way (full), or when
+                // its lock times out or detects a deadlock (6.15+: busy),
+                // and says not which. With `floor` at or before that oldest
+                // record and the producer position read now at or after the
+                // one the reserve saw, "no room" here covers every full
+                // failure; what is left certainly had room.
+                let record = ((size as u64) + 8 + 7) & !7;
+                let produced = EVENTS.query(BPF_RB_PROD_POS as u64);
+                let ring = EVENTS.query(BPF_RB_RING_SIZE as u64);
+                if produced.wrapping_add(record).wrapping_sub(state.floor) >= ring {
+                    state.dropped_full += 1;
+                } else {
+                    state.dropped_busy += 1;
+                }
+            }
         }
 
         // `max(1)` keeps Rust's divide-by-zero panic path, which the verifier
@@ -191,11 +226,7 @@ mod program {
             state.map_updates += 1;
             return;
         }
-        let fresh = FlowState {
-            count: 1,
-            bytes: size as u64,
-            last_ts_ns: now,
-        };
+        let fresh = FlowState { count: 1, bytes: size as u64, last_ts_ns: now };
         match FLOWS.insert(&flow, &fresh, BPF_NOEXIST as u64) {
             Ok(()) => state.map_updates += 1,
             // Another CPU created it between our lookup and insert: it exists.

@@ -16,8 +16,20 @@ fn u(v: &Value, key: &str) -> u64 {
 /// The invariants every run must satisfy, checked from the outside.
 fn assert_every_event_accounted(v: &Value) {
     let batch = u(v, "batch");
-    assert_eq!(u(v, "emitted"), u(v, "consumed"), "emitted == consumed: {v}");
+    assert_eq!(u(v, "emitted"), u(v, "consumed") + u(v, "overwritten"), "emitted == consumed + overwritten: {v}");
     assert_eq!(u(v, "triggers") * batch, u(v, "emitted") + u(v, "dropped"), "triggers × batch == emitted + dropped: {v}");
+    assert_eq!(u(v, "dropped"), u(v, "dropped_full") + u(v, "dropped_busy"), "dropped == full + busy: {v}");
+    // Every trigger the producers made ran, or the kernel skipped it and
+    // counted it in the program's recursion_misses (7.x: the program can be
+    // preempted, and a second producer on that CPU then finds it active).
+    assert_eq!(
+        u(v, "issued_triggers"),
+        u(v, "triggers") + u(v, "missed_runs") - u(v, "missed_runs_other"),
+        "issued == triggers + missed runs of ours: {v}"
+    );
+    if u(v, "other_runs") == 0 {
+        assert_eq!(u(v, "missed_runs_other"), 0, "nobody else ran the program, nobody else missed it: {v}");
+    }
     assert_eq!(u(v, "map_updates") + u(v, "map_errors"), u(v, "triggers") * batch, "one map update per event: {v}");
     for field in ["target_rate", "actual_rate", "duration_s", "drop_rate", "error_rate"] {
         assert!(v[field].is_number(), "`{field}` missing: {v}");
@@ -37,7 +49,10 @@ fn load(args: &[&str]) -> Value {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    json_of(&out)
+    let v = json_of(&out);
+    // Shown with --nocapture (the VM logs keep what each kernel measured).
+    eprintln!("capacity {full:?}: {v}");
+    v
 }
 
 #[test]
@@ -71,7 +86,66 @@ fn batches_and_several_producers_are_counted_exactly() {
     assert_every_event_accounted(&v);
     assert_eq!(u(&v, "dropped"), 0, "a 256 MiB ring holds the whole second: {v}");
     assert_eq!(u(&v, "consumed"), u(&v, "triggers") * 32, "{v}");
+    assert_eq!(u(&v, "seq_gaps"), 0, "skipped runs attempt nothing, so they leave no gap: {v}");
     assert_eq!(u(&v, "record_bytes"), 264, "{v}");
+    assert!(!v["overwrite"].as_bool().unwrap(), "{v}");
+}
+
+/// Linux 6.19 brought BPF_F_RB_OVERWRITE.
+fn kernel_has_overwrite_mode() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("/proc/sys/kernel/osrelease");
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 19)
+}
+
+#[test]
+fn overwrite_mode_counts_every_overwritten_record() {
+    if !privileged("overwrite_mode_counts_every_overwritten_record") {
+        return;
+    }
+    let _lock = kernel_lock();
+    // One page holds 56 records of 72 bytes; a consumer spending 20 µs an
+    // event reads 50k/s of the 200k/s, so the ring overwrites most of them.
+    let args = [
+        "load", "--json", "--rate", "200k", "--duration", "1", "--ringbuf-size", "4096", "--consumer-work", "20000",
+        "--warmup", "0", "--overwrite",
+    ];
+    if !kernel_has_overwrite_mode() {
+        let out = capacity(&args);
+        capacity_tests::assert_usage_error(&out, "BPF_F_RB_OVERWRITE");
+        assert!(programs_left_behind().is_empty(), "nothing may stay loaded after the refusal");
+        eprintln!(
+            "*** overwrite_mode_counts_every_overwritten_record: this kernel predates BPF_F_RB_OVERWRITE (6.19): \
+             checked the refusal (exit 2); the overwrite run itself is SKIPPED here ***"
+        );
+        return;
+    }
+    let v = load(&args[2..]);
+    assert_every_event_accounted(&v);
+    assert!(v["overwrite"].as_bool().unwrap(), "{v}");
+    // One producer commits each record before it reserves the next, so
+    // nothing blocks the overwrite: no reserve fails.
+    assert_eq!(u(&v, "dropped"), 0, "{v}");
+    assert!(u(&v, "overwritten") > 0, "{v}");
+    assert!(u(&v, "consumed") > 0, "{v}");
+    // The consumer sees overwritten records as gaps in the sequence numbers,
+    // and counts them from the kernel's overwrite position: both agree.
+    assert_eq!(u(&v, "seq_gaps"), u(&v, "overwritten"), "{v}");
+    assert_eq!(u(&v, "consumed") + u(&v, "overwritten"), u(&v, "triggers"), "{v}");
+
+    // Two producers with batches: records of both interleave, a reserve can
+    // wait behind the other's uncommitted record (then it fails: dropped),
+    // and on 7.x runs are skipped; every event is still accounted for.
+    let v = load(&[
+        "--rate", "200k", "--duration", "1", "--batch", "8", "--producers", "2", "--ringbuf-size", "16K",
+        "--consumer-work", "20000", "--warmup", "0", "--overwrite",
+    ]);
+    assert_every_event_accounted(&v);
+    assert!(u(&v, "overwritten") > 0, "{v}");
+    // A producer's lost last records show after its last record, not as a gap.
+    assert!(u(&v, "seq_gaps") <= u(&v, "overwritten") + u(&v, "dropped"), "{v}");
+    assert!(programs_left_behind().is_empty(), "program left attached");
 }
 
 #[test]
@@ -87,6 +161,10 @@ fn small_ring_and_slow_consumer_drop_but_every_event_is_counted() {
     ]);
     assert_every_event_accounted(&v);
     assert!(u(&v, "dropped") > 0, "{v}");
+    // Nothing else reserves in this ring and no program of ours nests on a
+    // CPU, so its lock is never contended long: every drop is a full ring.
+    assert_eq!(u(&v, "dropped_full"), u(&v, "dropped"), "{v}");
+    assert_eq!(u(&v, "dropped_busy"), 0, "{v}");
     assert!(u(&v, "consumed") > 0, "{v}");
     assert!(u(&v, "peak_occupancy_bytes") <= 4096, "{v}");
     assert_eq!(u(&v, "seq_gaps") <= u(&v, "dropped"), true, "{v}");

@@ -5,7 +5,15 @@ use capacity::run::program::{trigger, EmitProgram, ProgramSettings};
 use capacity_tests::{kernel_lock, privileged, programs_left_behind};
 
 fn settings(batch: u32) -> ProgramSettings {
-    ProgramSettings { event_size: 64, batch, keyspace: 16, ringbuf_size: 1 << 20, map_entries: 64, wakeup_every: 0 }
+    ProgramSettings {
+        event_size: 64,
+        batch,
+        keyspace: 16,
+        ringbuf_size: 1 << 20,
+        map_entries: 64,
+        wakeup_every: 0,
+        overwrite: false,
+    }
 }
 
 #[test]
@@ -34,12 +42,22 @@ fn only_this_instance_and_process_trigger_events() {
         }
     }
     assert_eq!(program.counters().unwrap().triggers, 0, "foreign triggers were counted");
+    // They ran the program all the same, and it counted them apart (other
+    // processes' getpriority calls may add to them, never take away).
+    assert!(program.counters().unwrap().other_runs >= 21, "{:?}", program.counters());
 
     for _ in 0..5 {
         trigger(token, 3);
     }
     let c = program.counters().unwrap();
     assert_eq!((c.triggers, c.emitted, c.dropped), (5, 20, 0));
+    assert_eq!((c.dropped_full, c.dropped_busy), (0, 0));
+    // The kernel's own statistics of the program: nothing nested here.
+    let stats = program.kernel_stats().expect("bpf_prog_info");
+    assert_eq!(stats.recursion_misses, 0, "{stats:?}");
+    if program.stats_enabled() {
+        assert!(stats.run_count >= 26, "every run above is in the kernel's run count: {stats:?}");
+    }
     assert_eq!(c.map_updates + c.map_errors, 20);
 
     program.reset().unwrap();

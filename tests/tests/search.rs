@@ -26,6 +26,10 @@ fn f(v: &Value, key: &str) -> f64 {
 fn assert_accounted(run: &Value, batch: u64) {
     assert_eq!(u(run, "emitted"), u(run, "consumed"), "{run}");
     assert_eq!(u(run, "triggers") * batch, u(run, "emitted") + u(run, "dropped"), "{run}");
+    // Drops attributed: a full ring or a busy one, nothing else.
+    assert_eq!(u(run, "dropped"), u(run, "dropped_full") + u(run, "dropped_busy"), "{run}");
+    assert_eq!(u(run, "overwritten"), 0, "{run}");
+    assert!(run["missed_runs"].is_u64(), "{run}");
 }
 
 /// A consumer that spends 50 µs on every event cannot exceed 20k events/s,

@@ -48,6 +48,10 @@ pub struct LoadOptions {
     /// Consumer wakeups: adaptive (the kernel's default) or sampled:N.
     #[arg(long, default_value = defaults::WAKEUP)]
     pub wakeup: Wakeup,
+    /// Run the ring in overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+): a
+    /// full ring overwrites its oldest records; `overwritten` counts them.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Uncounted warm-up before the measured part of each run.
     #[arg(long, default_value = defaults::WARMUP, value_parser = parse_duration_or_zero)]
     pub warmup: Duration,
@@ -74,6 +78,7 @@ impl LoadOptions {
                 busy_poll: self.busy_poll,
             },
             wakeup: self.wakeup,
+            overwrite: self.overwrite,
         })
     }
 }

@@ -66,6 +66,9 @@ pub struct RunConfig {
     pub map_entries: u32,
     pub consumer: ConsumerModel,
     pub wakeup: Wakeup,
+    /// Run the ring in overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+):
+    /// a full ring overwrites its oldest records instead of dropping new ones.
+    pub overwrite: bool,
 }
 
 /// The defaults of a run's settings, in the command line's own grammar. The
@@ -104,6 +107,7 @@ impl Default for RunConfig {
             map_entries: defaults::MAP_ENTRIES,
             consumer: ConsumerModel::default(),
             wakeup: defaults::WAKEUP.parse().expect("the default wakeup parses"),
+            overwrite: false,
         }
     }
 }
@@ -182,6 +186,7 @@ impl RunConfig {
                 Wakeup::Adaptive => 0,
                 Wakeup::Sampled(n) => n,
             },
+            overwrite: self.overwrite,
         }
     }
 

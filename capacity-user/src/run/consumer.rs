@@ -10,10 +10,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::{MapData, RingBuf};
-use capacity_common::{EventHeader, EVENT_HEADER_SIZE, MAX_PRODUCERS};
+use capacity_common::{EventHeader, MAX_PRODUCERS};
 use hdrhistogram::Histogram;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use super::ring::{Record, Ring};
 
 /// How the consumer behaves: the models that change the answer the way real
 /// consumers do.
@@ -60,6 +61,9 @@ pub struct ConsumerReport {
     pub out_of_order: u64,
     /// Records of the wrong size or with a producer id out of range.
     pub malformed: u64,
+    /// Overwrite mode: records the kernel overwrote before the consumer read
+    /// them (counted from the kernel's overwrite position).
+    pub overwritten: u64,
     /// Per producer: the sequence number expected next (attempts seen so far).
     pub next_seq: Vec<u64>,
     pub latency: Histogram<u64>,
@@ -76,13 +80,14 @@ impl ConsumerReport {
 
 /// Drain `ring` until `producers_done` is set and the ring is empty.
 pub fn consume(
-    ring: &mut RingBuf<MapData>,
+    ring: &mut Ring,
     model: &ConsumerModel,
     event_size: usize,
     producers_done: &AtomicBool,
     interrupted: &AtomicBool,
 ) -> ConsumerReport {
     let cpu_start = thread_cpu_time();
+    let overwritten_before = ring.overwritten();
     let mut state = SeqTracker::new();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
     let (mut consumed, mut malformed) = (0u64, 0u64);
@@ -94,15 +99,12 @@ pub fn consume(
         // Read before draining: once set, the drain below sees every record.
         let done = producers_done.load(Ordering::Acquire);
         let mut drained = 0u64;
-        while let Some(record) = ring.next() {
+        while let Some(record) = ring.next(event_size) {
             drained += 1;
-            if record.len() != event_size || record.len() < EVENT_HEADER_SIZE {
+            let Record::Event(header) = record else {
                 malformed += 1;
                 continue;
-            }
-            // SAFETY: at least EVENT_HEADER_SIZE bytes, read unaligned.
-            let header: EventHeader = unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) };
-            drop(record);
+            };
             if !state.observe(&header) {
                 malformed += 1;
             }
@@ -140,6 +142,7 @@ pub fn consume(
         seq_gaps: state.gaps,
         out_of_order: state.out_of_order,
         malformed,
+        overwritten: ring.overwritten() - overwritten_before,
         next_seq: state.next,
         latency,
         cpu_time: thread_cpu_time().saturating_sub(cpu_start),
@@ -296,6 +299,7 @@ mod tests {
             seq_gaps: 0,
             out_of_order: 0,
             malformed: 0,
+            overwritten: 0,
             next_seq: vec![5, 7],
             latency,
             cpu_time: Duration::ZERO,

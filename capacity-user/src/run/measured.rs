@@ -5,6 +5,12 @@ use super::{consumer::ConsumerReport, generator::ProducerReport, program::Kernel
 pub(super) struct Phase {
     pub(super) producers: Vec<ProducerReport>,
     pub(super) consumer: ConsumerReport,
-    /// The kernel's run-time statistics over this phase alone.
+    /// The kernel's program statistics over this phase alone.
     pub(super) kernel: KernelStats,
+    /// Whether the kernel counted runs (BPF_ENABLE_STATS held): without it
+    /// `kernel.run_count` and `run_time` stay 0.
+    pub(super) stats_enabled: bool,
+    /// Per producer: events the program attempted for it (its triggers the
+    /// kernel ran × batch), from the program's own sequence numbers.
+    pub(super) kernel_attempted: Vec<u64>,
 }

@@ -6,6 +6,7 @@
 //! - [`program`]: the kernel program (load, attach, counters; drop detaches);
 //! - [`generator`]: producer threads paced against absolute deadlines;
 //! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
+//! - [`ring`]: reads records from the ring, following overwrites in overwrite mode;
 //! - [`phases`]: warm-up and measured phase, threads on their CPUs;
 //! - [`measured`]: what one phase measured;
 //! - [`result`]: what a run measured and its table;
@@ -19,6 +20,7 @@ mod measured;
 mod phases;
 pub mod program;
 mod result;
+mod ring;
 
 pub use config::{RunConfig, Wakeup};
 pub use phases::run_fixed_rate;

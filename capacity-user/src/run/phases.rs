@@ -7,19 +7,18 @@ use std::{
     time::Duration,
 };
 
-use aya::maps::{MapData, RingBuf};
-
 use super::{
     config::RunConfig,
     consumer::consume,
     cpu::{pin_to_cpu, CpuPlan},
     generator::{produce, ProducerReport},
-    measured::Phase,
     invariants::check_invariants,
-    program::{EmitProgram, KernelStats},
+    measured::Phase,
+    program::{overwrite_supported, EmitProgram},
     result::{summarize, RunResult},
+    ring::Ring,
 };
-use crate::preflight;
+use crate::{bail_usage, preflight};
 
 /// Run at a fixed rate. `stop` (Ctrl-C) ends the run early: producers stop,
 /// the consumer drains without its simulated work, and the partial result
@@ -27,11 +26,18 @@ use crate::preflight;
 pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<RunResult> {
     config.validate()?;
     preflight::check_load_environment("capacity")?;
+    if config.overwrite && !overwrite_supported() {
+        let release =
+            nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+        bail_usage!(
+            "--overwrite needs ring buffer overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which kernel {release} refuses: run without --overwrite"
+        );
+    }
     let mut program = EmitProgram::load(&config.program_settings())?;
-    let mut ring = program.take_ring()?;
+    let mut ring = Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size as usize)?;
     let mut phase = None;
     if !config.warmup.is_zero() && !stop.load(Ordering::Relaxed) {
-        let warmup = run_phase(&program, &mut ring, config, config.warmup, stop);
+        let warmup = run_phase(&program, &mut ring, config, config.warmup, stop)?;
         if stop.load(Ordering::Relaxed) {
             // Interrupted while warming up: that is the partial result.
             phase = Some(warmup);
@@ -41,7 +47,7 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     }
     let phase = match phase {
         Some(warmup) => warmup,
-        None => run_phase(&program, &mut ring, config, config.duration, stop),
+        None => run_phase(&program, &mut ring, config, config.duration, stop)?,
     };
     program.flush_logs();
     let counters = program.counters()?;
@@ -52,15 +58,15 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
 
 fn run_phase(
     program: &EmitProgram,
-    ring: &mut RingBuf<MapData>,
+    ring: &mut Ring,
     config: &RunConfig,
     duration: Duration,
     stop: &AtomicBool,
-) -> Phase {
+) -> anyhow::Result<Phase> {
     let token = program.token();
     let pace = config.pace(duration);
     let producers_done = AtomicBool::new(false);
-    let kernel_before = program.kernel_stats();
+    let kernel_before = program.kernel_stats()?;
     let cpus = CpuPlan::for_this_process();
     let (producers, consumer) = thread::scope(|scope| {
         let consumer = scope.spawn(|| {
@@ -81,14 +87,31 @@ fn run_phase(
         producers_done.store(true, Ordering::Release);
         (reports, consumer.join().expect("consumer thread panicked"))
     });
-    let kernel_after = program.kernel_stats();
-    Phase {
-        producers,
-        consumer,
-        kernel: KernelStats {
-            run_time: kernel_after.run_time.saturating_sub(kernel_before.run_time),
-            run_count: kernel_after.run_count.saturating_sub(kernel_before.run_count),
-        },
-    }
+    let kernel = program.kernel_stats()?.since(&kernel_before);
+    let batch = u64::from(config.batch);
+    let kernel_attempted = program
+        .producer_seqs(config.producers)?
+        .into_iter()
+        .zip(&producers)
+        .map(|(seq, p)| kernel_attempted(p.triggers * batch, seq))
+        .collect();
+    Ok(Phase { producers, consumer, kernel, stats_enabled: program.stats_enabled(), kernel_attempted })
 }
 
+/// Events the program attempted for a producer that asked for `issued`,
+/// from the program's 32-bit sequence number `seq`: at most `issued`, and
+/// equal to `seq` modulo 2^32 (runs the kernel skipped attempt nothing).
+fn kernel_attempted(issued: u64, seq: u32) -> u64 {
+    issued - u64::from((issued as u32).wrapping_sub(seq))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn attempted_events_come_from_the_wrapping_sequence() {
+        assert_eq!(super::kernel_attempted(320, 320), 320);
+        assert_eq!(super::kernel_attempted(320, 160), 160);
+        assert_eq!(super::kernel_attempted((1 << 32) + 10, 4), (1 << 32) + 4);
+        assert_eq!(super::kernel_attempted((1 << 32) + 10, u32::MAX), (1 << 32) - 1);
+    }
+}

@@ -3,7 +3,7 @@
 //! everything (the link and the maps belong to this process alone: nothing
 //! is pinned).
 use std::{
-    os::fd::OwnedFd,
+    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -13,7 +13,8 @@ use aya::{
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
-use capacity_common::{counter, names, MAX_PRODUCERS};
+use aya_obj::generated::{bpf_cmd, bpf_prog_info};
+use capacity_common::{counter, names, BPF_F_RB_OVERWRITE, MAX_PRODUCERS};
 
 static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/capacity"));
 
@@ -33,6 +34,8 @@ pub struct ProgramSettings {
     pub map_entries: u32,
     /// 0: adaptive wakeups; N: force a wakeup every Nth event, none otherwise.
     pub wakeup_every: u32,
+    /// Create the ring with BPF_F_RB_OVERWRITE (check [`overwrite_supported`] first).
+    pub overwrite: bool,
 }
 
 /// The counters of one program, summed over CPUs (peak occupancy: max).
@@ -41,16 +44,38 @@ pub struct Counters {
     pub triggers: u64,
     pub emitted: u64,
     pub dropped: u64,
+    /// Drops with the ring full (see `counter::DROPPED_FULL`).
+    pub dropped_full: u64,
+    /// Drops although the ring had room: its lock failed (6.15+).
+    pub dropped_busy: u64,
     pub map_updates: u64,
     pub map_errors: u64,
     pub peak_occupancy_bytes: u64,
+    /// Runs that were no trigger of this instance (other callers of getpriority).
+    pub other_runs: u64,
 }
 
-/// In-kernel cost so far, from the kernel's program statistics.
+/// The kernel's own statistics of the program (`struct bpf_prog_info`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KernelStats {
+    /// Time spent in the program (BPF_ENABLE_STATS only).
     pub run_time: Duration,
+    /// Runs of the program (BPF_ENABLE_STATS only), every caller's.
     pub run_count: u64,
+    /// Runs the kernel skipped because the program was already active on
+    /// that CPU (`recursion_misses`, 5.12+; counted with or without stats).
+    pub recursion_misses: u64,
+}
+
+impl KernelStats {
+    /// What happened between `before` and these figures.
+    pub fn since(&self, before: &KernelStats) -> KernelStats {
+        KernelStats {
+            run_time: self.run_time.saturating_sub(before.run_time),
+            run_count: self.run_count.saturating_sub(before.run_count),
+            recursion_misses: self.recursion_misses.saturating_sub(before.recursion_misses),
+        }
+    }
 }
 
 pub struct EmitProgram {
@@ -70,6 +95,8 @@ impl EmitProgram {
         let tgid = std::process::id();
         let token = run_token();
         let log_level = bpf_log_level()?;
+        let overwrite = u32::from(settings.overwrite);
+        let object = if settings.overwrite { with_ring_flags(BPF_F_RB_OVERWRITE)? } else { PROGRAM_OBJECT.to_vec() };
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &log_level, false)
             .override_global(names::TARGET_TGID, &tgid, true)
@@ -78,9 +105,10 @@ impl EmitProgram {
             .override_global(names::BATCH, &settings.batch, true)
             .override_global(names::KEYSPACE, &settings.keyspace, true)
             .override_global(names::WAKEUP_EVERY, &settings.wakeup_every, true)
+            .override_global(names::OVERWRITE, &overwrite, true)
             .map_max_entries(names::RING, settings.ringbuf_size)
             .map_max_entries(names::FLOWS, settings.map_entries)
-            .load(PROGRAM_OBJECT)
+            .load(&object)
             .context("loading the kernel program")?;
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
         let logger = if log_level > 0 {
@@ -90,16 +118,12 @@ impl EmitProgram {
         } else {
             None
         };
-        let program: &mut TracePoint = ebpf
-            .program_mut(names::PROGRAM)
-            .context("the kernel object has no capacity_emit program")?
-            .try_into()?;
+        let program: &mut TracePoint =
+            ebpf.program_mut(names::PROGRAM).context("the kernel object has no capacity_emit program")?.try_into()?;
         program.load().context("the verifier rejected the kernel program")?;
-        program
-            .attach(names::TRACEPOINT_CATEGORY, names::TRACEPOINT_NAME)
-            .with_context(|| {
-                format!("attaching to tracepoint {}/{}", names::TRACEPOINT_CATEGORY, names::TRACEPOINT_NAME)
-            })?;
+        program.attach(names::TRACEPOINT_CATEGORY, names::TRACEPOINT_NAME).with_context(|| {
+            format!("attaching to tracepoint {}/{}", names::TRACEPOINT_CATEGORY, names::TRACEPOINT_NAME)
+        })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(names::COUNTERS).context("COUNTERS map missing")?)?;
         let producer_seq = Array::try_from(ebpf.take_map(names::PRODUCER_SEQ).context("PRODUCER_SEQ map missing")?)?;
         Ok(Self { ebpf, logger, counters, producer_seq, token, _stats: stats })
@@ -123,10 +147,19 @@ impl EmitProgram {
             triggers: sum(counter::TRIGGERS)?,
             emitted: sum(counter::EMITTED)?,
             dropped: sum(counter::DROPPED)?,
+            dropped_full: sum(counter::DROPPED_FULL)?,
+            dropped_busy: sum(counter::DROPPED_BUSY)?,
+            other_runs: sum(counter::OTHER_RUNS)?,
             map_updates: sum(counter::MAP_UPDATES)?,
             map_errors: sum(counter::MAP_ERRORS)?,
             peak_occupancy_bytes: slot(counter::PEAK_OCCUPANCY)?.iter().copied().max().unwrap_or(0),
         })
+    }
+
+    /// Each producer's next sequence number: the events the program
+    /// attempted for it so far, modulo 2^32.
+    pub fn producer_seqs(&self, producers: u32) -> anyhow::Result<Vec<u32>> {
+        (0..producers).map(|p| Ok(self.producer_seq.get(&p, 0)?)).collect()
     }
 
     /// Zero the counters and sequence numbers, between a warm-up and the
@@ -149,16 +182,120 @@ impl EmitProgram {
         }
     }
 
-    pub fn kernel_stats(&self) -> KernelStats {
-        let info = self.ebpf.program(names::PROGRAM).and_then(|p| p.info().ok());
-        info.map(|i| KernelStats { run_time: i.run_time(), run_count: i.run_count() }).unwrap_or_default()
+    /// Whether the kernel counts the program's runs and run time (BPF_ENABLE_STATS held).
+    pub fn stats_enabled(&self) -> bool {
+        self._stats.is_some()
     }
+
+    pub fn kernel_stats(&self) -> anyhow::Result<KernelStats> {
+        let program = self.ebpf.program(names::PROGRAM).context("the capacity_emit program is gone")?;
+        let info = prog_info(program.fd()?.as_fd())?;
+        Ok(KernelStats {
+            run_time: Duration::from_nanos(info.run_time_ns),
+            run_count: info.run_cnt,
+            recursion_misses: info.recursion_misses,
+        })
+    }
+}
+
+/// The program object with the ring's map flags set to `flags`. aya 0.14's
+/// loader cannot set map flags, so this patches the map definition in a
+/// copy of the object: the `EVENTS` symbol in the `maps` section is a
+/// `bpf_map_def` {type, key_size, value_size, max_entries, map_flags, ...}.
+fn with_ring_flags(flags: u32) -> anyhow::Result<Vec<u8>> {
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+    const MAP_FLAGS_OFFSET: u64 = 16;
+    let file = object::File::parse(PROGRAM_OBJECT).context("parsing the kernel program object")?;
+    let symbol = file
+        .symbols()
+        .find(|s| s.name() == Ok(names::RING))
+        .with_context(|| format!("the kernel program object has no {} symbol", names::RING))?;
+    let section = symbol
+        .section_index()
+        .and_then(|i| file.section_by_index(i).ok())
+        .context("the ring's map definition has no section")?;
+    let (start, _) = section.file_range().context("the ring's map definition is not in the file")?;
+    // Relocatable object: a symbol's value is its offset in its section.
+    let at = (start + symbol.address() + MAP_FLAGS_OFFSET) as usize;
+    let mut copy = PROGRAM_OBJECT.to_vec();
+    copy.get_mut(at..at + 4).context("the ring's map definition is cut short")?.copy_from_slice(&flags.to_ne_bytes());
+    Ok(copy)
+}
+
+/// Whether this kernel accepts BPF_F_RB_OVERWRITE (Linux 6.19+): creates a
+/// one-page ring with the flag and closes it again.
+pub fn overwrite_supported() -> bool {
+    #[repr(C)]
+    struct MapCreate {
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        map_flags: u32,
+    }
+    const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+    let attr = MapCreate {
+        map_type: BPF_MAP_TYPE_RINGBUF,
+        key_size: 0,
+        value_size: 0,
+        max_entries: crate::memory::host::page_size() as u32,
+        map_flags: BPF_F_RB_OVERWRITE,
+    };
+    // SAFETY: attr is a valid prefix of union bpf_attr for BPF_MAP_CREATE.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_MAP_CREATE as libc::c_long,
+            &attr as *const MapCreate,
+            std::mem::size_of::<MapCreate>() as libc::c_long,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) });
+    true
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD for a program. aya 0.14's ProgramInfo has no
+/// `recursion_misses`, so this asks the kernel directly. Kernels older than
+/// the struct leave the fields they do not know at zero.
+fn prog_info(fd: BorrowedFd<'_>) -> anyhow::Result<bpf_prog_info> {
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    // SAFETY: bpf_prog_info is plain data; all zeroes is valid.
+    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<bpf_prog_info>() as u32,
+        info: &mut info as *mut bpf_prog_info as u64,
+    };
+    // SAFETY: attr points at a buffer of info_len bytes that lives across the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
+            &mut attr as *mut InfoAttr,
+            std::mem::size_of::<InfoAttr>() as libc::c_long,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error()).context("reading the program's bpf_prog_info");
+    }
+    Ok(info)
 }
 
 /// The kernel program's log level from `CAPACITY_BPF_LOG` (off by default:
 /// logging costs a reserve in the program's own ring buffer).
 fn bpf_log_level() -> anyhow::Result<u8> {
-    let Ok(text) = std::env::var("CAPACITY_BPF_LOG") else { return Ok(0) };
+    let Ok(text) = std::env::var("CAPACITY_BPF_LOG") else {
+        return Ok(0);
+    };
     Ok(match text.to_ascii_lowercase().as_str() {
         "" | "off" => 0,
         "error" => aya_log::Level::Error as u8,
@@ -166,7 +303,9 @@ fn bpf_log_level() -> anyhow::Result<u8> {
         "info" => aya_log::Level::Info as u8,
         "debug" => aya_log::Level::Debug as u8,
         "trace" => aya_log::Level::Trace as u8,
-        other => crate::bail_usage!("CAPACITY_BPF_LOG={other} is not a level: use off, error, warn, info, debug or trace"),
+        other => {
+            crate::bail_usage!("CAPACITY_BPF_LOG={other} is not a level: use off, error, warn, info, debug or trace")
+        }
     })
 }
 
@@ -200,5 +339,27 @@ pub fn trigger(token: u32, producer: u32) {
     // SAFETY: getpriority takes two integers and touches no memory.
     unsafe {
         libc::syscall(libc::SYS_getpriority, token as libc::c_long, producer as libc::c_long);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+
+    #[test]
+    fn the_ring_flags_land_in_the_rings_map_definition() {
+        let patched = super::with_ring_flags(super::BPF_F_RB_OVERWRITE).expect("patch");
+        assert_eq!(patched.len(), super::PROGRAM_OBJECT.len());
+        let file = object::File::parse(&*patched).expect("parse");
+        let ring = file.symbols().find(|s| s.name() == Ok(super::names::RING)).expect("EVENTS");
+        let section = file.section_by_index(ring.section_index().unwrap()).unwrap();
+        let at = (section.file_range().unwrap().0 + ring.address()) as usize;
+        let word = |i: usize| u32::from_ne_bytes(patched[at + 4 * i..at + 4 * i + 4].try_into().unwrap());
+        // bpf_map_def: type, key_size, value_size, max_entries, map_flags.
+        assert_eq!(word(0), 27, "BPF_MAP_TYPE_RINGBUF");
+        assert_eq!(word(4), 1 << 19, "BPF_F_RB_OVERWRITE");
+        // Only those four bytes changed.
+        let changed = patched.iter().zip(super::PROGRAM_OBJECT).filter(|(a, b)| a != b).count();
+        assert_eq!(changed, 1, "one byte of the flags word is set (bit 19)");
     }
 }

@@ -24,11 +24,33 @@ pub struct RunResult {
     pub target_rate: f64,
     pub actual_rate: f64,
     pub duration_s: f64,
+    /// Triggers the program ran.
     pub triggers: u64,
+    /// Triggers the producers made: `triggers` + the ones the kernel skipped.
+    pub issued_triggers: u64,
+    /// Program runs the kernel skipped (the program's `recursion_misses`
+    /// over the run): a run found a BPF program already active on its CPU.
+    /// Includes `missed_runs_other`.
+    pub missed_runs: u64,
+    /// Of `missed_runs`, those of other callers of the trigger syscall
+    /// (0 unless something else called it during the run).
+    pub missed_runs_other: u64,
+    /// Runs of the program for other callers of the trigger syscall.
+    pub other_runs: u64,
     pub emitted: u64,
     pub consumed: u64,
+    /// Failed reserves: `dropped_full` + `dropped_busy`.
     pub dropped: u64,
+    /// Failed reserves with no room in the ring.
+    pub dropped_full: u64,
+    /// Failed reserves although the ring had room: its lock timed out or
+    /// detected a deadlock (Linux 6.15+).
+    pub dropped_busy: u64,
     pub drop_rate: f64,
+    /// The ring ran in overwrite mode (--overwrite).
+    pub overwrite: bool,
+    /// Records the kernel overwrote before the consumer read them (overwrite mode).
+    pub overwritten: u64,
     pub map_updates: u64,
     pub map_errors: u64,
     pub error_rate: f64,
@@ -59,9 +81,19 @@ impl Report for RunResult {
             ("actual rate", format_rate(self.actual_rate)),
             ("duration", format!("{:.2} s", self.duration_s)),
             ("triggers", format!("{} (batch {}, {} producer(s))", self.triggers, self.batch, self.producers)),
+            ("missed runs", missed_runs_text(self.missed_runs, self.missed_runs_other)),
             ("emitted", self.emitted.to_string()),
             ("consumed", self.consumed.to_string()),
-            ("dropped", format!("{} ({:.4}%)", self.dropped, self.drop_rate * 100.0)),
+            (
+                "dropped",
+                format!(
+                    "{} ({:.4}%): {} ring full, {} ring busy",
+                    self.dropped,
+                    self.drop_rate * 100.0,
+                    self.dropped_full,
+                    self.dropped_busy
+                ),
+            ),
             ("map updates", self.map_updates.to_string()),
             ("map errors", format!("{} ({:.4}%)", self.map_errors, self.error_rate * 100.0)),
             ("latency p50/p99", format!("{} / {} ns", l.p50, l.p99)),
@@ -76,6 +108,9 @@ impl Report for RunResult {
                 ),
             ),
         ];
+        if self.overwrite {
+            pairs.insert(7, ("overwritten", format!("{} (ring in overwrite mode)", self.overwritten)));
+        }
         if let Some(k) = self.kernel_ns_per_event {
             pairs.push(("kernel ns/event", format!("{k:.1}")));
         }
@@ -89,12 +124,35 @@ impl Report for RunResult {
     }
 }
 
+/// Runs the kernel skipped, with the share of other callers when there is one.
+fn missed_runs_text(missed: u64, other: u64) -> String {
+    let why = "skipped by the kernel: a BPF program was active on that CPU";
+    if other == 0 {
+        format!("{missed} ({why})")
+    } else {
+        format!("{missed} ({why}; {other} of other callers)")
+    }
+}
+
 pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, interrupted: bool) -> RunResult {
     let elapsed = phase.producers.iter().map(|p| p.elapsed).max().unwrap_or_default();
+    let issued: u64 = phase.producers.iter().map(|p| p.triggers).sum();
     let attempted = counters.emitted + counters.dropped;
-    let ratio = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
+    let ratio = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 / whole as f64
+        }
+    };
     let h = &phase.consumer.latency;
-    let q = |quantile: f64| if h.is_empty() { 0 } else { h.value_at_quantile(quantile) };
+    let q = |quantile: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(quantile)
+        }
+    };
     let kernel_ns_per_event = (phase.kernel.run_count > 0 && attempted > 0)
         .then(|| phase.kernel.run_time.as_nanos() as f64 / attempted as f64);
     let consumer_ns_per_event = (phase.consumer.consumed > 0)
@@ -104,9 +162,17 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
         actual_rate: if elapsed.is_zero() { 0.0 } else { attempted as f64 / elapsed.as_secs_f64() },
         duration_s: elapsed.as_secs_f64(),
         triggers: counters.triggers,
+        issued_triggers: issued,
+        missed_runs: phase.kernel.recursion_misses,
+        missed_runs_other: phase.kernel.recursion_misses.saturating_sub(issued.saturating_sub(counters.triggers)),
+        other_runs: counters.other_runs,
         emitted: counters.emitted,
         consumed: phase.consumer.consumed,
         dropped: counters.dropped,
+        dropped_full: counters.dropped_full,
+        dropped_busy: counters.dropped_busy,
+        overwrite: config.overwrite,
+        overwritten: phase.consumer.overwritten,
         drop_rate: ratio(counters.dropped, attempted),
         map_updates: counters.map_updates,
         map_errors: counters.map_errors,

@@ -85,12 +85,13 @@ pub fn ramp(workload: &RunConfig, targets: &[f64], step_duration: Duration, stop
 
 impl Report for RampResult {
     fn human(&self) -> String {
-        let mut t = Table::new(["target", "actual", "drops", "p50 ns", "p99 ns", "peak occupancy"]);
+        let mut t = Table::new(["target", "actual", "drops", "full/busy", "p50 ns", "p99 ns", "peak occupancy"]);
         for s in &self.steps {
             t.row([
                 format_rate(s.target_rate),
                 format_rate(s.actual_rate),
                 format!("{:.4}%", s.drop_rate * 100.0),
+                format!("{}/{}", s.dropped_full, s.dropped_busy),
                 s.latency_ns.p50.to_string(),
                 s.latency_ns.p99.to_string(),
                 format_bytes(s.peak_occupancy_bytes),

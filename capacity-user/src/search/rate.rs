@@ -74,6 +74,14 @@ pub struct Trial {
     pub emitted: u64,
     pub consumed: u64,
     pub dropped: u64,
+    /// Of `dropped`: reserves refused with the ring full.
+    pub dropped_full: u64,
+    /// Of `dropped`: reserves refused although the ring had room (lock busy, 6.15+).
+    pub dropped_busy: u64,
+    /// Program runs the kernel skipped (recursion_misses).
+    pub missed_runs: u64,
+    /// Overwrite mode: records overwritten before the consumer read them.
+    pub overwritten: u64,
     pub peak_occupancy_bytes: u64,
     /// A re-run of the answer, not a bisection step.
     pub confirmation: bool,
@@ -128,7 +136,11 @@ pub fn confirm_step_down(answer: f64, spec: &SearchSpec) -> f64 {
 
 /// Pass or fail, and why.
 pub fn judge(result: &RunResult, max_drop_rate: f64) -> Option<Limit> {
-    if result.drop_rate > max_drop_rate {
+    // In overwrite mode the ring loses old records instead of new ones:
+    // a loss all the same.
+    let attempted = result.emitted + result.dropped;
+    let overwritten_rate = if attempted == 0 { 0.0 } else { result.overwritten as f64 / attempted as f64 };
+    if result.drop_rate + overwritten_rate > max_drop_rate {
         Some(Limit::Drops)
     } else if result.actual_rate < result.target_rate * PRODUCER_TOLERANCE {
         Some(Limit::Producer)
@@ -194,6 +206,10 @@ impl Searcher<'_> {
             emitted: result.emitted,
             consumed: result.consumed,
             dropped: result.dropped,
+            dropped_full: result.dropped_full,
+            dropped_busy: result.dropped_busy,
+            missed_runs: result.missed_runs,
+            overwritten: result.overwritten,
             peak_occupancy_bytes: result.peak_occupancy_bytes,
             confirmation,
         });
@@ -299,12 +315,13 @@ pub fn search(spec: &SearchSpec, stop: &AtomicBool) -> anyhow::Result<SearchResu
 
 impl Report for SearchResult {
     fn human(&self) -> String {
-        let mut table = Table::new(["target", "actual", "drops", "result"]);
+        let mut table = Table::new(["target", "actual", "drops", "full/busy", "result"]);
         for t in &self.trials {
             table.row([
                 format_rate(t.target_rate),
                 format_rate(t.actual_rate),
                 format!("{:.4}%", t.drop_rate * 100.0),
+                format!("{}/{}", t.dropped_full, t.dropped_busy),
                 match (t.passed, t.confirmation) {
                     (true, false) => "pass".to_string(),
                     (true, true) => "pass (confirm)".to_string(),
