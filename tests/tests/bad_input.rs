@@ -2,7 +2,7 @@
 //! program left loaded.
 use std::process::{Command, Output};
 
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, kernel_lock, loaded_capacity_programs, privileged, programs_left_behind};
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, kernel_test, loaded_capacity_programs, programs_left_behind};
 
 fn assert_refused(args: &[&str], needle: &str) {
     let out = capacity(args);
@@ -11,10 +11,7 @@ fn assert_refused(args: &[&str], needle: &str) {
 
 #[test]
 fn bad_load_arguments_are_refused_before_anything_loads() {
-    if !privileged("bad_load_arguments_are_refused_before_anything_loads") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     assert!(loaded_capacity_programs().is_empty(), "a program was loaded before the test");
     let cases: &[(&[&str], &str)] = &[
         (&["load", "--rate", "10k", "--ringbuf-size", "5000"], "power of two"),
@@ -56,10 +53,7 @@ fn capacity_in(prefix: &str, args: &str) -> Output {
 
 #[test]
 fn without_privileges_the_fix_is_named() {
-    if !privileged("without_privileges_the_fix_is_named") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let out = capacity_in(
         "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all",
         "load --rate 10k --duration 1",
@@ -70,10 +64,7 @@ fn without_privileges_the_fix_is_named() {
 
 #[test]
 fn without_btf_the_fix_is_named() {
-    if !privileged("without_btf_the_fix_is_named") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     // A private mount namespace in which /sys/kernel/btf is an empty tmpfs.
     let out = capacity_in(
         "unshare --mount --propagation private sh -c 'mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"'",
@@ -85,10 +76,7 @@ fn without_btf_the_fix_is_named() {
 
 #[test]
 fn without_tracefs_the_fix_is_named() {
-    if !privileged("without_tracefs_the_fix_is_named") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     // No tracefs in a private mount namespace, and no CAP_SYS_ADMIN to mount
     // it again (CAP_BPF and CAP_PERFMON stay, so only tracefs is missing).
     let out = capacity_in(

@@ -11,7 +11,7 @@ use capacity::{
     kernel::KernelVersion,
     memory::{btf::synthetic_btf, kernels},
 };
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, privileged};
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_test, run_json};
 
 /// The layout of Debian's 6.12 as far as map memory goes (its row of
 /// kernels.toml): `bpf_htab` 64 bytes larger and `bpf_array` 48 bytes
@@ -22,12 +22,6 @@ fn btf_6_12(tag: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("capacity-test-btf-6.12-{tag}-{}", std::process::id()));
     std::fs::write(&path, synthetic_btf(&sizes)).expect("write BTF fixture");
     path
-}
-
-fn estimate_json(args: &[&str]) -> serde_json::Value {
-    let out = capacity(args);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    json_of(&out)
 }
 
 /// `estimate map` on a 2-CPU machine with 4 KiB pages.
@@ -46,7 +40,7 @@ fn map_args_on<'a>(kind: &'a str, entries: &'a str, key: &'a str, value: &'a str
 fn before_6_4_memlock_is_one_rounded_formula() {
     let mut args = map_args("hash", "1000", "8", "8");
     args.extend(["--kernel", "6.1"]);
-    let json = estimate_json(&args);
+    let json = run_json(&args);
     assert_eq!(json["type"], "hash");
     assert_eq!(json["kernel"], "6.1.0");
     assert_eq!(json["cpus"], 2);
@@ -60,7 +54,7 @@ fn before_6_4_memlock_is_one_rounded_formula() {
     // round_up(5 + 64, 8) = 72; round_up(1000 × 72, 4096) = 73 728.
     let mut args = map_args_on("percpu-hash", "1000", "5", "13", "4");
     args.extend(["--kernel", "6.1"]);
-    let json = estimate_json(&args);
+    let json = run_json(&args);
     assert_eq!(json["cpus"], 4);
     assert_eq!(json["naive_bytes"], 82_000);
     assert_eq!(json["model_bytes"], 73_728);
@@ -73,7 +67,7 @@ fn from_6_4_struct_sizes_come_from_the_btf_given() {
     let model = |kind, entries, key, value| {
         let mut args = map_args(kind, entries, key, value);
         args.extend(["--kernel", "6.12", "--btf", btf]);
-        let json = estimate_json(&args);
+        let json = run_json(&args);
         assert_eq!(json["exact"], true, "{json}");
         assert_eq!(json["kernel"], "6.12.0");
         json["model_bytes"].as_u64().unwrap()
@@ -93,13 +87,13 @@ fn from_6_4_struct_sizes_come_from_the_btf_given() {
     // Without preallocation only live elements count, each behind an llist_node.
     let mut args = map_args("hash", "1000", "8", "8");
     args.extend(["--kernel", "6.12", "--btf", btf, "--no-prealloc", "--filled", "10"]);
-    let json = estimate_json(&args);
+    let json = run_json(&args);
     assert_eq!(json["prealloc"], false);
     assert_eq!(json["filled"], 10);
     assert_eq!(json["model_bytes"], 896 + 16_384 + 64 + 10 * (64 + 8));
 
     // A 64 KiB ring: bpf_ringbuf_map 256 + (3 + 16) pages + (3 + 2 × 16) page pointers.
-    let json = estimate_json(&["estimate", "ringbuf", "--size", "64K", "--kernel", "6.12", "--btf", btf, "--json"]);
+    let json = run_json(&["estimate", "ringbuf", "--size", "64K", "--kernel", "6.12", "--btf", btf, "--json"]);
     assert_eq!(json["size"], 65_536);
     assert_eq!(json["memlock_bytes"], 256 + 19 * 4096 + 35 * 8);
     assert_eq!(json["exact"], true);
@@ -111,7 +105,7 @@ fn known_kernels_are_exact_without_their_btf() {
     let on = |kernel: &'static str, kind: &'static str, key: &'static str, value: &'static str| {
         let mut args = map_args(kind, "1000", key, value);
         args.extend(["--kernel", kernel]);
-        estimate_json(&args)
+        run_json(&args)
     };
     // 6.12 from kernels.toml: the figure its BTF gives (see above).
     let json = on("6.12", "hash", "8", "8");
@@ -132,7 +126,7 @@ fn known_kernels_are_exact_without_their_btf() {
 
 #[test]
 fn ring_sizes_for_a_rate_count_the_record_header() {
-    let json = estimate_json(&[
+    let json = run_json(&[
         "estimate",
         "ringbuf",
         "--rate",
@@ -157,7 +151,7 @@ fn ring_sizes_for_a_rate_count_the_record_header() {
     assert_eq!(json["memlock_bytes"], 0);
     // The default buffer is 5 seconds; tiny rings are at least a page.
     let json =
-        estimate_json(&["estimate", "ringbuf", "--rate", "10", "--event-size", "8", "--kernel", "6.1", "--json"]);
+        run_json(&["estimate", "ringbuf", "--rate", "10", "--event-size", "8", "--kernel", "6.1", "--json"]);
     assert_eq!(json["buffer_seconds"], 5.0);
     assert_eq!(json["naive_bytes"], 512);
     assert_eq!(json["recommended_bytes"], 4096);
@@ -319,7 +313,7 @@ fn estimate_needs_no_privileges_and_reads_this_kernels_btf() {
         assert_eq!(json["exact"], true, "{json}");
     }
     // The same answer as with privileges.
-    assert_eq!(json["model_bytes"], estimate_json(&args)["model_bytes"]);
+    assert_eq!(json["model_bytes"], run_json(&args)["model_bytes"]);
     let out = capacity_unprivileged(&["estimate", "ringbuf", "--rate", "250k", "--event-size", "128", "--json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json_of(&out)["recommended_bytes"], 1u64 << 28);
@@ -327,9 +321,7 @@ fn estimate_needs_no_privileges_and_reads_this_kernels_btf() {
 
 #[test]
 fn without_btf_the_running_kernel_is_answered_from_kernels_toml() {
-    if !privileged("without_btf_the_running_kernel_is_answered_from_kernels_toml") {
-        return;
-    }
+    let Some(_kernel) = kernel_test() else { return };
     if capacity::kernel::KernelVersion::running().unwrap() < capacity::kernel::KernelVersion::new(6, 4, 0) {
         return; // Before 6.4 the figure needs no struct sizes.
     }
