@@ -159,8 +159,23 @@ fn matrix(options: &VerifyOptions, host: Host) -> Vec<Planned> {
     cases
 }
 
-/// Runs the matrix on this kernel (privileged).
+/// Runs the matrix on this kernel and its gate, with the exit code the CLI
+/// expects. The CLI will map `passes()` itself; until then this stays.
 pub fn run(options: &VerifyOptions) -> anyhow::Result<(VerifyReport, Outcome)> {
+    let report = run_matrix(options)?;
+    let outcome = if report.passes() { Outcome::Success } else { Outcome::CheckFailed };
+    Ok((report, outcome))
+}
+
+impl VerifyReport {
+    /// No case is over the `--max-error` gate (true without one).
+    pub fn passes(&self) -> bool {
+        self.failed_cases == 0
+    }
+}
+
+/// Runs the matrix on this kernel (privileged).
+pub fn run_matrix(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
     preflight::check_privileges("capacity verify")?;
     let running = KernelVersion::running()?;
     if running >= PER_TYPE_SINCE {
@@ -184,7 +199,7 @@ pub fn run(options: &VerifyOptions) -> anyhow::Result<(VerifyReport, Outcome)> {
         });
     }
     let over = |c: &Case| options.max_error_pct.is_some_and(|max| c.model_error_pct.is_none_or(|e| e > max));
-    let report = VerifyReport {
+    Ok(VerifyReport {
         model: ModelInfo::of(&model),
         charged_source: meter.as_ref().map(ChargeMeter::source),
         max_error_pct: options.max_error_pct,
@@ -192,9 +207,7 @@ pub fn run(options: &VerifyOptions) -> anyhow::Result<(VerifyReport, Outcome)> {
         failed_cases: cases.iter().filter(|c| over(c)).count(),
         btf_struct_sizes: KernelBtf::running().map(|btf| btf.sizes),
         cases,
-    };
-    let outcome = if report.failed_cases > 0 { Outcome::CheckFailed } else { Outcome::Success };
-    Ok((report, outcome))
+    })
 }
 
 fn map_case(model: &Model, meter: Option<&ChargeMeter>, spec: &MapSpec) -> anyhow::Result<Case> {
@@ -298,13 +311,7 @@ impl Report for VerifyReport {
             ]);
         }
         let mut pairs = vec![
-            (
-                "kernel",
-                format!(
-                    "{} ({}, {} CPUs, {} B pages)",
-                    self.model.kernel, self.model.accounting, self.model.cpus, self.model.page_size
-                ),
-            ),
+            ("kernel", self.model.to_string()),
             ("charges", self.charged_source.clone().unwrap_or_else(|| "no memory cgroup usable".into())),
             ("model exact", format!("{} of {} cases", self.exact_cases, self.cases.len())),
         ];
