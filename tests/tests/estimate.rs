@@ -30,10 +30,7 @@ fn map_args<'a>(kind: &'a str, entries: &'a str, key: &'a str, value: &'a str) -
 }
 
 fn map_args_on<'a>(kind: &'a str, entries: &'a str, key: &'a str, value: &'a str, cpus: &'a str) -> Vec<&'a str> {
-    let mut args =
-        vec!["estimate", "map", "--type", kind, "--entries", entries, "--key-size", key, "--value-size", value];
-    args.extend(["--cpus", cpus, "--page-size", "4096", "--json"]);
-    args
+    map(kind, entries, key, value, &["--cpus", cpus, "--page-size", "4096", "--json"])
 }
 
 #[test]
@@ -157,123 +154,37 @@ fn ring_sizes_for_a_rate_count_the_record_header() {
     assert_eq!(json["recommended_bytes"], 4096);
 }
 
+/// `estimate map` with `extra` flags, as the user types it (no defaults).
+fn map<'a>(kind: &'a str, entries: &'a str, key: &'a str, value: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args =
+        vec!["estimate", "map", "--type", kind, "--entries", entries, "--key-size", key, "--value-size", value];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &["estimate", "map", "--type", "btree", "--entries", "1", "--key-size", "4", "--value-size", "4"],
-            "not a map type",
-        ),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "0", "--key-size", "4", "--value-size", "4"],
-            "entries must be at least 1",
-        ),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "10", "--key-size", "0", "--value-size", "4"],
-            "key size 0",
-        ),
-        (&["estimate", "map", "--type", "array", "--entries", "10", "--key-size", "8", "--value-size", "4"], "4-byte"),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "10", "--key-size", "4", "--value-size", "0"],
-            "value size",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "percpu-hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "40000",
-            ],
-            "per-CPU value limit",
-        ),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "10", "--key-size", "4", "--value-size", "8M"],
-            "over the kernel's limit",
-        ),
-        (&["estimate", "map", "--type", "hash", "--entries", "5G", "--key-size", "4", "--value-size", "4"], "32-bit"),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "200M", "--key-size", "4", "--value-size", "4"],
-            "more than a hash map can hold",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "lru-hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "4",
-                "--no-prealloc",
-            ],
-            "no-prealloc",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "4",
-                "--filled",
-                "11",
-            ],
-            "filled",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "4",
-                "--kernel",
-                "5.4",
-            ],
-            "RLIMIT_MEMLOCK",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "4",
-                "--btf",
-                "/nonexistent",
-            ],
-            "cannot read BTF",
-        ),
-        (&["estimate", "ringbuf", "--size", "12288"], "power of two"),
-        (&["estimate", "ringbuf", "--size", "2048", "--page-size", "4096"], "multiple of the page size"),
-        (&["estimate", "ringbuf", "--size", "4G"], "largest ring"),
-        (&["estimate", "ringbuf", "--rate", "10M", "--event-size", "4096", "--buffer-seconds", "60"], "2 GiB"),
-        (&["estimate", "ringbuf", "--rate", "0", "--event-size", "64"], "positive"),
-        (&["estimate", "ringbuf", "--event-size", "64"], "--rate"),
+    let ring = |args: &[&'static str]| [&["estimate", "ringbuf"], args].concat();
+    let cases: &[(Vec<&str>, &str)] = &[
+        (map("btree", "1", "4", "4", &[]), "not a map type"),
+        (map("hash", "0", "4", "4", &[]), "entries must be at least 1"),
+        (map("hash", "10", "0", "4", &[]), "key size 0"),
+        (map("array", "10", "8", "4", &[]), "4-byte"),
+        (map("hash", "10", "4", "0", &[]), "value size"),
+        (map("percpu-hash", "10", "4", "40000", &[]), "per-CPU value limit"),
+        (map("hash", "10", "4", "8M", &[]), "over the kernel's limit"),
+        (map("hash", "5G", "4", "4", &[]), "32-bit"),
+        (map("hash", "200M", "4", "4", &[]), "more than a hash map can hold"),
+        (map("lru-hash", "10", "4", "4", &["--no-prealloc"]), "no-prealloc"),
+        (map("hash", "10", "4", "4", &["--filled", "11"]), "filled"),
+        (map("hash", "10", "4", "4", &["--kernel", "5.4"]), "RLIMIT_MEMLOCK"),
+        (map("hash", "10", "4", "4", &["--btf", "/nonexistent"]), "cannot read BTF"),
+        (ring(&["--size", "12288"]), "power of two"),
+        (ring(&["--size", "2048", "--page-size", "4096"]), "multiple of the page size"),
+        (ring(&["--size", "4G"]), "largest ring"),
+        (ring(&["--rate", "10M", "--event-size", "4096", "--buffer-seconds", "60"]), "2 GiB"),
+        (ring(&["--rate", "0", "--event-size", "64"]), "positive"),
+        (ring(&["--event-size", "64"]), "--rate"),
     ];
     for (args, needle) in cases {
         assert_usage_error(&capacity(args), needle);
