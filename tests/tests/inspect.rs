@@ -259,36 +259,20 @@ fn loaded_for_real_the_figure_for_this_host_equals_memlock() {
     }
 }
 
-/// `union bpf_attr` for BPF_MAP_CREATE, up to map_flags.
-#[repr(C)]
-struct MapCreateAttr {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-}
-
 #[test]
 fn mmapable_arrays_as_libbpf_creates_global_data_match_memlock() {
     let Some(_kernel) = kernel_test() else { return };
-    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::fd::AsFd;
 
     use capacity::{
         deployment::sizing::{size, MapShape},
-        memory::{host::Host, model::Model},
+        memory::{host::Host, maps::create_map, measure::memlock, model::Model},
     };
     const BPF_F_MMAPABLE: u32 = 1 << 10;
     let model = Model::new(None, None, Host::this()).unwrap();
     for (value_size, max_entries) in [(8, 1), (100, 1), (4096, 1), (24, 1000)] {
-        let mut attr = MapCreateAttr { map_type: 2, key_size: 4, value_size, max_entries, map_flags: BPF_F_MMAPABLE };
-        // SAFETY: a repr(C) prefix of union bpf_attr, with its own size.
-        let fd =
-            unsafe { libc::syscall(libc::SYS_bpf, 0, &mut attr as *mut MapCreateAttr, size_of::<MapCreateAttr>()) };
-        assert!(fd >= 0, "BPF_MAP_CREATE: {}", std::io::Error::last_os_error());
-        // SAFETY: a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let memlock = capacity::memory::measure::memlock(std::os::fd::AsFd::as_fd(&fd)).unwrap();
+        let fd = create_map(2, 4, value_size, max_entries, BPF_F_MMAPABLE).expect("BPF_MAP_CREATE");
+        let memlock = memlock(fd.as_fd()).unwrap();
         let shape = MapShape { map_type: 2, key_size: 4, value_size, max_entries, flags: BPF_F_MMAPABLE };
         assert_eq!(size(&model, &shape, None).model_bytes, Some(memlock), "value {value_size} × {max_entries}");
     }
