@@ -123,24 +123,14 @@ mod tests {
     use crate::{
         kernel::KernelVersion,
         memory::{
-            btf::StructSizes,
             host::Host,
-            model::{Accounting, Model},
+            model::{Accounting, Model, REFERENCE_SIZES},
         },
     };
 
     fn model(cpus: u32) -> Model {
-        let sizes = StructSizes {
-            bpf_htab: Some(832),
-            htab_bucket: Some(16),
-            htab_elem: Some(48),
-            llist_node: Some(8),
-            bpf_array: Some(312),
-            bpf_ringbuf_map: Some(304),
-            ringbuf_consumer_pos: Some(4096),
-            has_map_mem_usage: Some(true),
-        };
-        let layout = crate::memory::model::Layout::with_sizes(sizes, "test");
+        // The reference machine's 6.18 sizes.
+        let layout = crate::memory::model::Layout::with_sizes(REFERENCE_SIZES, "test");
         Model::with(KernelVersion::new(6, 18, 0), Host { cpus, page_size: 4096 }, Accounting::PerType(layout))
     }
 
