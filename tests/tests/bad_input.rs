@@ -1,20 +1,12 @@
 //! Bad input and unusable environments: one line on stderr, exit 2, and no
 //! program left loaded.
-use std::process::{Command, Output};
+use std::process::Command;
 
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, kernel_lock, loaded_capacity_programs, privileged, programs_left_behind};
-
-fn assert_refused(args: &[&str], needle: &str) {
-    let out = capacity(args);
-    assert_usage_error(&out, needle);
-}
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, kernel_test, loaded_capacity_programs, programs_left_behind};
 
 #[test]
 fn bad_load_arguments_are_refused_before_anything_loads() {
-    if !privileged("bad_load_arguments_are_refused_before_anything_loads") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     assert!(loaded_capacity_programs().is_empty(), "a program was loaded before the test");
     let cases: &[(&[&str], &str)] = &[
         (&["load", "--rate", "10k", "--ringbuf-size", "5000"], "power of two"),
@@ -43,58 +35,46 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
         (&["search", "--low", "1e-9"], "rate 1e-9 events/s fires no trigger in a 2 s run"),
     ];
     for (args, needle) in cases {
-        assert_refused(args, needle);
+        assert_usage_error(&capacity(args), needle);
     }
     assert!(programs_left_behind().is_empty(), "a refused run left a program loaded");
 }
 
-/// Run capacity with a shell prefix that changes its environment.
-fn capacity_in(prefix: &str, args: &str) -> Output {
-    let script = format!("{prefix} {} {args}", capacity_bin().display());
-    Command::new("sh").args(["-c", &script]).output().expect("run sh")
+/// A short load run, with a shell prefix that changes its environment, is
+/// refused with `needle` and leaves nothing loaded.
+fn load_refused_in(prefix: &str, needle: &str) {
+    let script = format!("{prefix} {} load --rate 10k --duration 1", capacity_bin().display());
+    let out = Command::new("sh").args(["-c", &script]).output().expect("run sh");
+    assert_usage_error(&out, needle);
+    assert!(programs_left_behind().is_empty());
 }
 
 #[test]
 fn without_privileges_the_fix_is_named() {
-    if !privileged("without_privileges_the_fix_is_named") {
-        return;
-    }
-    let _lock = kernel_lock();
-    let out = capacity_in(
+    let Some(_kernel) = kernel_test() else { return };
+    load_refused_in(
         "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all",
-        "load --rate 10k --duration 1",
+        "needs root or CAP_BPF+CAP_PERFMON",
     );
-    assert_usage_error(&out, "needs root or CAP_BPF+CAP_PERFMON");
-    assert!(programs_left_behind().is_empty());
 }
 
 #[test]
 fn without_btf_the_fix_is_named() {
-    if !privileged("without_btf_the_fix_is_named") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     // A private mount namespace in which /sys/kernel/btf is an empty tmpfs.
-    let out = capacity_in(
+    load_refused_in(
         "unshare --mount --propagation private sh -c 'mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"'",
-        "load --rate 10k --duration 1",
+        "no BTF",
     );
-    assert_usage_error(&out, "no BTF");
-    assert!(programs_left_behind().is_empty());
 }
 
 #[test]
 fn without_tracefs_the_fix_is_named() {
-    if !privileged("without_tracefs_the_fix_is_named") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     // No tracefs in a private mount namespace, and no CAP_SYS_ADMIN to mount
     // it again (CAP_BPF and CAP_PERFMON stay, so only tracefs is missing).
-    let out = capacity_in(
+    load_refused_in(
         "unshare --mount --propagation private sh -c 'umount -l /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; mount -t tmpfs none /sys/kernel/debug 2>/dev/null; exec setpriv --bounding-set=-sys_admin \"$0\" \"$@\"'",
-        "load --rate 10k --duration 1",
+        "tracefs is not mounted",
     );
-    assert_usage_error(&out, "tracefs is not mounted");
-    assert!(programs_left_behind().is_empty());
 }

@@ -11,7 +11,7 @@ use capacity::{
     kernel::KernelVersion,
     memory::{btf::synthetic_btf, kernels},
 };
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, privileged};
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_test, run_json};
 
 /// The layout of Debian's 6.12 as far as map memory goes (its row of
 /// kernels.toml): `bpf_htab` 64 bytes larger and `bpf_array` 48 bytes
@@ -24,29 +24,20 @@ fn btf_6_12(tag: &str) -> PathBuf {
     path
 }
 
-fn estimate_json(args: &[&str]) -> serde_json::Value {
-    let out = capacity(args);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    json_of(&out)
-}
-
 /// `estimate map` on a 2-CPU machine with 4 KiB pages.
 fn map_args<'a>(kind: &'a str, entries: &'a str, key: &'a str, value: &'a str) -> Vec<&'a str> {
     map_args_on(kind, entries, key, value, "2")
 }
 
 fn map_args_on<'a>(kind: &'a str, entries: &'a str, key: &'a str, value: &'a str, cpus: &'a str) -> Vec<&'a str> {
-    let mut args =
-        vec!["estimate", "map", "--type", kind, "--entries", entries, "--key-size", key, "--value-size", value];
-    args.extend(["--cpus", cpus, "--page-size", "4096", "--json"]);
-    args
+    map(kind, entries, key, value, &["--cpus", cpus, "--page-size", "4096", "--json"])
 }
 
 #[test]
 fn before_6_4_memlock_is_one_rounded_formula() {
     let mut args = map_args("hash", "1000", "8", "8");
     args.extend(["--kernel", "6.1"]);
-    let json = estimate_json(&args);
+    let json = run_json(&args);
     assert_eq!(json["type"], "hash");
     assert_eq!(json["kernel"], "6.1.0");
     assert_eq!(json["cpus"], 2);
@@ -60,7 +51,7 @@ fn before_6_4_memlock_is_one_rounded_formula() {
     // round_up(5 + 64, 8) = 72; round_up(1000 × 72, 4096) = 73 728.
     let mut args = map_args_on("percpu-hash", "1000", "5", "13", "4");
     args.extend(["--kernel", "6.1"]);
-    let json = estimate_json(&args);
+    let json = run_json(&args);
     assert_eq!(json["cpus"], 4);
     assert_eq!(json["naive_bytes"], 82_000);
     assert_eq!(json["model_bytes"], 73_728);
@@ -73,7 +64,7 @@ fn from_6_4_struct_sizes_come_from_the_btf_given() {
     let model = |kind, entries, key, value| {
         let mut args = map_args(kind, entries, key, value);
         args.extend(["--kernel", "6.12", "--btf", btf]);
-        let json = estimate_json(&args);
+        let json = run_json(&args);
         assert_eq!(json["exact"], true, "{json}");
         assert_eq!(json["kernel"], "6.12.0");
         json["model_bytes"].as_u64().unwrap()
@@ -93,13 +84,13 @@ fn from_6_4_struct_sizes_come_from_the_btf_given() {
     // Without preallocation only live elements count, each behind an llist_node.
     let mut args = map_args("hash", "1000", "8", "8");
     args.extend(["--kernel", "6.12", "--btf", btf, "--no-prealloc", "--filled", "10"]);
-    let json = estimate_json(&args);
+    let json = run_json(&args);
     assert_eq!(json["prealloc"], false);
     assert_eq!(json["filled"], 10);
     assert_eq!(json["model_bytes"], 896 + 16_384 + 64 + 10 * (64 + 8));
 
     // A 64 KiB ring: bpf_ringbuf_map 256 + (3 + 16) pages + (3 + 2 × 16) page pointers.
-    let json = estimate_json(&["estimate", "ringbuf", "--size", "64K", "--kernel", "6.12", "--btf", btf, "--json"]);
+    let json = run_json(&["estimate", "ringbuf", "--size", "64K", "--kernel", "6.12", "--btf", btf, "--json"]);
     assert_eq!(json["size"], 65_536);
     assert_eq!(json["memlock_bytes"], 256 + 19 * 4096 + 35 * 8);
     assert_eq!(json["exact"], true);
@@ -111,7 +102,7 @@ fn known_kernels_are_exact_without_their_btf() {
     let on = |kernel: &'static str, kind: &'static str, key: &'static str, value: &'static str| {
         let mut args = map_args(kind, "1000", key, value);
         args.extend(["--kernel", kernel]);
-        estimate_json(&args)
+        run_json(&args)
     };
     // 6.12 from kernels.toml: the figure its BTF gives (see above).
     let json = on("6.12", "hash", "8", "8");
@@ -132,7 +123,7 @@ fn known_kernels_are_exact_without_their_btf() {
 
 #[test]
 fn ring_sizes_for_a_rate_count_the_record_header() {
-    let json = estimate_json(&[
+    let json = run_json(&[
         "estimate",
         "ringbuf",
         "--rate",
@@ -157,129 +148,43 @@ fn ring_sizes_for_a_rate_count_the_record_header() {
     assert_eq!(json["memlock_bytes"], 0);
     // The default buffer is 5 seconds; tiny rings are at least a page.
     let json =
-        estimate_json(&["estimate", "ringbuf", "--rate", "10", "--event-size", "8", "--kernel", "6.1", "--json"]);
+        run_json(&["estimate", "ringbuf", "--rate", "10", "--event-size", "8", "--kernel", "6.1", "--json"]);
     assert_eq!(json["buffer_seconds"], 5.0);
     assert_eq!(json["naive_bytes"], 512);
     assert_eq!(json["recommended_bytes"], 4096);
 }
 
+/// `estimate map` with `extra` flags, as the user types it (no defaults).
+fn map<'a>(kind: &'a str, entries: &'a str, key: &'a str, value: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args =
+        vec!["estimate", "map", "--type", kind, "--entries", entries, "--key-size", key, "--value-size", value];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &["estimate", "map", "--type", "btree", "--entries", "1", "--key-size", "4", "--value-size", "4"],
-            "not a map type",
-        ),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "0", "--key-size", "4", "--value-size", "4"],
-            "entries must be at least 1",
-        ),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "10", "--key-size", "0", "--value-size", "4"],
-            "key size 0",
-        ),
-        (&["estimate", "map", "--type", "array", "--entries", "10", "--key-size", "8", "--value-size", "4"], "4-byte"),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "10", "--key-size", "4", "--value-size", "0"],
-            "value size",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "percpu-hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "40000",
-            ],
-            "per-CPU value limit",
-        ),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "10", "--key-size", "4", "--value-size", "8M"],
-            "over the kernel's limit",
-        ),
-        (&["estimate", "map", "--type", "hash", "--entries", "5G", "--key-size", "4", "--value-size", "4"], "32-bit"),
-        (
-            &["estimate", "map", "--type", "hash", "--entries", "200M", "--key-size", "4", "--value-size", "4"],
-            "more than a hash map can hold",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "lru-hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "4",
-                "--no-prealloc",
-            ],
-            "no-prealloc",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "4",
-                "--filled",
-                "11",
-            ],
-            "filled",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "4",
-                "--kernel",
-                "5.4",
-            ],
-            "RLIMIT_MEMLOCK",
-        ),
-        (
-            &[
-                "estimate",
-                "map",
-                "--type",
-                "hash",
-                "--entries",
-                "10",
-                "--key-size",
-                "4",
-                "--value-size",
-                "4",
-                "--btf",
-                "/nonexistent",
-            ],
-            "cannot read BTF",
-        ),
-        (&["estimate", "ringbuf", "--size", "12288"], "power of two"),
-        (&["estimate", "ringbuf", "--size", "2048", "--page-size", "4096"], "multiple of the page size"),
-        (&["estimate", "ringbuf", "--size", "4G"], "largest ring"),
-        (&["estimate", "ringbuf", "--rate", "10M", "--event-size", "4096", "--buffer-seconds", "60"], "2 GiB"),
-        (&["estimate", "ringbuf", "--rate", "0", "--event-size", "64"], "positive"),
-        (&["estimate", "ringbuf", "--event-size", "64"], "--rate"),
+    let ring = |args: &[&'static str]| [&["estimate", "ringbuf"], args].concat();
+    let cases: &[(Vec<&str>, &str)] = &[
+        (map("btree", "1", "4", "4", &[]), "not a map type"),
+        (map("hash", "0", "4", "4", &[]), "entries must be at least 1"),
+        (map("hash", "10", "0", "4", &[]), "key size 0"),
+        (map("array", "10", "8", "4", &[]), "4-byte"),
+        (map("hash", "10", "4", "0", &[]), "value size"),
+        (map("percpu-hash", "10", "4", "40000", &[]), "per-CPU value limit"),
+        (map("hash", "10", "4", "8M", &[]), "over the kernel's limit"),
+        (map("hash", "5G", "4", "4", &[]), "32-bit"),
+        (map("hash", "200M", "4", "4", &[]), "more than a hash map can hold"),
+        (map("lru-hash", "10", "4", "4", &["--no-prealloc"]), "no-prealloc"),
+        (map("hash", "10", "4", "4", &["--filled", "11"]), "filled"),
+        (map("hash", "10", "4", "4", &["--kernel", "5.4"]), "RLIMIT_MEMLOCK"),
+        (map("hash", "10", "4", "4", &["--btf", "/nonexistent"]), "cannot read BTF"),
+        (ring(&["--size", "12288"]), "power of two"),
+        (ring(&["--size", "2048", "--page-size", "4096"]), "multiple of the page size"),
+        (ring(&["--size", "4G"]), "largest ring"),
+        (ring(&["--rate", "10M", "--event-size", "4096", "--buffer-seconds", "60"]), "2 GiB"),
+        (ring(&["--rate", "0", "--event-size", "64"]), "positive"),
+        (ring(&["--event-size", "64"]), "--rate"),
     ];
     for (args, needle) in cases {
         assert_usage_error(&capacity(args), needle);
@@ -319,7 +224,7 @@ fn estimate_needs_no_privileges_and_reads_this_kernels_btf() {
         assert_eq!(json["exact"], true, "{json}");
     }
     // The same answer as with privileges.
-    assert_eq!(json["model_bytes"], estimate_json(&args)["model_bytes"]);
+    assert_eq!(json["model_bytes"], run_json(&args)["model_bytes"]);
     let out = capacity_unprivileged(&["estimate", "ringbuf", "--rate", "250k", "--event-size", "128", "--json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json_of(&out)["recommended_bytes"], 1u64 << 28);
@@ -327,9 +232,7 @@ fn estimate_needs_no_privileges_and_reads_this_kernels_btf() {
 
 #[test]
 fn without_btf_the_running_kernel_is_answered_from_kernels_toml() {
-    if !privileged("without_btf_the_running_kernel_is_answered_from_kernels_toml") {
-        return;
-    }
+    let Some(_kernel) = kernel_test() else { return };
     if capacity::kernel::KernelVersion::running().unwrap() < capacity::kernel::KernelVersion::new(6, 4, 0) {
         return; // Before 6.4 the figure needs no struct sizes.
     }

@@ -6,7 +6,7 @@ use std::{
     process::{Child, ChildStdin, Command, Stdio},
 };
 
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_lock, privileged, test_object};
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_test, run_json, test_object};
 use serde_json::Value;
 
 /// `held_emit` writes records of this many bytes (holder.bpf.c).
@@ -53,9 +53,7 @@ impl Drop for Holder {
 fn host_json(args: &[&str]) -> Value {
     let mut all = vec!["host", "--json"];
     all.extend_from_slice(args);
-    let out = capacity(&all);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    json_of(&out)
+    run_json(&all)
 }
 
 /// The one entry named `name` owned by `pid` in `list`.
@@ -72,10 +70,7 @@ fn owned<'a>(json: &'a Value, list: &str, name: &str, pid: u64) -> &'a Value {
 
 #[test]
 fn a_held_ring_maps_and_programs_are_read_exactly() {
-    if !privileged("a_held_ring_maps_and_programs_are_read_exactly") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let (keys, runs) = (750u32, 7u32);
     let holder = Holder::start(keys, runs);
     let pid = holder.pid();
@@ -123,10 +118,7 @@ fn a_held_ring_maps_and_programs_are_read_exactly() {
 
 #[test]
 fn enable_stats_reports_ns_per_run_over_the_window() {
-    if !privileged("enable_stats_reports_ns_per_run_over_the_window") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let holder = Holder::start(1, 1);
     let json = host_json(&["--enable-stats", "500ms"]);
     assert_eq!(json["stats_window_s"], 0.5);
@@ -141,10 +133,7 @@ fn enable_stats_reports_ns_per_run_over_the_window() {
 
 #[test]
 fn budget_gates_with_exit_1() {
-    if !privileged("budget_gates_with_exit_1") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let _holder = Holder::start(10, 1);
     let out = capacity(&["host", "--json", "--budget", "1"]);
     assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
@@ -156,9 +145,7 @@ fn budget_gates_with_exit_1() {
 
 #[test]
 fn without_root_host_says_so_in_one_line() {
-    if !privileged("without_root_host_says_so_in_one_line") {
-        return;
-    }
+    let Some(_kernel) = kernel_test() else { return };
     let script = format!(
         "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all {} host",
         capacity_bin().display()
@@ -170,9 +157,7 @@ fn without_root_host_says_so_in_one_line() {
 
 #[test]
 fn counting_stops_at_its_bound_and_says_so() {
-    if !privileged("counting_stops_at_its_bound_and_says_so") {
-        return;
-    }
+    let Some(_kernel) = kernel_test() else { return };
     use std::os::fd::AsFd;
 
     use capacity::{

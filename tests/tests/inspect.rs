@@ -8,26 +8,20 @@ use std::{
 };
 
 use capacity_tests::{
-    assert_usage_error, bench_reference_object, capacity, capacity_bin, json_of, kernel_lock, own_object, privileged,
-    test_object,
+    assert_usage_error, bench_reference_object, capacity, capacity_bin, json_of, kernel_test, own_object, run_json,
+    test_object, u,
 };
 use serde_json::Value;
 
 fn inspect_json(object: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["inspect", object.to_str().unwrap(), "--json"];
     args.extend_from_slice(extra);
-    let out = capacity(&args);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    json_of(&out)
+    run_json(&args)
 }
 
 /// The node's maps by name.
 fn maps_of(node: &Value) -> BTreeMap<String, Value> {
     node["maps"].as_array().unwrap().iter().map(|m| (m["name"].as_str().unwrap().to_string(), m.clone())).collect()
-}
-
-fn u64_of(value: &Value) -> u64 {
-    value.as_u64().unwrap_or_else(|| panic!("not a number: {value}"))
 }
 
 #[test]
@@ -61,22 +55,22 @@ fn btf_maps_are_read_as_the_kernel_sees_them() {
     // struct { u32; u8; } is 8 bytes to the kernel; struct { u64; u8; } 16.
     let flows = &maps["flows"];
     assert_eq!(
-        (flows["type"].as_str(), u64_of(&flows["key_size"]), u64_of(&flows["value_size"])),
+        (flows["type"].as_str(), u(flows, "key_size"), u(flows, "value_size")),
         (Some("hash"), 8, 16)
     );
-    assert_eq!(u64_of(&flows["max_entries"]), 10_000);
+    assert_eq!(u(flows, "max_entries"), 10_000);
     assert_eq!(flows["section"], ".maps");
     // No preallocation: planned full, the empty figure beside it.
     let sparse = &maps["sparse"];
     assert_eq!(sparse["flags"], 1);
     assert_eq!(sparse["flag_names"], serde_json::json!(["no-prealloc"]));
-    assert!(u64_of(&sparse["empty_bytes"]) < u64_of(&sparse["model_bytes"]));
+    assert!(u(sparse, "empty_bytes") < u(sparse, "model_bytes"));
     // Map-in-map: the inner maps, per inner map and out of the total.
     let inner = &maps["per_tenant.inner"];
     assert_eq!((inner["type"].as_str(), inner["inner_of"].as_str()), (Some("array"), Some("per_tenant")));
-    assert_eq!((u64_of(&inner["max_entries"]), u64_of(&inner["value_size"])), (32, 8));
+    assert_eq!((u(inner, "max_entries"), u(inner, "value_size")), (32, 8));
     assert_eq!(maps["per_cgroup.inner"]["type"], "hash");
-    assert_eq!(u64_of(&maps["per_cgroup.inner"]["max_entries"]), 128);
+    assert_eq!(u(&maps["per_cgroup.inner"], "max_entries"), 128);
     // A type the model does not cover: listed, with a note, not sized.
     for name in ["prefixes", "per_cgroup"] {
         let map = &maps[name];
@@ -86,9 +80,9 @@ fn btf_maps_are_read_as_the_kernel_sees_them() {
     assert_eq!(nodes[0]["unsized_maps"], 2);
     assert_eq!(nodes[0]["exact"], false);
     let total: u64 = maps.values().filter(|m| m["inner_of"].is_null()).filter_map(|m| m["model_bytes"].as_u64()).sum();
-    assert_eq!(u64_of(&nodes[0]["total_bytes"]), total);
+    assert_eq!(u(&nodes[0], "total_bytes"), total);
     // The global data the object declares.
-    assert_eq!(u64_of(&maps[".bss"]["value_size"]), 80);
+    assert_eq!(u(&maps[".bss"], "value_size"), 80);
     assert_eq!(maps[".rodata"]["flag_names"], serde_json::json!(["rdonly-prog"]));
 }
 
@@ -98,7 +92,7 @@ fn program_sections_aya_does_not_know_do_not_stop_it() {
     let maps = maps_of(&json["nodes"][0]);
     assert_eq!(maps.keys().collect::<Vec<_>>(), ["seen"]);
     // round_up(512 × round_up(8 + round_up(8, 8) × 8 CPUs, 8), 4096)
-    assert_eq!(u64_of(&maps["seen"]["model_bytes"]), 36_864);
+    assert_eq!(u(&maps["seen"], "model_bytes"), 36_864);
 }
 
 #[test]
@@ -110,8 +104,8 @@ fn legacy_maps_and_node_shapes() {
     let (two, many, old) = (maps_of(&nodes[0]), maps_of(&nodes[1]), maps_of(&nodes[2]));
     assert_eq!(two.len(), 4);
     assert!(two.values().all(|m| m["section"] == "maps"));
-    assert_eq!(u64_of(&nodes[1]["cpus"]), 96);
-    let grow = |name: &str| u64_of(&many[name]["model_bytes"]) - u64_of(&two[name]["model_bytes"]);
+    assert_eq!(u(&nodes[1], "cpus"), 96);
+    let grow = |name: &str| u(&many[name], "model_bytes") - u(&two[name], "model_bytes");
     // Per-CPU values scale with the CPUs: 64 entries × 24 B × 94 more CPUs.
     assert_eq!(grow("legacy_pcpu"), 64 * 24 * 94);
     // A plain hash map grows per CPU too (htab_map_mem_usage): one spare
@@ -119,13 +113,13 @@ fn legacy_maps_and_node_shapes() {
     // of 4 B per CPU.
     assert_eq!(grow("legacy_hash"), 94 * (72 + 8 + 32));
     // 6.1 reports one rounded formula: round_up(1000 × round_up(8 + 16, 8), 4096).
-    assert_eq!(u64_of(&old["legacy_hash"]["model_bytes"]), 24_576);
+    assert_eq!(u(&old["legacy_hash"], "model_bytes"), 24_576);
     assert_eq!(nodes[2]["accounting"], "bpf_map_memory_footprint");
     // No preallocation is planned full: with 6.1's formula, full and empty agree.
     assert_eq!(old["legacy_sparse"]["model_bytes"], old["legacy_sparse"]["empty_bytes"]);
     for node in nodes {
-        let sum: u64 = maps_of(node).values().map(|m| u64_of(&m["model_bytes"])).sum();
-        assert_eq!(u64_of(&node["total_bytes"]), sum);
+        let sum: u64 = maps_of(node).values().map(|m| u(m, "model_bytes")).sum();
+        assert_eq!(u(node, "total_bytes"), sum);
     }
 }
 
@@ -156,11 +150,11 @@ fn set_overrides_entries_and_budget_gates() {
     let base = inspect_json(&object, &["--node", "6.1:4"]);
     let set = inspect_json(&object, &["--node", "6.1:4", "--set", "legacy_hash=100000"]);
     let (before, after) = (maps_of(&base["nodes"][0]), maps_of(&set["nodes"][0]));
-    assert_eq!(u64_of(&after["legacy_hash"]["max_entries"]), 100_000);
+    assert_eq!(u(&after["legacy_hash"], "max_entries"), 100_000);
     // round_up(100 000 × 24, 4096)
-    assert_eq!(u64_of(&after["legacy_hash"]["model_bytes"]), 2_400_256);
+    assert_eq!(u(&after["legacy_hash"], "model_bytes"), 2_400_256);
     assert_eq!(after["legacy_lru"], before["legacy_lru"], "other maps keep theirs");
-    let total = u64_of(&set["nodes"][0]["total_bytes"]);
+    let total = u(&set["nodes"][0], "total_bytes");
 
     let over = capacity(&[
         "inspect",
@@ -223,10 +217,7 @@ fn my_maps() -> BTreeMap<u32, u64> {
 
 #[test]
 fn loaded_for_real_the_figure_for_this_host_equals_memlock() {
-    if !privileged("loaded_for_real_the_figure_for_this_host_equals_memlock") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let objects = [
         test_object("btf_maps"),
         test_object("legacy_maps"),
@@ -268,38 +259,20 @@ fn loaded_for_real_the_figure_for_this_host_equals_memlock() {
     }
 }
 
-/// `union bpf_attr` for BPF_MAP_CREATE, up to map_flags.
-#[repr(C)]
-struct MapCreateAttr {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-}
-
 #[test]
 fn mmapable_arrays_as_libbpf_creates_global_data_match_memlock() {
-    if !privileged("mmapable_arrays_as_libbpf_creates_global_data_match_memlock") {
-        return;
-    }
-    use std::os::fd::{FromRawFd, OwnedFd};
+    let Some(_kernel) = kernel_test() else { return };
+    use std::os::fd::AsFd;
 
     use capacity::{
         deployment::sizing::{size, MapShape},
-        memory::{host::Host, model::Model},
+        memory::{host::Host, maps::create_map, measure::memlock, model::Model},
     };
     const BPF_F_MMAPABLE: u32 = 1 << 10;
     let model = Model::new(None, None, Host::this()).unwrap();
     for (value_size, max_entries) in [(8, 1), (100, 1), (4096, 1), (24, 1000)] {
-        let mut attr = MapCreateAttr { map_type: 2, key_size: 4, value_size, max_entries, map_flags: BPF_F_MMAPABLE };
-        // SAFETY: a repr(C) prefix of union bpf_attr, with its own size.
-        let fd =
-            unsafe { libc::syscall(libc::SYS_bpf, 0, &mut attr as *mut MapCreateAttr, size_of::<MapCreateAttr>()) };
-        assert!(fd >= 0, "BPF_MAP_CREATE: {}", std::io::Error::last_os_error());
-        // SAFETY: a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let memlock = capacity::memory::measure::memlock(std::os::fd::AsFd::as_fd(&fd)).unwrap();
+        let fd = create_map(2, 4, value_size, max_entries, BPF_F_MMAPABLE).expect("BPF_MAP_CREATE");
+        let memlock = memlock(fd.as_fd()).unwrap();
         let shape = MapShape { map_type: 2, key_size: 4, value_size, max_entries, flags: BPF_F_MMAPABLE };
         assert_eq!(size(&model, &shape, None).model_bytes, Some(memlock), "value {value_size} × {max_entries}");
     }

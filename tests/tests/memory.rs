@@ -2,18 +2,8 @@
 //! capacity plan (`capacity report`).
 use std::{collections::BTreeSet, path::PathBuf};
 
-use capacity_tests::{assert_usage_error, capacity, json_of, kernel_lock, privileged};
+use capacity_tests::{assert_usage_error, capacity, json_of, kernel_test, run_json, u};
 use serde_json::Value;
-
-fn run_json(args: &[&str]) -> Value {
-    let out = capacity(args);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    json_of(&out)
-}
-
-fn u64_of(value: &Value) -> u64 {
-    value.as_u64().unwrap_or_else(|| panic!("not a byte count: {value}"))
-}
 
 /// Measuring cgroups verify creates, still present.
 fn measuring_cgroups_left() -> Vec<PathBuf> {
@@ -38,17 +28,14 @@ fn measuring_cgroups_left() -> Vec<PathBuf> {
 
 #[test]
 fn the_model_equals_memlock_to_the_byte_for_every_case() {
-    if !privileged("the_model_equals_memlock_to_the_byte_for_every_case") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let out = capacity(&["verify", "--max-error", "0", "--json"]);
     let json = json_of(&out);
     assert_eq!(out.status.code(), Some(0), "verify failed its own gate: {json}");
     let running = capacity::kernel::KernelVersion::running().unwrap();
     assert_eq!(json["kernel"], running.to_string());
-    assert!(u64_of(&json["cpus"]) >= 1);
-    assert!(u64_of(&json["page_size"]).is_power_of_two());
+    assert!(u(&json, "cpus") >= 1);
+    assert!(u(&json, "page_size").is_power_of_two());
 
     let cases = json["cases"].as_array().expect("cases");
     let types: BTreeSet<&str> = cases.iter().map(|c| c["type"].as_str().unwrap()).collect();
@@ -59,8 +46,8 @@ fn the_model_equals_memlock_to_the_byte_for_every_case() {
         assert_eq!(case["model_error_pct"], 0.0, "{case}");
         assert_eq!(case["exact"], true, "{case}");
         assert!(case.get("charged_bytes").is_some(), "charged_bytes is reported, if only as null: {case}");
-        let naive = u64_of(&case["naive_bytes"]);
-        let memlock = u64_of(&case["memlock_bytes"]);
+        let naive = u(case, "naive_bytes");
+        let memlock = u(case, "memlock_bytes");
         if memlock > 0 {
             let expected = naive.abs_diff(memlock) as f64 * 100.0 / memlock as f64;
             assert!((case["naive_error_pct"].as_f64().unwrap() - expected).abs() < 1e-9, "{case}");
@@ -68,14 +55,14 @@ fn the_model_equals_memlock_to_the_byte_for_every_case() {
     }
     // The matrix has what the issue asks for.
     let maps = || cases.iter().filter(|c| c["type"] != "ringbuf");
-    assert!(maps().any(|c| !u64_of(&c["entries"]).is_power_of_two()));
-    assert!(maps().any(|c| u64_of(&c["entries"]).is_power_of_two() && u64_of(&c["entries"]) > 1));
-    assert!(maps().any(|c| !u64_of(&c["value_size"]).is_multiple_of(8)));
-    assert!(maps().any(|c| c["type"] == "hash" && !u64_of(&c["key_size"]).is_multiple_of(8)));
+    assert!(maps().any(|c| !u(c, "entries").is_power_of_two()));
+    assert!(maps().any(|c| u(c, "entries").is_power_of_two() && u(c, "entries") > 1));
+    assert!(maps().any(|c| !u(c, "value_size").is_multiple_of(8)));
+    assert!(maps().any(|c| c["type"] == "hash" && !u(c, "key_size").is_multiple_of(8)));
     assert!(maps().any(|c| c["prealloc"] == false && c["filled"] == c["entries"]));
-    assert!(maps().any(|c| c["type"] == "hash" && u64_of(&c["filled"]) >= 100_000));
-    let rings: Vec<u64> = cases.iter().filter(|c| c["type"] == "ringbuf").map(|c| u64_of(&c["entries"])).collect();
-    assert_eq!(rings.first().copied(), Some(u64_of(&json["page_size"])));
+    assert!(maps().any(|c| c["type"] == "hash" && u(c, "filled") >= 100_000));
+    let rings: Vec<u64> = cases.iter().filter(|c| c["type"] == "ringbuf").map(|c| u(c, "entries")).collect();
+    assert_eq!(rings.first().copied(), Some(u(&json, "page_size")));
     assert_eq!(rings.last().copied(), Some(64 << 20));
     // The lab's formula is not exact anywhere near as often.
     assert!(cases.iter().filter(|c| c["naive_bytes"] == c["memlock_bytes"]).count() < cases.len() / 4);
@@ -100,10 +87,7 @@ fn estimate_without_btf(args: &[&str]) -> Value {
 
 #[test]
 fn kernels_toml_knows_this_kernel_and_answers_without_its_btf() {
-    if !privileged("kernels_toml_knows_this_kernel_and_answers_without_its_btf") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let verify = run_json(&["verify", "--types", "hash,ringbuf", "--entries", "1000", "--json"]);
     let running = capacity::kernel::KernelVersion::running().unwrap();
     let release = nix::sys::utsname::uname().unwrap().release().to_string_lossy().into_owned();
@@ -148,10 +132,7 @@ fn kernels_toml_knows_this_kernel_and_answers_without_its_btf() {
 
 #[test]
 fn estimate_answers_what_a_real_map_reports() {
-    if !privileged("estimate_answers_what_a_real_map_reports") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let verify = run_json(&["verify", "--types", "hash,percpu-array,ringbuf", "--entries", "1000", "--json"]);
     let cases = verify["cases"].as_array().unwrap();
     assert!(cases.iter().all(|c| ["hash", "percpu-array", "ringbuf"].contains(&c["type"].as_str().unwrap())));
@@ -189,9 +170,7 @@ fn verify_refuses_bad_input_and_missing_privileges() {
     assert_usage_error(&capacity(&["verify", "--types", "queue"]), "not a map type");
     assert_usage_error(&capacity(&["verify", "--max-error", "-1"]), "--max-error");
     assert_usage_error(&capacity(&["verify", "--entries", "0"]), "--entries 0");
-    if !privileged("verify_refuses_bad_input_and_missing_privileges") {
-        return;
-    }
+    let Some(_kernel) = kernel_test() else { return };
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
         .arg(capacity_tests::capacity_bin())
@@ -299,12 +278,12 @@ fn on_this_kernel_the_plan_charges_the_ring_and_growth_can_cross_a_level() {
         for field in ["ring", "maps", "cpu", "memory", "headroom"] {
             assert!(!scenario[field].is_null(), "{field} missing: {scenario}");
         }
-        let maps_total: u64 = scenario["maps"].as_array().unwrap().iter().map(|m| u64_of(&m["model_bytes"])).sum();
-        assert_eq!(u64_of(&scenario["memory"]["model_bytes"]), u64_of(&scenario["ring"]["memlock_bytes"]) + maps_total);
+        let maps_total: u64 = scenario["maps"].as_array().unwrap().iter().map(|m| u(m, "model_bytes")).sum();
+        assert_eq!(u(&scenario["memory"], "model_bytes"), u(&scenario["ring"], "memlock_bytes") + maps_total);
     }
     let running = capacity::kernel::KernelVersion::running().unwrap();
     if running >= capacity::kernel::KernelVersion::new(6, 4, 0) && json["exact"] == true {
-        assert!(u64_of(&now["ring"]["memlock_bytes"]) > u64_of(&now["ring"]["recommended_bytes"]));
+        assert!(u(&now["ring"], "memlock_bytes") > u(&now["ring"], "recommended_bytes"));
         assert_eq!(now["headroom"]["level"], "healthy");
         assert_eq!(grown["headroom"]["level"], "warning");
     }
@@ -335,10 +314,7 @@ fn bad_workloads_are_one_line_and_exit_2() {
 
 #[test]
 fn measure_checks_the_plan_with_a_load_run() {
-    if !privileged("measure_checks_the_plan_with_a_load_run") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     let json = run_json(&["report", "--workload", &example_workload(), "--measure", "--duration", "1", "--json"]);
     let check = &json["check"];
     assert!(check.is_object(), "no check: {json}");
@@ -347,7 +323,7 @@ fn measure_checks_the_plan_with_a_load_run() {
     for field in ["actual_rate", "dropped", "drop_rate", "peak_occupancy_bytes", "peak_occupancy_pct", "verdict"] {
         assert!(!check[field].is_null(), "{field} missing: {check}");
     }
-    assert!(u64_of(&check["emitted"]) > 0);
+    assert!(u(check, "emitted") > 0);
     if json["cpu_source"] == "measured" {
         let cpu = &json["grown"]["cpu"];
         assert_eq!(cpu["kernel_ns_per_event"], check["kernel_ns_per_event"]);

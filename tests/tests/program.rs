@@ -2,7 +2,7 @@
 //! library: only this process, only this instance's token, only valid
 //! producer ids produce events.
 use capacity::run::program::{trigger, EmitProgram, ProgramSettings};
-use capacity_tests::{kernel_lock, privileged, programs_left_behind};
+use capacity_tests::{kernel_test, programs_left_behind};
 
 fn settings(batch: u32) -> ProgramSettings {
     ProgramSettings {
@@ -18,10 +18,7 @@ fn settings(batch: u32) -> ProgramSettings {
 
 #[test]
 fn only_this_instance_and_process_trigger_events() {
-    if !privileged("only_this_instance_and_process_trigger_events") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_kernel) = kernel_test() else { return };
     capacity::preflight::check_load_environment("test").expect("environment");
     let mut program = EmitProgram::load(&settings(4)).expect("load and attach");
     let token = program.token();

@@ -57,22 +57,18 @@ impl Report for Inspection {
                 node.kernel, node.cpus, node.page_size, node.accounting
             ));
             let mut table = Table::new(["map", "type", "key", "value", "entries", "flags", "memory", "note"]);
-            for map in &node.maps {
-                let memory = match (map.sized.model_bytes, map.sized.empty_bytes) {
+            for line in &node.maps {
+                let memory = match (line.sized.model_bytes, line.sized.empty_bytes) {
                     (None, _) => "n/a".to_string(),
                     (Some(full), Some(empty)) => format!("{full} (empty {empty})"),
-                    (Some(full), None) => format!("{full}{}", if map.sized.exact { "" } else { " ~" }),
+                    (Some(full), None) => format!("{full}{}", if line.sized.exact { "" } else { " ~" }),
                 };
-                table.row([
-                    map.name.clone(),
-                    map.type_name.clone(),
-                    map.key_size.to_string(),
-                    map.value_size.to_string(),
-                    map.max_entries.to_string(),
-                    if map.flag_names.is_empty() { "-".into() } else { map.flag_names.join(",") },
+                let flags = &line.map.flag_names;
+                table.row(line.map.cells().into_iter().chain([
+                    if flags.is_empty() { "-".into() } else { flags.join(",") },
                     memory,
-                    map.sized.note.clone().unwrap_or_default(),
-                ]);
+                    line.sized.note.clone().unwrap_or_default(),
+                ]));
             }
             out.push_str(&table.render());
             let not_sized = match node.unsized_maps {

@@ -16,7 +16,7 @@ use super::{
     kinds::{self, BPF_MAP_TYPE_RINGBUF},
     owners::{self, Owner},
     ringbuf,
-    sizing::{self, MapShape},
+    sizing::{self, MapNamed, MapShape},
 };
 use crate::{
     kernel::KernelVersion,
@@ -40,14 +40,8 @@ pub struct Options {
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveMap {
     pub id: u32,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub type_name: String,
-    pub key_size: u32,
-    pub value_size: u32,
-    pub max_entries: u32,
-    pub flags: u32,
-    pub flag_names: Vec<String>,
+    #[serde(flatten)]
+    pub map: MapNamed,
     pub owners: Vec<Owner>,
     /// The kernel's own figure (fdinfo `memlock`).
     pub memlock_bytes: u64,
@@ -229,13 +223,7 @@ fn live_map(
     LiveMap {
         id: info.id(),
         // The raw name: name_as_str() would make aya probe the kernel with maps of its own.
-        name: String::from_utf8_lossy(info.name()).into_owned(),
-        type_name: kinds::map_type_name(map_type),
-        key_size: shape.key_size,
-        value_size: shape.value_size,
-        max_entries: shape.max_entries,
-        flags: shape.flags,
-        flag_names: kinds::flag_names(shape.flags),
+        map: MapNamed::new(String::from_utf8_lossy(info.name()).into_owned(), &shape),
         owners: owners.of_map(info.id()),
         memlock_bytes,
         model_bytes: sized.model_bytes,
@@ -329,19 +317,13 @@ impl Report for Inventory {
                 (Some(p), Some(l)) => format!("{:.1}% {l}", p * 100.0),
                 _ => "-".into(),
             };
-            maps.row([
-                m.id.to_string(),
-                m.name.clone(),
-                m.type_name.clone(),
-                m.key_size.to_string(),
-                m.value_size.to_string(),
-                m.max_entries.to_string(),
+            maps.row(std::iter::once(m.id.to_string()).chain(m.map.cells()).chain([
                 m.memlock_bytes.to_string(),
                 model,
                 entries,
                 level,
                 owners_text(&m.owners),
-            ]);
+            ]));
         }
         out.push_str(&maps.render());
         let window =

@@ -5,9 +5,8 @@ use std::{path::PathBuf, str::FromStr};
 use serde::Serialize;
 
 use super::{
-    kinds,
     object::DeclaredMap,
-    sizing::{self, MapShape, Sized},
+    sizing::{self, MapNamed, MapShape, Sized},
 };
 use crate::{
     bail_usage,
@@ -81,14 +80,8 @@ pub fn parse_btf(text: &str) -> Result<(KernelVersion, PathBuf), String> {
 /// One declared map on one node.
 #[derive(Debug, Clone, Serialize)]
 pub struct MapLine {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub type_name: String,
-    pub key_size: u32,
-    pub value_size: u32,
-    pub max_entries: u32,
-    pub flags: u32,
-    pub flag_names: Vec<String>,
+    #[serde(flatten)]
+    pub map: MapNamed,
     pub section: &'static str,
     /// An inner map's outer map: its figure is per inner map and is not in the total.
     pub inner_of: Option<String>,
@@ -133,13 +126,7 @@ pub fn node_report(model: &Model, maps: &[DeclaredMap]) -> NodeReport {
                 sized.note = Some(sized.note.map_or(per_inner.clone(), |n| format!("{per_inner}; {n}")));
             }
             MapLine {
-                name: m.name.clone(),
-                type_name: kinds::map_type_name(m.map_type),
-                key_size: m.key_size,
-                value_size: m.value_size,
-                max_entries: m.max_entries,
-                flags: m.flags,
-                flag_names: kinds::flag_names(m.flags),
+                map: MapNamed::new(m.name.clone(), &shape),
                 section: m.section,
                 inner_of: m.inner_of.clone(),
                 sized,

@@ -17,6 +17,44 @@ pub struct MapShape {
     pub flags: u32,
 }
 
+/// A map as the reports name it: its name and its shape, in numbers and words.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapNamed {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+    pub flag_names: Vec<String>,
+}
+
+impl MapNamed {
+    pub fn new(name: String, shape: &MapShape) -> Self {
+        Self {
+            name,
+            type_name: kinds::map_type_name(shape.map_type),
+            key_size: shape.key_size,
+            value_size: shape.value_size,
+            max_entries: shape.max_entries,
+            flags: shape.flags,
+            flag_names: kinds::flag_names(shape.flags),
+        }
+    }
+
+    /// The table cells: name, type, key, value, entries.
+    pub fn cells(&self) -> [String; 5] {
+        [
+            self.name.clone(),
+            self.type_name.clone(),
+            self.key_size.to_string(),
+            self.value_size.to_string(),
+            self.max_entries.to_string(),
+        ]
+    }
+}
+
 /// The model's answer for one map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Sized {
@@ -123,24 +161,14 @@ mod tests {
     use crate::{
         kernel::KernelVersion,
         memory::{
-            btf::StructSizes,
             host::Host,
-            model::{Accounting, Model},
+            model::{Accounting, Model, REFERENCE_SIZES},
         },
     };
 
     fn model(cpus: u32) -> Model {
-        let sizes = StructSizes {
-            bpf_htab: Some(832),
-            htab_bucket: Some(16),
-            htab_elem: Some(48),
-            llist_node: Some(8),
-            bpf_array: Some(312),
-            bpf_ringbuf_map: Some(304),
-            ringbuf_consumer_pos: Some(4096),
-            has_map_mem_usage: Some(true),
-        };
-        let layout = crate::memory::model::Layout::with_sizes(sizes, "test");
+        // The reference machine's 6.18 sizes.
+        let layout = crate::memory::model::Layout::with_sizes(REFERENCE_SIZES, "test");
         Model::with(KernelVersion::new(6, 18, 0), Host { cpus, page_size: 4096 }, Accounting::PerType(layout))
     }
 

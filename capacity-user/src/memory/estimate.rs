@@ -1,5 +1,7 @@
 //! `capacity estimate`: the lab's figure and the kernel's, side by side,
 //! for one map or one ring buffer. Computation only: no privileges.
+use std::fmt;
+
 use serde::Serialize;
 
 use super::{
@@ -26,6 +28,14 @@ pub struct ModelInfo {
     pub btf: Option<String>,
     /// The struct sizes the figures add up (6.4+ only).
     pub struct_sizes: Option<StructSizes>,
+}
+
+/// The model in one line, as the reports' `kernel` row shows it:
+/// "6.18.0 (map_mem_usage, 4 CPUs, 4096 B pages)".
+impl fmt::Display for ModelInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, {} CPUs, {} B pages)", self.kernel, self.accounting, self.cpus, self.page_size)
+    }
 }
 
 impl ModelInfo {
@@ -83,7 +93,7 @@ impl Report for MapEstimate {
                     self.spec.kind, self.spec.entries, self.spec.key_size, self.spec.value_size
                 ),
             ),
-            ("kernel", describe_model(&self.model)),
+            ("kernel", self.model.to_string()),
             ("struct sizes", sizes_source(&self.model)),
             ("naive (lab)", format!("{} ({} B)", format_bytes(self.naive_bytes), self.naive_bytes)),
             (
@@ -209,7 +219,7 @@ impl Report for RingEstimate {
         } else {
             pairs.push(("ring", format!("{} ({} B)", format_bytes(self.size), self.size)));
         }
-        pairs.push(("kernel", describe_model(&self.model)));
+        pairs.push(("kernel", self.model.to_string()));
         pairs.push(("struct sizes", sizes_source(&self.model)));
         pairs.push((
             "memlock",
@@ -217,10 +227,6 @@ impl Report for RingEstimate {
         ));
         human_with_terms(&pairs, &self.terms, &self.notes)
     }
-}
-
-fn describe_model(model: &ModelInfo) -> String {
-    format!("{} ({}, {} CPUs, {} B pages)", model.kernel, model.accounting, model.cpus, model.page_size)
 }
 
 /// Where the struct sizes came from: a BTF file or capacity's table.

@@ -3,8 +3,6 @@
 //! its page size.
 use serde::Serialize;
 
-const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Host {
     /// `num_possible_cpus()`: online, offline and hot-pluggable CPUs alike.
@@ -15,9 +13,12 @@ pub struct Host {
 impl Host {
     /// This machine. Falls back to the online CPU count when sysfs is absent.
     pub fn this() -> Self {
-        let cpus = std::fs::read_to_string(POSSIBLE_CPUS)
+        // aya counts /sys/devices/system/cpu/possible, as it does to size
+        // the per-CPU values it reads.
+        let cpus = aya::util::nr_cpus()
             .ok()
-            .and_then(|list| count_cpu_list(&list))
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
         Self { cpus, page_size: page_size() }
     }
@@ -31,38 +32,16 @@ pub fn page_size() -> u64 {
     }
 }
 
-/// Counts a kernel CPU list such as `0-3,8,10-11`.
-fn count_cpu_list(list: &str) -> Option<u32> {
-    let mut count = 0;
-    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
-        count += match part.split_once('-') {
-            Some((first, last)) => last.trim().parse::<u32>().ok()?.checked_sub(first.trim().parse().ok()?)? + 1,
-            None => {
-                part.trim().parse::<u32>().ok()?;
-                1
-            }
-        };
-    }
-    (count > 0).then_some(count)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cpu_lists_count_ranges_and_singles() {
-        assert_eq!(count_cpu_list("0-1\n"), Some(2));
-        assert_eq!(count_cpu_list("0"), Some(1));
-        assert_eq!(count_cpu_list("0-3,8,10-11"), Some(7));
-        assert_eq!(count_cpu_list(""), None);
-        assert_eq!(count_cpu_list("x"), None);
-    }
-
-    #[test]
     fn this_host_has_cpus_and_pages() {
         let host = Host::this();
         assert!(host.cpus >= 1);
+        // Possible CPUs include every online one.
+        assert!(host.cpus as usize >= std::thread::available_parallelism().unwrap().get());
         assert!(host.page_size.is_power_of_two());
     }
 }

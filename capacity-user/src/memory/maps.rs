@@ -141,7 +141,15 @@ impl BpfMap {
     }
 }
 
-fn create_map(map_type: u32, key_size: u32, value_size: u32, max_entries: u32, map_flags: u32) -> io::Result<OwnedFd> {
+/// BPF_MAP_CREATE with any type and flags (named `capacity_verify`), for
+/// shapes `MapSpec` does not describe.
+pub fn create_map(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+) -> io::Result<OwnedFd> {
     let mut attr = MapCreateAttr { map_type, key_size, value_size, max_entries, map_flags, ..Default::default() };
     attr.map_name[..MAP_NAME.len()].copy_from_slice(MAP_NAME);
     let fd = bpf(BPF_MAP_CREATE, &mut attr)?;

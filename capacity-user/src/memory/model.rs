@@ -55,7 +55,7 @@ const SIZEOF_INT: u64 = 4;
 
 /// Struct sizes measured on this tool's reference machine (6.18.44, x86-64):
 /// stand-ins, always reported as inexact, for a structure no BTF describes.
-const REFERENCE_SIZES: StructSizes = StructSizes {
+pub(crate) const REFERENCE_SIZES: StructSizes = StructSizes {
     bpf_htab: Some(832),
     htab_bucket: Some(16),
     htab_elem: Some(48),

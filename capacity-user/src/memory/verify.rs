@@ -159,8 +159,23 @@ fn matrix(options: &VerifyOptions, host: Host) -> Vec<Planned> {
     cases
 }
 
-/// Runs the matrix on this kernel (privileged).
+/// Runs the matrix on this kernel and its gate, with the exit code the CLI
+/// expects. The CLI will map `passes()` itself; until then this stays.
 pub fn run(options: &VerifyOptions) -> anyhow::Result<(VerifyReport, Outcome)> {
+    let report = run_matrix(options)?;
+    let outcome = if report.passes() { Outcome::Success } else { Outcome::CheckFailed };
+    Ok((report, outcome))
+}
+
+impl VerifyReport {
+    /// No case is over the `--max-error` gate (true without one).
+    pub fn passes(&self) -> bool {
+        self.failed_cases == 0
+    }
+}
+
+/// Runs the matrix on this kernel (privileged).
+pub fn run_matrix(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
     preflight::check_privileges("capacity verify")?;
     let running = KernelVersion::running()?;
     if running >= PER_TYPE_SINCE {
@@ -184,7 +199,7 @@ pub fn run(options: &VerifyOptions) -> anyhow::Result<(VerifyReport, Outcome)> {
         });
     }
     let over = |c: &Case| options.max_error_pct.is_some_and(|max| c.model_error_pct.is_none_or(|e| e > max));
-    let report = VerifyReport {
+    Ok(VerifyReport {
         model: ModelInfo::of(&model),
         charged_source: meter.as_ref().map(ChargeMeter::source),
         max_error_pct: options.max_error_pct,
@@ -192,9 +207,7 @@ pub fn run(options: &VerifyOptions) -> anyhow::Result<(VerifyReport, Outcome)> {
         failed_cases: cases.iter().filter(|c| over(c)).count(),
         btf_struct_sizes: KernelBtf::running().map(|btf| btf.sizes),
         cases,
-    };
-    let outcome = if report.failed_cases > 0 { Outcome::CheckFailed } else { Outcome::Success };
-    Ok((report, outcome))
+    })
 }
 
 fn map_case(model: &Model, meter: Option<&ChargeMeter>, spec: &MapSpec) -> anyhow::Result<Case> {
@@ -210,22 +223,18 @@ fn map_case(model: &Model, meter: Option<&ChargeMeter>, spec: &MapSpec) -> anyho
         Some(meter) => meter.charge(create)?,
         None => (create()?, None),
     };
-    let memlock_bytes = memlock(map.as_fd())?;
-    let naive_bytes = spec.naive_bytes();
+    let figures = Figures {
+        naive_bytes: spec.naive_bytes(),
+        model_bytes: figure.bytes,
+        memlock_bytes: memlock(map.as_fd())?,
+        charged_bytes,
+    };
     Ok(Case {
-        subject: spec.kind.to_string(),
-        entries: spec.entries.into(),
         key_size: spec.key_size,
         value_size: spec.value_size,
         prealloc: spec.prealloc,
         filled: if spec.kind.is_hash() { spec.filled } else { 0 },
-        exact: figure.bytes == memlock_bytes,
-        naive_bytes,
-        model_bytes: figure.bytes,
-        memlock_bytes,
-        charged_bytes,
-        naive_error_pct: error_pct(naive_bytes, memlock_bytes),
-        model_error_pct: error_pct(figure.bytes, memlock_bytes),
+        ..Case::new(spec.kind.to_string(), spec.entries.into(), figures)
     })
 }
 
@@ -235,24 +244,45 @@ fn ring_case(model: &Model, meter: Option<&ChargeMeter>, size: u64) -> anyhow::R
         Some(meter) => meter.charge(|| BpfMap::ring(size))?,
         None => (BpfMap::ring(size)?, None),
     };
-    let memlock_bytes = memlock(ring.as_fd())?;
-    // The lab counts a ring as its size.
-    let naive_bytes = size;
-    Ok(Case {
-        subject: Subject::Ringbuf.to_string(),
-        entries: size,
-        key_size: 0,
-        value_size: 0,
-        prealloc: true,
-        filled: 0,
-        exact: figure.bytes == memlock_bytes,
-        naive_bytes,
+    let figures = Figures {
+        // The lab counts a ring as its size.
+        naive_bytes: size,
         model_bytes: figure.bytes,
-        memlock_bytes,
+        memlock_bytes: memlock(ring.as_fd())?,
         charged_bytes,
-        naive_error_pct: error_pct(naive_bytes, memlock_bytes),
-        model_error_pct: error_pct(figure.bytes, memlock_bytes),
-    })
+    };
+    Ok(Case::new(Subject::Ringbuf.to_string(), size, figures))
+}
+
+/// What one case measured and computed.
+struct Figures {
+    naive_bytes: u64,
+    model_bytes: u64,
+    memlock_bytes: u64,
+    charged_bytes: Option<u64>,
+}
+
+impl Case {
+    /// A case with its figures and errors, keyless, preallocated and empty
+    /// (a ring's shape; a map case fills in its own).
+    fn new(subject: String, entries: u64, figures: Figures) -> Self {
+        let Figures { naive_bytes, model_bytes, memlock_bytes, charged_bytes } = figures;
+        Self {
+            subject,
+            entries,
+            key_size: 0,
+            value_size: 0,
+            prealloc: true,
+            filled: 0,
+            exact: model_bytes == memlock_bytes,
+            naive_bytes,
+            model_bytes,
+            memlock_bytes,
+            charged_bytes,
+            naive_error_pct: error_pct(naive_bytes, memlock_bytes),
+            model_error_pct: error_pct(model_bytes, memlock_bytes),
+        }
+    }
 }
 
 /// |figure − memlock| / memlock in percent: 0 when both are 0, null when
@@ -298,13 +328,7 @@ impl Report for VerifyReport {
             ]);
         }
         let mut pairs = vec![
-            (
-                "kernel",
-                format!(
-                    "{} ({}, {} CPUs, {} B pages)",
-                    self.model.kernel, self.model.accounting, self.model.cpus, self.model.page_size
-                ),
-            ),
+            ("kernel", self.model.to_string()),
             ("charges", self.charged_source.clone().unwrap_or_else(|| "no memory cgroup usable".into())),
             ("model exact", format!("{} of {} cases", self.exact_cases, self.cases.len())),
         ];

@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use cargo_metadata::{Artifact, Message, Target, TargetKind};
 
 use crate::{
     setup::{describe, step, BpfToolchain},
@@ -37,34 +37,32 @@ pub fn build(toolchain: &BpfToolchain, target_dir: &Path) -> Result<Built> {
     };
     let capacity = artifacts(&mut static_cargo(&["build", "--package", "capacity-user", "--bin", "capacity"]))?
         .into_iter()
-        .find(|(kind, name, _)| kind == "bin" && name == "capacity")
-        .map(|(_, _, path)| path)
+        .find(|(target, _)| target.is_kind(TargetKind::Bin) && target.name == "capacity")
+        .map(|(_, path)| path)
         .context("cargo built no `capacity` binary")?;
     let tests = artifacts(&mut static_cargo(&["test", "--no-run", "--package", "capacity-tests"]))?
         .into_iter()
-        .filter(|(kind, _, _)| kind == "test")
-        .map(|(_, name, path)| (name, path))
+        .filter(|(target, _)| target.is_kind(TargetKind::Test))
+        .map(|(target, path)| (target.name, path))
         .collect();
     Ok(Built { capacity, tests })
 }
 
-/// Run cargo with JSON messages and return the executables it produced:
-/// (target kind, target name, path).
-fn artifacts(cmd: &mut Command) -> Result<Vec<(String, String, PathBuf)>> {
+/// Run cargo with JSON messages and return the executables it produced,
+/// with their targets.
+fn artifacts(cmd: &mut Command) -> Result<Vec<(Target, PathBuf)>> {
     eprintln!("xtask: $ {}", describe(cmd));
     let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
     if !out.status.success() {
         bail!("`{}` failed ({})", describe(cmd), out.status);
     }
     let mut found = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<Value>(line) else { continue };
-        let (Some("compiler-artifact"), Some(exe)) = (msg["reason"].as_str(), msg["executable"].as_str()) else {
-            continue;
-        };
-        let kind = msg["target"]["kind"][0].as_str().unwrap_or_default().to_string();
-        let name = msg["target"]["name"].as_str().unwrap_or_default().to_string();
-        found.push((kind, name, PathBuf::from(exe)));
+    for message in Message::parse_stream(out.stdout.as_slice()) {
+        if let Message::CompilerArtifact(Artifact { target, executable: Some(exe), .. }) =
+            message.context("read cargo's JSON messages")?
+        {
+            found.push((target, exe.into_std_path_buf()));
+        }
     }
     Ok(found)
 }

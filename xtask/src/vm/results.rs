@@ -3,6 +3,7 @@
 //! renders the per-kernel summary.
 use std::{fmt::Write as _, time::Duration};
 
+use comfy_table::{presets, Row, Table};
 use serde_json::Value;
 
 use super::qemu::{Boot, End};
@@ -187,6 +188,17 @@ fn minutes(d: Duration) -> String {
     format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
 }
 
+/// Left-aligned columns two spaces apart, no borders, no trailing blanks:
+/// the layout of capacity's own tables.
+fn plain_table(header: impl Into<Row>, rows: impl IntoIterator<Item = impl Into<Row>>) -> String {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING).set_header(header).add_rows(rows);
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table.trim_fmt()
+}
+
 /// The table, then what failed on each kernel.
 pub fn summary(reports: &[KernelReport]) -> String {
     let header = ["kernel", "release", "tests passed", "tests failed", "verify exact/total", "time", "result"];
@@ -204,18 +216,7 @@ pub fn summary(reports: &[KernelReport]) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
-        .collect();
-    let mut out = String::from("\n");
-    let mut line = |cells: Vec<&str>| {
-        let text: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", text.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
-    }
+    let mut out = format!("\n{}\n", plain_table(header, rows));
     // The plain closing line CI tools read as the test count.
     let (passed, failed) = reports.iter().fold((0, 0), |(p, f), r| (p + r.passed, f + r.failed));
     let _ = writeln!(out, "\nvm: {passed} passed, {failed} failed");
@@ -260,6 +261,22 @@ CAPACITY-VM-END";
         assert_eq!((report.passed, report.failed, report.verify_cases), (2, 0, Some((2, 2))));
         assert_eq!(report.release.as_deref(), Some("6.1.0-56-cloud-amd64"));
         assert!(summary(&[report]).contains("6.1     6.1.0-56-cloud-amd64  2             0             2/2"));
+    }
+
+    #[test]
+    fn the_table_is_plain_columns_two_spaces_apart() {
+        let mut report = KernelReport::from_boot("7.2", &boot("CAPACITY-VM-TEST-BEGIN test=load", End::TimedOut));
+        report.release = Some("7.2.0".into());
+        let lines: Vec<String> = summary(&[report]).lines().take(4).map(str::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "",
+                "kernel  release  tests passed  tests failed  verify exact/total  time   result",
+                "7.2     7.2.0    0             1             -                   1m15s  FAILED",
+                "",
+            ]
+        );
     }
 
     #[test]
