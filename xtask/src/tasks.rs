@@ -59,7 +59,7 @@ pub fn test(extra: &[String]) -> Result<()> {
     }
     let binary = build_release_capacity(&toolchain)?;
     step("running the tests");
-    let mut test = cargo(&["test", "--release", "--workspace"]);
+    let mut test = cargo(&["test", "--release", "--workspace", "--no-fail-fast"]);
     test.args(extra);
     toolchain.apply(&mut test);
     test.env("CAPACITY_BIN", binary);

@@ -76,17 +76,17 @@ impl Snapshot {
             .iter()
             .map(|m| MapSample {
                 id: m.id,
-                name: m.name.clone(),
-                type_name: m.type_name.clone(),
+                name: m.map.name.clone(),
+                type_name: m.map.type_name.clone(),
                 owner: owner_label(m.owners.iter().map(|o| o.comm.as_str())),
                 memory_bytes: m.memlock_bytes,
                 entries: m.entries,
-                max_entries: m.max_entries,
+                max_entries: m.map.max_entries,
                 pressure: m.pressure,
                 level: m.level.map(|l| l.name().to_string()),
                 ring: m
                     .ringbuf_pending_bytes
-                    .map(|pending_bytes| RingSample { pending_bytes, size_bytes: u64::from(m.max_entries) }),
+                    .map(|pending_bytes| RingSample { pending_bytes, size_bytes: u64::from(m.map.max_entries) }),
             })
             .collect();
         let programs = inventory

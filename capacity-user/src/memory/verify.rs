@@ -15,7 +15,6 @@ use super::{
     MapKind, MapSpec,
 };
 use crate::{
-    error::Outcome,
     kernel::KernelVersion,
     output::{key_values, Report, Table},
     preflight,
@@ -161,12 +160,6 @@ fn matrix(options: &VerifyOptions, host: Host) -> Vec<Planned> {
 
 /// Runs the matrix on this kernel and its gate, with the exit code the CLI
 /// expects. The CLI will map `passes()` itself; until then this stays.
-pub fn run(options: &VerifyOptions) -> anyhow::Result<(VerifyReport, Outcome)> {
-    let report = run_matrix(options)?;
-    let outcome = if report.passes() { Outcome::Success } else { Outcome::CheckFailed };
-    Ok((report, outcome))
-}
-
 impl VerifyReport {
     /// No case is over the `--max-error` gate (true without one).
     pub fn passes(&self) -> bool {
@@ -175,7 +168,7 @@ impl VerifyReport {
 }
 
 /// Runs the matrix on this kernel (privileged).
-pub fn run_matrix(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
+pub fn run(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
     preflight::check_privileges("capacity verify")?;
     let running = KernelVersion::running()?;
     if running >= PER_TYPE_SINCE {

@@ -215,7 +215,7 @@ impl Report for Plan {
         let m = &self.model;
         let mut out = key_values(&[
             ("workload", self.workload.clone()),
-            ("kernel", format!("{} ({}, {} CPUs, {} B pages)", m.kernel, m.accounting, m.cpus, m.page_size)),
+            ("kernel", m.to_string()),
             ("growth", format!("events ×{}, connections ×{}", self.growth.events, self.growth.connections)),
         ]);
         let mut table = Table::new(["", "now", "after growth"]);
