@@ -5,6 +5,7 @@ use std::time::Duration;
 use capacity_common::{EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS};
 
 use super::{
+    arrivals::Arrivals,
     consumer::ConsumerModel,
     generator::Pace,
     program::ProgramSettings,
@@ -71,6 +72,8 @@ pub struct RunConfig {
     pub map_entries: u32,
     pub consumer: ConsumerModel,
     pub wakeup: Wakeup,
+    /// How triggers arrive around the mean rate.
+    pub arrivals: Arrivals,
 }
 
 /// The defaults of a run's settings, in the command line's own grammar. The
@@ -109,6 +112,7 @@ impl Default for RunConfig {
             map_entries: defaults::MAP_ENTRIES,
             consumer: ConsumerModel::default(),
             wakeup: defaults::WAKEUP.parse().expect("the default wakeup parses"),
+            arrivals: Arrivals::default(),
         }
     }
 }
@@ -156,6 +160,10 @@ impl RunConfig {
         if self.duration.is_zero() {
             bail_usage!("--duration must be positive");
         }
+        if self.rate.is_infinite() && self.arrivals != Arrivals::Constant {
+            bail_usage!("--arrivals {} needs a paced --rate (the mean), not max", self.arrivals);
+        }
+        self.arrivals.check().map_err(crate::error::usage)?;
         Ok(())
     }
 
@@ -177,6 +185,7 @@ impl RunConfig {
         Pace {
             triggers_per_second: self.rate / f64::from(self.batch) / f64::from(self.producers),
             duration,
+            arrivals: self.arrivals.clone(),
         }
     }
 }

@@ -4,11 +4,13 @@
 //!
 //! - [`config`]: the run's settings, defaults and validation;
 //! - [`program`]: the kernel program (load, attach, counters; drop detaches);
+//! - [`arrivals`]: when triggers are due: constant, Poisson, bursts, a replayed profile;
 //! - [`generator`]: producer threads paced against absolute deadlines;
 //! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
 //! - [`phases`]: warm-up and measured phase, threads on their CPUs;
 //! - [`result`]: what a run measured and its table;
 //! - [`invariants`]: the accounting checked after every run.
+pub mod arrivals;
 pub mod config;
 pub mod consumer;
 mod cpu;

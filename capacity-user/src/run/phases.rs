@@ -76,6 +76,7 @@ fn run_phase(
         let producers: Vec<_> = (0..config.producers)
             .map(|id| {
                 let cpu = cpus.producer(id);
+                let pace = &pace;
                 scope.spawn(move || {
                     pin_to_cpu(cpu);
                     produce(token, id, pace, stop)

@@ -1,7 +1,12 @@
 //! What one run measured (the JSON of `capacity load`) and its table.
 use serde::Serialize;
 
-use super::{config::{record_bytes, RunConfig}, phases::Phase, program::Counters};
+use super::{
+    arrivals::{pacing, PhasePacing},
+    config::{record_bytes, RunConfig},
+    phases::Phase,
+    program::Counters,
+};
 use crate::{
     output::{key_values, Report},
     units::{format_bytes, format_rate},
@@ -47,6 +52,10 @@ pub struct RunResult {
     pub consumer_ns_per_event: Option<f64>,
     /// Ctrl-C ended the run early; the figures cover the part that ran.
     pub interrupted: bool,
+    /// The arrival process (`--arrivals`, `--profile`).
+    pub arrivals: String,
+    /// Target against actual rate over each phase of the arrival shape.
+    pub phases: Vec<PhasePacing>,
 }
 
 impl Report for RunResult {
@@ -79,6 +88,21 @@ impl Report for RunResult {
         }
         if let Some(c) = self.consumer_ns_per_event {
             pairs.push(("consumer ns/event", format!("{c:.1}")));
+        }
+        pairs.push(("arrivals", self.arrivals.clone()));
+        if self.phases.len() > 1 {
+            for p in &self.phases {
+                pairs.push((
+                    "  phase",
+                    format!(
+                        "{}: target {}, actual {} over {:.2} s",
+                        p.phase,
+                        format_rate(p.target_rate),
+                        format_rate(p.actual_rate),
+                        p.seconds
+                    ),
+                ));
+            }
         }
         if self.interrupted {
             pairs.push(("interrupted", "yes: partial result".into()));
@@ -121,5 +145,15 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
         kernel_ns_per_event,
         consumer_ns_per_event,
         interrupted,
+        arrivals: config.arrivals.to_string(),
+        phases: pacing(&config.arrivals, config.rate, elapsed.as_secs_f64(), &events_per_phase(config, phase)),
     }
+}
+
+/// Events the producers issued in each phase of the arrival shape.
+fn events_per_phase(config: &RunConfig, phase: &Phase) -> Vec<u64> {
+    let phases = phase.producers.iter().map(|p| p.per_phase.len()).max().unwrap_or(0);
+    (0..phases)
+        .map(|i| phase.producers.iter().filter_map(|p| p.per_phase.get(i)).sum::<u64>() * u64::from(config.batch))
+        .collect()
 }
