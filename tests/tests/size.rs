@@ -121,6 +121,55 @@ fn size_holds_the_backlog_of_a_consumer_stall() {
     }
 }
 
+/// Bursts of 10 × 10k = 100k events/s for 100 ms of each second (the
+/// whole second's events: nothing arrives between bursts), above a
+/// consumer that spends 50 µs per event (20k events/s at most), leave
+/// (100k − 20k) × 0.1 s × 72 B = 576000 bytes behind: 512 KiB (524288)
+/// must drop and 1 MiB holds. The answer is asserted exactly, and the
+/// construction keeps it exact on a loaded host: a consumer slowed by
+/// other work only leaves more behind, and even one that never ran during
+/// the burst leaves 100k × 0.1 s × 72 B = 720000 bytes, still under 1 MiB;
+/// a consumer faster than its work allows cannot exist.
+#[test]
+fn size_holds_the_backlog_of_a_burst_above_the_consumer() {
+    if !privileged("size_holds_the_backlog_of_a_burst_above_the_consumer") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let out = capacity(&[
+        "size",
+        "--json",
+        "--rate",
+        "10k",
+        "--arrivals",
+        "burst:10x100ms/1s",
+        "--consumer-work",
+        "50000",
+        "--step-duration",
+        "1s",
+        "--min",
+        "256K",
+        "--max",
+        "4M",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json_of(&out);
+    assert_eq!(u(&v, "min_ringbuf_size"), 1 << 20, "{v}");
+    assert_eq!(v["confirmed"], true, "{v}");
+    assert_trials_consistent(&v, 1);
+    for t in trials(&v).iter().filter(|t| u(t, "ringbuf_size") <= 512 << 10) {
+        assert_eq!(t["failed_by"], "drops", "{t}");
+    }
+    assert!(trials(&v).iter().any(|t| u(t, "ringbuf_size") == 512 << 10), "512 KiB brackets the answer: {v}");
+    // The backlog of the answer's runs lies where the arithmetic puts it.
+    let peak = u(&v, "peak_occupancy_bytes");
+    assert!((576_000 - 72 * 64..=720_000).contains(&peak), "peak {peak}: {v}");
+    // A trial lasts one whole period of the burst.
+    for t in trials(&v) {
+        assert!(f(t, "duration_s") >= 0.999, "{t}");
+    }
+}
+
 /// A consumer spending 50 µs per event drains 20k events/s at most: at 40k
 /// events/s no ring holds the load for long, so the largest ring tried
 /// drops, `limited_by` is the consumer, and the exit code is 1.

@@ -267,12 +267,21 @@ impl Schedule {
         Self { rate, kind }
     }
 
-    /// Triggers expected over the whole run (None: until the time is up).
+    /// Triggers due before the run's end (None: unpaced, until the time is up).
     pub fn total(&self, duration: Duration) -> Option<u64> {
+        let end = duration.as_secs_f64();
         match &self.kind {
             _ if !self.rate.is_finite() => None,
-            Kind::Poisson { .. } => None,
-            _ => Some((self.cumulative(duration.as_secs_f64())).round() as u64),
+            // Replay the draws on a copy of the generator: same seed, same count.
+            Kind::Poisson { rng, gap, .. } => {
+                let (mut rng, mut at, mut count) = (rng.clone(), 0.0, 0u64);
+                while at < end {
+                    count += 1;
+                    at += gap.sample(&mut rng);
+                }
+                Some(count)
+            }
+            _ => Some(self.cumulative(end).round() as u64),
         }
     }
 
@@ -373,6 +382,10 @@ pub struct PhasePacing {
     pub seconds: f64,
     pub target_rate: f64,
     pub actual_rate: f64,
+    /// Events the schedule holds in this phase (Poisson: the seed's own count).
+    pub target_events: u64,
+    /// Events the producers issued in it.
+    pub events: u64,
 }
 
 /// Seconds spent in each phase over the first `elapsed` of a run.
@@ -393,16 +406,25 @@ pub fn phase_seconds(arrivals: &Arrivals, elapsed: f64) -> Vec<f64> {
         .collect()
 }
 
-/// Target against actual per phase, from the events issued in each phase.
-pub fn pacing(arrivals: &Arrivals, mean_rate: f64, elapsed: f64, events_per_phase: &[u64]) -> Vec<PhasePacing> {
+/// Target against actual per phase over a run of `seconds` (its scheduled
+/// length: nothing is due after it), from the events issued in each phase;
+/// `scheduled_events` is the whole run's schedule.
+pub fn pacing(
+    arrivals: &Arrivals,
+    mean_rate: f64,
+    seconds: f64,
+    events_per_phase: &[u64],
+    scheduled_events: u64,
+) -> Vec<PhasePacing> {
     let multipliers: Vec<f64> = match arrivals.segments() {
         None => vec![1.0],
         Some(s) => s.iter().map(|s| s.multiplier).collect(),
     };
+    let single = multipliers.len() == 1;
     arrivals
         .phase_names()
         .into_iter()
-        .zip(phase_seconds(arrivals, elapsed))
+        .zip(phase_seconds(arrivals, seconds))
         .zip(multipliers)
         .zip(events_per_phase.iter().copied().chain(std::iter::repeat(0)))
         .map(|(((phase, seconds), multiplier), events)| PhasePacing {
@@ -410,6 +432,8 @@ pub fn pacing(arrivals: &Arrivals, mean_rate: f64, elapsed: f64, events_per_phas
             seconds,
             target_rate: mean_rate * multiplier,
             actual_rate: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
+            target_events: if single { scheduled_events } else { (mean_rate * multiplier * seconds).round() as u64 },
+            events,
         })
         .collect()
 }
@@ -489,6 +513,9 @@ mod tests {
         // Deadlines are the next arrival, after the last one due.
         let next = s.deadline(n as u64);
         assert!(next > Duration::from_secs(10) && next < Duration::from_millis(10_010), "{next:?}");
+        // The run's total is the same count, drawn ahead on a copy.
+        let fresh = Schedule::new(&Arrivals::Poisson { seed: 1 }, 10_000.0, 0);
+        assert_eq!(fresh.total(Duration::from_secs(10)), Some(n as u64));
         // Gaps are exponential: the share of gaps longer than the mean is e^-1.
         let mut s = Schedule::new(&Arrivals::Poisson { seed: 3 }, 1000.0, 0);
         let mut last = Duration::ZERO;
@@ -510,8 +537,9 @@ mod tests {
         assert_eq!(phase_seconds(&Arrivals::Constant, 2.5), vec![2.5]);
         let s = phase_seconds(&burst(), 2.5);
         assert!((s[0] - 0.15).abs() < 1e-9 && (s[1] - 2.35).abs() < 1e-9, "{s:?}");
-        let p = pacing(&burst(), 1000.0, 2.0, &[400, 1600]);
+        let p = pacing(&burst(), 1000.0, 2.0, &[400, 1600], 2000);
         assert_eq!(p[0].phase, "burst");
+        assert_eq!((p[0].target_events, p[1].target_events), (400, 1600));
         assert_eq!(p[0].target_rate, 4000.0);
         assert!((p[0].actual_rate - 4000.0).abs() < 1e-6);
         assert!((p[1].actual_rate - 1600.0 / 1.9).abs() < 1e-6);

@@ -35,6 +35,8 @@ pub struct ProducerReport {
     pub elapsed: Duration,
     /// Triggers fired in each phase of the arrival shape.
     pub per_phase: Vec<u64>,
+    /// Triggers the schedule held for the run (`triggers` when unpaced).
+    pub scheduled: u64,
 }
 
 /// Fire triggers for `producer` until the duration ends or `stop` is set.
@@ -43,12 +45,13 @@ pub fn produce(token: u32, producer: u32, pace: &Pace, stop: &AtomicBool) -> Pro
     let mut per_phase = vec![0u64; pace.arrivals.phase_names().len()];
     let start = Instant::now();
     let end = start + pace.duration;
-    let total = schedule.total(pace.duration).unwrap_or(u64::MAX);
+    let scheduled = schedule.total(pace.duration);
+    let total = scheduled.unwrap_or(u64::MAX);
     let mut issued = 0u64;
     while issued < total && !stop.load(Ordering::Relaxed) {
         let elapsed = start.elapsed();
         if elapsed >= pace.duration {
-            break; // Could not keep up (or Poisson's time is up): the shortfall shows in the actual rate.
+            break; // Could not keep up: the shortfall shows in the actual rate.
         }
         let due = schedule.due_by(elapsed).min(total);
         if issued < due {
@@ -69,7 +72,16 @@ pub fn produce(token: u32, producer: u32, pace: &Pace, stop: &AtomicBool) -> Pro
             std::hint::spin_loop();
         }
     }
-    ProducerReport { triggers: issued, elapsed: start.elapsed(), per_phase }
+    // A shape may schedule nothing at the end of the run (a burst that
+    // carries the whole period): the run still lasts its duration.
+    while !stop.load(Ordering::Relaxed) && scheduled.is_some() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        thread::sleep(left.min(Duration::from_millis(50)));
+    }
+    ProducerReport { triggers: issued, elapsed: start.elapsed(), per_phase, scheduled: scheduled.unwrap_or(issued) }
 }
 
 /// How many triggers should have been issued `elapsed` into the run.

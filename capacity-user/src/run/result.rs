@@ -146,7 +146,13 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
         consumer_ns_per_event,
         interrupted,
         arrivals: config.arrivals.to_string(),
-        phases: pacing(&config.arrivals, config.rate, elapsed.as_secs_f64(), &events_per_phase(config, phase)),
+        phases: pacing(
+            &config.arrivals,
+            config.rate,
+            elapsed.min(config.duration).as_secs_f64(),
+            &events_per_phase(config, phase),
+            phase.producers.iter().map(|p| p.scheduled).sum::<u64>() * u64::from(config.batch),
+        ),
     }
 }
 

@@ -142,11 +142,15 @@ pub fn first_size(spec: &SizeSpec) -> u64 {
 
 /// How long a trial runs: the step duration, longer when a trial must see
 /// the workload's worst moment (the first consumer stall starts one period
-/// into the run; the trial covers it and as long again to drain), or enough
-/// events to bound a non-zero drop threshold (capped like search's trials).
+/// into the run; the trial covers it and as long again to drain; a burst or
+/// a profile is seen whole in one period of its shape), or enough events to
+/// bound a non-zero drop threshold (capped like search's trials).
 pub fn trial_duration(spec: &SizeSpec) -> Duration {
     let w = &spec.workload;
     let mut duration = spec.step_duration;
+    if let Some(period) = w.arrivals.period() {
+        duration = duration.max(period);
+    }
     if let Some(stall) = w.consumer.stall {
         duration = duration.max(stall.every + stall.pause * 2);
     }
@@ -423,6 +427,10 @@ mod tests {
         let mut s = spec();
         s.workload.consumer.stall = Some("50@1000".parse::<Stall>().unwrap());
         assert_eq!(trial_duration(&s), Duration::from_millis(1100));
+        // A burst every 2 s: a trial sees one whole period.
+        let mut s = spec();
+        s.workload.arrivals = "burst:4x50ms/2s".parse().unwrap();
+        assert_eq!(trial_duration(&s), Duration::from_secs(2));
         // A non-zero threshold needs 3/x events: 0.001 at 100k/s is 30 ms,
         // below the step; 1e-6 at 100k/s would be 30 s, capped there.
         assert_eq!(trial_duration(&SizeSpec { max_drop_rate: 0.001, ..spec() }), Duration::from_millis(500));
