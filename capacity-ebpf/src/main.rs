@@ -20,7 +20,9 @@ mod program {
         EbpfContext,
     };
     use aya_log_ebpf::warn;
-    use capacity_common::{counter, EventHeader, FlowState, MAX_BATCH, MAX_PRODUCERS};
+    use capacity_common::{
+        counter, EventHeader, FlowState, EVENT_HEADER_SIZE, MAX_BATCH, MAX_MIX_EVENT_SIZE, MAX_PRODUCERS, SIZE_SLOTS,
+    };
 
     // Load-time settings. They live in .rodata, which the loader freezes, so
     // the verifier treats them as constants: bpf_ringbuf_reserve needs a size
@@ -38,6 +40,10 @@ mod program {
     /// 0: the kernel's adaptive wakeups. N: no wakeup except on every Nth event.
     #[no_mangle]
     static WAKEUP_EVERY: u32 = 0;
+    /// 0: every event is EVENT_SIZE bytes. Otherwise event `seq` is
+    /// EVENT_SIZES[seq % SIZE_SLOTS] bytes (a size mix).
+    #[no_mangle]
+    static SIZE_MIX: u32 = 0;
 
     // Sizes are placeholders: the loader sets the real ones.
     #[map(name = "EVENTS")]
@@ -48,6 +54,13 @@ mod program {
     static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::SLOTS, 0);
     #[map(name = "PRODUCER_SEQ")]
     static PRODUCER_SEQ: Array<u32> = Array::with_max_entries(MAX_PRODUCERS, 0);
+    /// A size mix's table, filled by the loader.
+    #[map(name = "EVENT_SIZES")]
+    static EVENT_SIZES: Array<u32> = Array::with_max_entries(SIZE_SLOTS, 0);
+    /// Where a mixed-size event is written before bpf_ringbuf_output copies
+    /// it into the ring: bpf_ringbuf_reserve only takes a constant size.
+    #[map(name = "MIX_SCRATCH")]
+    static MIX_SCRATCH: PerCpuArray<[u8; MAX_MIX_EVENT_SIZE]> = PerCpuArray::with_max_entries(1, 0);
 
     fn setting(value: &'static u32) -> u32 {
         // A volatile read keeps the compiler from folding in the placeholder.
@@ -143,6 +156,11 @@ mod program {
         let state = unsafe { &mut *(ctx as *mut Batch) };
         let seq = state.base_seq.wrapping_add(index);
         let now = unsafe { bpf_ktime_get_ns() };
+        if setting(&SIZE_MIX) != 0 {
+            let size = emit_mixed(seq, now, state);
+            update_flow(seq % setting(&KEYSPACE).max(1), size, now, state);
+            return 0;
+        }
         let size = setting(&EVENT_SIZE);
 
         match EVENTS.reserve_bytes(size as usize, 0) {
@@ -165,6 +183,34 @@ mod program {
         // refuses, out of the program.
         update_flow(seq % setting(&KEYSPACE).max(1), size, now, state);
         0
+    }
+
+    /// One event of a size mix: its size from the table, written through
+    /// the per-CPU scratch buffer. Returns the size.
+    fn emit_mixed(seq: u32, now: u64, state: &mut Batch) -> u32 {
+        let size = match EVENT_SIZES.get(seq & (SIZE_SLOTS - 1)) {
+            Some(size) => *size as usize,
+            None => EVENT_HEADER_SIZE,
+        };
+        // Bounds the verifier can see: header ..= scratch size.
+        let size = size.clamp(EVENT_HEADER_SIZE, MAX_MIX_EVENT_SIZE);
+        let Some(scratch) = MIX_SCRATCH.get_ptr_mut(0) else {
+            state.dropped += 1;
+            return size as u32;
+        };
+        let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
+        let scratch = unsafe { &mut *scratch };
+        unsafe { core::ptr::write(scratch.as_mut_ptr() as *mut EventHeader, header) };
+        let sent = match scratch.get(..size) {
+            Some(bytes) => EVENTS.output::<[u8]>(bytes, wakeup_flags(seq)).is_ok(),
+            None => false,
+        };
+        if sent {
+            state.emitted += 1;
+        } else {
+            state.dropped += 1;
+        }
+        size as u32
     }
 
     fn wakeup_flags(seq: u32) -> u64 {

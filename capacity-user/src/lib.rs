@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod event_sizes;
 pub mod kernel;
 pub mod memory;
 pub mod output;

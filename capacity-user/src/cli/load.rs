@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::{
     error::Outcome,
+    event_sizes::EventSizes,
     output,
     run::{
         arrivals::{Arrivals, Profile},
@@ -19,9 +20,10 @@ use crate::{
 /// The workload shape: everything about a run except its rate and length.
 #[derive(Debug, Clone, Args)]
 pub struct LoadOptions {
-    /// The whole record the program reserves, header (16 B) included.
-    #[arg(long, default_value = defaults::EVENT_SIZE, value_parser = parse_size)]
-    pub event_size: u64,
+    /// The whole record the program reserves, header (16 B) included: one
+    /// size, LO..HI (every size equally often) or S1:W1,S2:W2,... (weighted).
+    #[arg(long, default_value = defaults::EVENT_SIZE, value_name = "S|LO..HI|S1:W1,...")]
+    pub event_size: EventSizes,
     /// Ring buffer size: a power of two and a multiple of the page size.
     #[arg(long, default_value = defaults::RINGBUF_SIZE, value_parser = parse_size)]
     pub ringbuf_size: u64,
@@ -69,9 +71,12 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// The run configuration at `rate` for `duration`.
     pub fn config(&self, rate: f64, duration: Duration) -> anyhow::Result<RunConfig> {
-        let event_size = u32::try_from(self.event_size)
-            .map_err(|_| crate::error::usage(format!("--event-size {} is too large", self.event_size)))?;
+        let (event_size, size_mix) = match &self.event_size {
+            EventSizes::Fixed(size) => (*size, None),
+            mix => (mix.mean_event_size().round() as u32, Some(mix.clone())),
+        };
         Ok(RunConfig {
+            size_mix,
             arrivals: self.arrivals()?,
             rate,
             duration,

@@ -10,7 +10,7 @@ use super::{
     generator::Pace,
     program::ProgramSettings,
 };
-use crate::{bail_usage, units::format_bytes};
+use crate::{bail_usage, event_sizes::EventSizes, units::format_bytes};
 
 /// The kernel's ring buffer record header (BPF_RINGBUF_HDR_SZ).
 pub const RINGBUF_HEADER: u64 = 8;
@@ -74,6 +74,9 @@ pub struct RunConfig {
     pub wakeup: Wakeup,
     /// How triggers arrive around the mean rate.
     pub arrivals: Arrivals,
+    /// A size mix (`event_size` is then its mean, rounded); None: every
+    /// event is `event_size` bytes.
+    pub size_mix: Option<EventSizes>,
 }
 
 /// The defaults of a run's settings, in the command line's own grammar. The
@@ -113,6 +116,7 @@ impl Default for RunConfig {
             consumer: ConsumerModel::default(),
             wakeup: defaults::WAKEUP.parse().expect("the default wakeup parses"),
             arrivals: Arrivals::default(),
+            size_mix: None,
         }
     }
 }
@@ -143,11 +147,12 @@ impl RunConfig {
         if ring > 1 << 31 {
             bail_usage!("--ringbuf-size {} is larger than the kernel allows (2G)", format_bytes(ring));
         }
-        let record = record_bytes(self.event_size.into());
+        let largest = self.size_mix.as_ref().map_or(self.event_size, EventSizes::largest);
+        let record = record_bytes(largest.into());
         if record > ring {
             bail_usage!(
                 "an event of {} bytes takes {record} bytes in the ring, more than --ringbuf-size {ring}: use --ringbuf-size {} or more",
-                self.event_size,
+                largest,
                 record.next_power_of_two().max(page)
             );
         }
@@ -170,6 +175,7 @@ impl RunConfig {
     pub(super) fn program_settings(&self) -> ProgramSettings {
         ProgramSettings {
             event_size: self.event_size,
+            size_table: self.size_mix.as_ref().map(EventSizes::table),
             batch: self.batch,
             keyspace: self.keyspace,
             ringbuf_size: self.ringbuf_size as u32,
@@ -178,6 +184,14 @@ impl RunConfig {
                 Wakeup::Adaptive => 0,
                 Wakeup::Sampled(n) => n,
             },
+        }
+    }
+
+    /// Bytes one event takes in the ring on average, header and alignment included.
+    pub fn mean_record_bytes(&self) -> f64 {
+        match &self.size_mix {
+            Some(mix) => mix.mean_record_bytes(),
+            None => record_bytes(self.event_size.into()) as f64,
         }
     }
 

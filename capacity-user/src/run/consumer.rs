@@ -50,6 +50,23 @@ impl std::str::FromStr for Stall {
     }
 }
 
+/// The size every record must have: one size, or a mix's table indexed by
+/// the record's sequence number (as the kernel program indexes it).
+#[derive(Debug, Clone)]
+pub enum RecordSizes {
+    Fixed(u32),
+    Mix(Vec<u32>),
+}
+
+impl RecordSizes {
+    fn of(&self, seq: u32) -> usize {
+        match self {
+            RecordSizes::Fixed(size) => *size as usize,
+            RecordSizes::Mix(table) => crate::event_sizes::EventSizes::size_of(table, seq) as usize,
+        }
+    }
+}
+
 /// What the consumer saw.
 #[derive(Debug, Clone)]
 pub struct ConsumerReport {
@@ -78,7 +95,7 @@ impl ConsumerReport {
 pub fn consume(
     ring: &mut RingBuf<MapData>,
     model: &ConsumerModel,
-    event_size: usize,
+    sizes: &RecordSizes,
     producers_done: &AtomicBool,
     interrupted: &AtomicBool,
 ) -> ConsumerReport {
@@ -96,13 +113,18 @@ pub fn consume(
         let mut drained = 0u64;
         while let Some(record) = ring.next() {
             drained += 1;
-            if record.len() != event_size || record.len() < EVENT_HEADER_SIZE {
+            if record.len() < EVENT_HEADER_SIZE {
                 malformed += 1;
                 continue;
             }
             // SAFETY: at least EVENT_HEADER_SIZE bytes, read unaligned.
             let header: EventHeader = unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) };
+            let size_ok = record.len() == sizes.of(header.seq);
             drop(record);
+            if !size_ok {
+                malformed += 1;
+                continue;
+            }
             if !state.observe(&header) {
                 malformed += 1;
             }

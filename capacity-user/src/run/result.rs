@@ -52,6 +52,11 @@ pub struct RunResult {
     pub consumer_ns_per_event: Option<f64>,
     /// Ctrl-C ended the run early; the figures cover the part that ran.
     pub interrupted: bool,
+    /// The size mix (`--event-size LO..HI` or `S1:W1,...`), null for one size.
+    pub event_size_mix: Option<String>,
+    /// Bytes one event takes in the ring on average (record header and
+    /// alignment included); `record_bytes` for a single size.
+    pub mean_record_bytes: f64,
     /// The arrival process (`--arrivals`, `--profile`).
     pub arrivals: String,
     /// Target against actual rate over each phase of the arrival shape.
@@ -88,6 +93,9 @@ impl Report for RunResult {
         }
         if let Some(c) = self.consumer_ns_per_event {
             pairs.push(("consumer ns/event", format!("{c:.1}")));
+        }
+        if let Some(mix) = &self.event_size_mix {
+            pairs.push(("event sizes", format!("{mix}: {:.1} B per record on average", self.mean_record_bytes)));
         }
         pairs.push(("arrivals", self.arrivals.clone()));
         if self.phases.len() > 1 {
@@ -145,6 +153,8 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
         kernel_ns_per_event,
         consumer_ns_per_event,
         interrupted,
+        event_size_mix: config.size_mix.as_ref().map(ToString::to_string),
+        mean_record_bytes: config.mean_record_bytes(),
         arrivals: config.arrivals.to_string(),
         phases: pacing(
             &config.arrivals,
