@@ -13,7 +13,11 @@ use serde::Serialize;
 use super::rate::{self, Limit, CONFIRM_PASSES, MAX_CONFIRMATION_RUNS, MAX_TRIAL};
 use crate::{
     bail_usage,
-    memory::{estimate::RingPlan, model::Model},
+    event_sizes::EventSizes,
+    memory::{
+        estimate::{ring_for_mix, RingPlan, SizeMix},
+        model::Model,
+    },
     output::{key_values, Report, Table},
     progress::Progress,
     run::{page_size, record_bytes, run_fixed_rate, RunConfig, RunResult},
@@ -99,6 +103,9 @@ pub struct SizeResult {
     pub rate: f64,
     pub event_size: u32,
     pub record_bytes: u64,
+    /// The size mix, null for one size.
+    pub event_size_mix: Option<String>,
+    pub mean_record_bytes: f64,
     pub buffer_seconds: f64,
     pub min: u64,
     pub max: u64,
@@ -135,9 +142,32 @@ pub fn validate(spec: &SizeSpec) -> anyhow::Result<()> {
     RunConfig { ringbuf_size: spec.max, ..spec.workload.clone() }.validate()
 }
 
-/// The smallest ring to try: `min`, raised to hold one record.
+/// The smallest ring to try: `min`, raised to hold the largest record.
 pub fn first_size(spec: &SizeSpec) -> u64 {
-    spec.min.max(record_bytes(spec.workload.event_size.into()).next_power_of_two())
+    let w = &spec.workload;
+    let largest = w.size_mix.as_ref().map_or(w.event_size, EventSizes::largest);
+    spec.min.max(record_bytes(largest.into()).next_power_of_two())
+}
+
+/// The lab's ring and the recommended one for the workload: (lab, recommended).
+fn formulas(spec: &SizeSpec, model: &Model) -> anyhow::Result<(u64, u64)> {
+    let w = &spec.workload;
+    Ok(match &w.size_mix {
+        None => {
+            let plan = RingPlan::new(model, w.rate, w.event_size.into(), spec.buffer_seconds)?;
+            (plan.naive_bytes, plan.recommended_bytes)
+        }
+        Some(mix) => {
+            let mix = SizeMix {
+                label: mix.to_string(),
+                mean_event_size: mix.mean_event_size(),
+                mean_record_bytes: mix.mean_record_bytes(),
+                largest_record_bytes: record_bytes(mix.largest().into()),
+            };
+            let estimate = ring_for_mix(model, w.rate, &mix, spec.buffer_seconds)?;
+            (estimate.naive_bytes.unwrap_or(0), estimate.recommended_bytes.unwrap_or(0))
+        }
+    })
 }
 
 /// How long a trial runs: the step duration, longer when a trial must see
@@ -231,7 +261,7 @@ pub fn size(spec: &SizeSpec, model: &Model, stop: &AtomicBool) -> anyhow::Result
     validate(spec)?;
     let w = &spec.workload;
     // The formulas first: a bad workload is refused before any run.
-    let formula = RingPlan::new(model, w.rate, w.event_size.into(), spec.buffer_seconds)?;
+    let (lab_bytes, recommended_bytes) = formulas(spec, model)?;
     let candidates = sizes(first_size(spec), spec.max);
     let mut s =
         Sizer { spec, duration: trial_duration(spec), stop, progress: Progress::new(None), trials: Vec::new() };
@@ -301,23 +331,25 @@ pub fn size(spec: &SizeSpec, model: &Model, stop: &AtomicBool) -> anyhow::Result
     let at_answer = || s.trials.iter().filter(move |t| Some(t.ringbuf_size) == min_ringbuf_size);
     let peak_occupancy_bytes = min_ringbuf_size.and_then(|_| at_answer().map(|t| t.peak_occupancy_bytes).max());
     let answer_figure = min_ringbuf_size.map(|size| model.ring(size)).transpose()?;
-    let lab_figure = model.ring(formula.naive_bytes.max(model.host.page_size))?;
-    let recommended_figure = model.ring(formula.recommended_bytes)?;
+    let lab_figure = model.ring(lab_bytes.max(model.host.page_size))?;
+    let recommended_figure = model.ring(recommended_bytes)?;
     let memlock_exact = lab_figure.exact && recommended_figure.exact && answer_figure.as_ref().is_none_or(|f| f.exact);
     Ok(SizeResult {
         min_ringbuf_size,
         confirmed,
         peak_occupancy_bytes,
         memlock_bytes: answer_figure.map(|f| f.bytes),
-        lab_bytes: formula.naive_bytes,
+        lab_bytes,
         lab_memlock_bytes: lab_figure.bytes,
-        recommended_bytes: formula.recommended_bytes,
+        recommended_bytes,
         recommended_memlock_bytes: recommended_figure.bytes,
         memlock_exact,
         limited_by,
         rate: w.rate,
         event_size: w.event_size,
         record_bytes: record_bytes(w.event_size.into()),
+        event_size_mix: w.size_mix.as_ref().map(ToString::to_string),
+        mean_record_bytes: w.mean_record_bytes(),
         buffer_seconds: spec.buffer_seconds,
         min: spec.min,
         max: spec.max,
@@ -377,10 +409,10 @@ impl Report for SizeResult {
         pairs.push((
             "recommended",
             format!(
-                "{} (memlock {}) with {} B records",
+                "{} (memlock {}) with {:.1} B records on average",
                 format_bytes(self.recommended_bytes),
                 format_bytes(self.recommended_memlock_bytes),
-                self.record_bytes
+                self.mean_record_bytes
             ),
         ));
         if self.interrupted {
