@@ -180,7 +180,8 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
     let (first, last) = (log(result.min.max(4096)), log(result.max).max(log(result.min) + 1.0));
     let x = |size: u64| LEFT + (W - LEFT - RIGHT) * (log(size) - first) / (last - first);
     let drops = Axis::new(points.iter().map(|p| p.1 * 100.0).fold(1.0, f64::max));
-    let peak = Axis::new(points.iter().map(|p| p.2 as f64).fold(4096.0, f64::max));
+    // Bytes read best in quarters of a power of two.
+    let peak = Axis { max: points.iter().map(|p| p.2).max().unwrap_or(0).max(4096).next_power_of_two() as f64 };
 
     let mut out = String::new();
     let _ = writeln!(
@@ -194,7 +195,7 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
         let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#ddd"/>"##, W - RIGHT);
         text(&mut out, LEFT - 8.0, py + 4.0, "end", &format!(r#" fill="{DROPS}""#), &format!("{t}%"));
     }
-    for t in peak.ticks() {
+    for t in (0..=4).map(|i| peak.max * f64::from(i) / 4.0) {
         text(&mut out, W - RIGHT + 8.0, peak.y(t) + 4.0, "start", &format!(r#" fill="{ACHIEVED}""#), &format_bytes(t as u64));
     }
     // One tick per power of two, labelled every other one when crowded.
