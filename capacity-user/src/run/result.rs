@@ -81,9 +81,12 @@ impl Report for RunResult {
             (
                 "ring",
                 format!(
-                    "{} ({} B records), peak {}",
+                    "{} ({} records), peak {}",
                     format_bytes(self.ringbuf_size),
-                    self.record_bytes,
+                    match &self.event_size_mix {
+                        None => format!("{} B", self.record_bytes),
+                        Some(_) => format!("{:.1} B mean", self.mean_record_bytes),
+                    },
                     format_bytes(self.peak_occupancy_bytes)
                 ),
             ),
