@@ -5,7 +5,15 @@ use capacity::run::program::{trigger, EmitProgram, ProgramSettings};
 use capacity_tests::{kernel_lock, privileged, programs_left_behind};
 
 fn settings(batch: u32) -> ProgramSettings {
-    ProgramSettings { event_size: 64, batch, keyspace: 16, ringbuf_size: 1 << 20, map_entries: 64, wakeup_every: 0 }
+    ProgramSettings {
+        event_size: 64,
+        size_table: None,
+        batch,
+        keyspace: 16,
+        ringbuf_size: 1 << 20,
+        map_entries: 64,
+        wakeup_every: 0,
+    }
 }
 
 #[test]

@@ -15,8 +15,8 @@ use crate::{
     bail_usage,
     event_sizes::EventSizes,
     memory::{
-        estimate::{ring_for_mix, RingPlan, SizeMix},
         model::Model,
+        naive::{next_power_of_two, RING_MARGIN},
     },
     output::{key_values, Report, Table},
     progress::Progress,
@@ -92,10 +92,11 @@ pub struct SizeResult {
     pub memlock_bytes: Option<u64>,
     /// The lab's formula: next_power_of_two(rate × event_size × seconds × 1.2).
     pub lab_bytes: u64,
-    pub lab_memlock_bytes: u64,
+    /// Null when the formula's ring is beyond the kernel's largest (2 GiB).
+    pub lab_memlock_bytes: Option<u64>,
     /// The formula with real record sizes: next_power_of_two(rate × record × seconds × 1.2).
     pub recommended_bytes: u64,
-    pub recommended_memlock_bytes: u64,
+    pub recommended_memlock_bytes: Option<u64>,
     /// The memory figures are the kernel's own to the byte.
     pub memlock_exact: bool,
     /// Null when an answer was found.
@@ -149,25 +150,20 @@ pub fn first_size(spec: &SizeSpec) -> u64 {
     spec.min.max(record_bytes(largest.into()).next_power_of_two())
 }
 
-/// The lab's ring and the recommended one for the workload: (lab, recommended).
-fn formulas(spec: &SizeSpec, model: &Model) -> anyhow::Result<(u64, u64)> {
+/// The lab's ring and the recommended one for the workload: (lab,
+/// recommended). Not capped at the kernel's largest ring: a formula that
+/// asks for more is a finding, not a reason to refuse the measurement.
+fn formulas(spec: &SizeSpec, model: &Model) -> (u64, u64) {
     let w = &spec.workload;
-    Ok(match &w.size_mix {
-        None => {
-            let plan = RingPlan::new(model, w.rate, w.event_size.into(), spec.buffer_seconds)?;
-            (plan.naive_bytes, plan.recommended_bytes)
-        }
-        Some(mix) => {
-            let mix = SizeMix {
-                label: mix.to_string(),
-                mean_event_size: mix.mean_event_size(),
-                mean_record_bytes: mix.mean_record_bytes(),
-                largest_record_bytes: record_bytes(mix.largest().into()),
-            };
-            let estimate = ring_for_mix(model, w.rate, &mix, spec.buffer_seconds)?;
-            (estimate.naive_bytes.unwrap_or(0), estimate.recommended_bytes.unwrap_or(0))
-        }
-    })
+    let (mean_event, mean_record, largest_record) = match &w.size_mix {
+        None => (f64::from(w.event_size), record_bytes(w.event_size.into()) as f64, record_bytes(w.event_size.into())),
+        Some(mix) => (mix.mean_event_size(), mix.mean_record_bytes(), record_bytes(mix.largest().into())),
+    };
+    let seconds = spec.buffer_seconds * RING_MARGIN;
+    let lab = next_power_of_two(w.rate * mean_event * seconds);
+    let recommended =
+        next_power_of_two(w.rate * mean_record * seconds).max(model.host.page_size).max(largest_record.next_power_of_two());
+    (lab, recommended)
 }
 
 /// How long a trial runs: the step duration, longer when a trial must see
@@ -260,8 +256,7 @@ impl Sizer<'_> {
 pub fn size(spec: &SizeSpec, model: &Model, stop: &AtomicBool) -> anyhow::Result<SizeResult> {
     validate(spec)?;
     let w = &spec.workload;
-    // The formulas first: a bad workload is refused before any run.
-    let (lab_bytes, recommended_bytes) = formulas(spec, model)?;
+    let (lab_bytes, recommended_bytes) = formulas(spec, model);
     let candidates = sizes(first_size(spec), spec.max);
     let mut s =
         Sizer { spec, duration: trial_duration(spec), stop, progress: Progress::new(None), trials: Vec::new() };
@@ -331,18 +326,18 @@ pub fn size(spec: &SizeSpec, model: &Model, stop: &AtomicBool) -> anyhow::Result
     let at_answer = || s.trials.iter().filter(move |t| Some(t.ringbuf_size) == min_ringbuf_size);
     let peak_occupancy_bytes = min_ringbuf_size.and_then(|_| at_answer().map(|t| t.peak_occupancy_bytes).max());
     let answer_figure = min_ringbuf_size.map(|size| model.ring(size)).transpose()?;
-    let lab_figure = model.ring(lab_bytes.max(model.host.page_size))?;
-    let recommended_figure = model.ring(recommended_bytes)?;
-    let memlock_exact = lab_figure.exact && recommended_figure.exact && answer_figure.as_ref().is_none_or(|f| f.exact);
+    let lab_figure = model.ring(lab_bytes.max(model.host.page_size)).ok();
+    let recommended_figure = model.ring(recommended_bytes).ok();
+    let memlock_exact = [&lab_figure, &recommended_figure, &answer_figure].iter().all(|f| f.as_ref().is_none_or(|f| f.exact));
     Ok(SizeResult {
         min_ringbuf_size,
         confirmed,
         peak_occupancy_bytes,
         memlock_bytes: answer_figure.map(|f| f.bytes),
         lab_bytes,
-        lab_memlock_bytes: lab_figure.bytes,
+        lab_memlock_bytes: lab_figure.map(|f| f.bytes),
         recommended_bytes,
-        recommended_memlock_bytes: recommended_figure.bytes,
+        recommended_memlock_bytes: recommended_figure.map(|f| f.bytes),
         memlock_exact,
         limited_by,
         rate: w.rate,
@@ -357,6 +352,10 @@ pub fn size(spec: &SizeSpec, model: &Model, stop: &AtomicBool) -> anyhow::Result
         trials: s.trials,
         interrupted: interrupted || stop.load(Ordering::Relaxed),
     })
+}
+
+fn memlock(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "beyond the kernel's 2 GiB limit".into(), format_bytes)
 }
 
 impl Report for SizeResult {
@@ -400,7 +399,7 @@ impl Report for SizeResult {
             format!(
                 "{} (memlock {}) for {} s of {} × {} B",
                 format_bytes(self.lab_bytes),
-                format_bytes(self.lab_memlock_bytes),
+                memlock(self.lab_memlock_bytes),
                 self.buffer_seconds,
                 format_rate(self.rate),
                 self.event_size
@@ -411,7 +410,7 @@ impl Report for SizeResult {
             format!(
                 "{} (memlock {}) with {:.1} B records on average",
                 format_bytes(self.recommended_bytes),
-                format_bytes(self.recommended_memlock_bytes),
+                memlock(self.recommended_memlock_bytes),
                 self.mean_record_bytes
             ),
         ));
@@ -478,6 +477,27 @@ mod tests {
         assert!(bad(SizeSpec { max_drop_rate: 1.0, ..spec() }).contains("--max-drop-rate"));
         assert!(bad(SizeSpec { max: 1 << 32, ..spec() }).contains("larger than the kernel allows"));
         assert!(validate(&spec()).is_ok());
+    }
+
+    #[test]
+    fn formulas_follow_the_lab_and_the_record() {
+        let model = Model::with(
+            crate::kernel::KernelVersion::new(6, 18, 0),
+            crate::memory::host::Host { cpus: 2, page_size: 4096 },
+            crate::memory::model::Accounting::Footprint,
+        );
+        let mut s = spec();
+        s.workload.rate = 200_000.0;
+        // 200k × 64 × 6 = 76.8 MB and 200k × 72 × 6 = 86.4 MB: both 128 MiB.
+        assert_eq!(formulas(&s, &model), (128 << 20, 128 << 20));
+        // Beyond the kernel's 2 GiB: reported, not refused.
+        s.workload.rate = 10e6;
+        s.workload.event_size = 4096;
+        assert_eq!(formulas(&s, &model), (1 << 38, 1 << 38));
+        // A mix: its mean event for the lab, its mean record for the rest.
+        s.workload.rate = 10_000.0;
+        s.workload.size_mix = Some("64:70,512:25,4096:5".parse().unwrap());
+        assert_eq!(formulas(&s, &model), (32 << 20, 32 << 20));
     }
 
     #[test]
