@@ -51,7 +51,10 @@ impl std::str::FromStr for EventSizes {
         } else {
             EventSizes::Fixed(size(text)?)
         };
-        sizes.check().map(|()| sizes)
+        if sizes.smallest() == 0 {
+            return Err(format!("`{text}`: an event has at least 1 byte"));
+        }
+        Ok(sizes)
     }
 }
 
@@ -69,7 +72,9 @@ impl std::fmt::Display for EventSizes {
 }
 
 impl EventSizes {
-    fn check(&self) -> Result<(), String> {
+    /// What this tool's kernel program can emit: the header at least, and
+    /// for a mix at most the scratch buffer (one size: the reserve limit).
+    pub fn check_for_program(&self) -> Result<(), String> {
         let (lo, hi) = (self.smallest(), self.largest());
         let limit = if self.is_mix() { MAX_MIX_EVENT_SIZE } else { MAX_EVENT_SIZE };
         if (lo as usize) < EVENT_HEADER_SIZE || hi as usize > limit {
@@ -170,11 +175,14 @@ mod tests {
         assert_eq!("64:70,512:25,4K:5".parse(), Ok(EventSizes::Weighted(vec![(64, 70), (512, 25), (4096, 5)])));
         assert_eq!("64:70,512:25,4K:5".parse::<EventSizes>().unwrap().to_string(), "64:70,512:25,4096:5");
         assert!("1024..64".parse::<EventSizes>().unwrap_err().contains("LO below HI"));
-        assert!("8..64".parse::<EventSizes>().unwrap_err().contains("from 16"));
-        assert!("64:1,32K:1".parse::<EventSizes>().unwrap_err().contains("16384"));
+        let for_program = |t: &str| t.parse::<EventSizes>().unwrap().check_for_program().unwrap_err();
+        assert!(for_program("8..64").contains("from 16"));
+        assert!(for_program("64:1,32K:1").contains("16384"));
+        assert!("8".parse::<EventSizes>().is_ok(), "estimates take any size");
+        assert!("0".parse::<EventSizes>().unwrap_err().contains("at least 1 byte"));
         assert!("64:0".parse::<EventSizes>().unwrap_err().contains("weight of 0"));
         assert!("64:x".parse::<EventSizes>().is_err());
-        assert!("64K".parse::<EventSizes>().is_ok(), "a single size keeps the old limit");
+        assert!("64K".parse::<EventSizes>().unwrap().check_for_program().is_ok(), "a single size keeps the old limit");
     }
 
     #[test]

@@ -147,6 +147,9 @@ impl RunConfig {
         if ring > 1 << 31 {
             bail_usage!("--ringbuf-size {} is larger than the kernel allows (2G)", format_bytes(ring));
         }
+        if let Some(mix) = &self.size_mix {
+            mix.check_for_program().map_err(crate::error::usage)?;
+        }
         let largest = self.size_mix.as_ref().map_or(self.event_size, EventSizes::largest);
         let record = record_bytes(largest.into());
         if record > ring {
