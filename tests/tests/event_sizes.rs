@@ -60,3 +60,36 @@ fn estimate_plans_a_mix_from_its_mean_record() {
     assert_usage_error(&capacity(&["estimate", "ringbuf", "--rate", "10k", "--event-size", "64..32"]), "LO below HI");
     assert_usage_error(&capacity(&["load", "--rate", "10k", "--event-size", "64:1,20K:1"]), "16384");
 }
+
+/// `size` with a mix: a consumer stalled 50 ms every second at 20k events/s
+/// leaves 1000 events behind, 1000 × 384.8 B = 384812 bytes on average
+/// (the 1000 events of a stall cover the table's slots about evenly: any
+/// 128 in a row hold all three sizes). 256 KiB (262144) must drop, 512 KiB
+/// (524288) holds with 139 KB to spare for the consumer's ordinary lag at
+/// this low rate: the answer is asserted exactly.
+#[test]
+fn size_holds_the_backlog_of_a_mix() {
+    if !privileged("size_holds_the_backlog_of_a_mix") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let out = capacity(&[
+        "size", "--json", "--rate", "20k", "--event-size", MIX, "--consumer-stall", "50@1000", "--step-duration", "1s",
+        "--min", "64K", "--max", "2M",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json_of(&out);
+    assert_eq!(u(&v, "min_ringbuf_size"), 512 << 10, "{v}");
+    assert_eq!(v["confirmed"], true, "{v}");
+    assert_eq!(v["mean_record_bytes"].as_f64(), Some(MEAN_RECORD), "{v}");
+    // The lab's formula from the mean event (377 B): 20k × 377 × 5 × 1.2 = 45.2 MB -> 64 MiB.
+    assert_eq!(u(&v, "lab_bytes"), 64 << 20, "{v}");
+    for t in v["trials"].as_array().unwrap() {
+        assert_eq!(u(t, "emitted"), u(t, "consumed"), "{t}");
+        if u(t, "ringbuf_size") <= 256 << 10 {
+            assert_eq!(t["failed_by"], "drops", "{t}");
+        }
+    }
+    let peak = u(&v, "peak_occupancy_bytes");
+    assert!(peak > 256 << 10 && peak <= 512 << 10, "peak {peak}: {v}");
+}
