@@ -35,6 +35,12 @@ pub const MAX_EVENT_SIZE: usize = 64 * 1024;
 pub const MAX_BATCH: u32 = 65_536;
 /// Slots in the per-producer sequence array.
 pub const MAX_PRODUCERS: u32 = 256;
+/// Slots of the event-size table of a size mix: event `seq` has the size in
+/// slot `seq % SIZE_SLOTS` (a power of two, so the program masks).
+pub const SIZE_SLOTS: u32 = 1024;
+/// Largest event of a size mix: mixed sizes go through a per-CPU scratch
+/// buffer of this size (`bpf_ringbuf_reserve` needs a constant size).
+pub const MAX_MIX_EVENT_SIZE: usize = 16 * 1024;
 
 /// Value of the per-flow hash map: the stand-in for per-connection state.
 #[repr(C)]
@@ -97,6 +103,9 @@ pub mod names {
     pub const KEYSPACE: &str = "KEYSPACE";
     pub const WAKEUP_EVERY: &str = "WAKEUP_EVERY";
     pub const OVERWRITE: &str = "OVERWRITE";
+    /// Non-zero: events take their sizes from the `EVENT_SIZES` table.
+    pub const SIZE_MIX: &str = "SIZE_MIX";
+    pub const EVENT_SIZES: &str = "EVENT_SIZES";
 }
 
 #[cfg(test)]

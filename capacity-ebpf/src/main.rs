@@ -20,7 +20,10 @@ mod program {
         EbpfContext,
     };
     use aya_log_ebpf::warn;
-    use capacity_common::{counter, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, MAX_BATCH, MAX_PRODUCERS};
+    use capacity_common::{
+        counter, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, EVENT_HEADER_SIZE, MAX_BATCH, MAX_MIX_EVENT_SIZE,
+        MAX_PRODUCERS, SIZE_SLOTS,
+    };
 
     // Load-time settings. They live in .rodata, which the loader freezes, so
     // the verifier treats them as constants: bpf_ringbuf_reserve needs a size
@@ -42,6 +45,10 @@ mod program {
     /// the map definition's flags).
     #[no_mangle]
     static OVERWRITE: u32 = 0;
+    /// 0: every event is EVENT_SIZE bytes. Otherwise event `seq` is
+    /// EVENT_SIZES[seq % SIZE_SLOTS] bytes (a size mix).
+    #[no_mangle]
+    static SIZE_MIX: u32 = 0;
 
     // Sizes are placeholders: the loader sets the real ones.
     #[map(name = "EVENTS")]
@@ -52,6 +59,13 @@ mod program {
     static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::SLOTS, 0);
     #[map(name = "PRODUCER_SEQ")]
     static PRODUCER_SEQ: Array<u32> = Array::with_max_entries(MAX_PRODUCERS, 0);
+    /// A size mix's table, filled by the loader.
+    #[map(name = "EVENT_SIZES")]
+    static EVENT_SIZES: Array<u32> = Array::with_max_entries(SIZE_SLOTS, 0);
+    /// Where a mixed-size event is written before bpf_ringbuf_output copies
+    /// it into the ring: bpf_ringbuf_reserve only takes a constant size.
+    #[map(name = "MIX_SCRATCH")]
+    static MIX_SCRATCH: PerCpuArray<[u8; MAX_MIX_EVENT_SIZE]> = PerCpuArray::with_max_entries(1, 0);
 
     fn setting(value: &'static u32) -> u32 {
         // A volatile read keeps the compiler from folding in the placeholder.
@@ -166,8 +180,17 @@ mod program {
         let state = unsafe { &mut *(ctx as *mut Batch) };
         let seq = state.base_seq.wrapping_add(index);
         let now = unsafe { bpf_ktime_get_ns() };
-        let size = setting(&EVENT_SIZE);
+        let size = if setting(&SIZE_MIX) != 0 { emit_mixed(seq, now, state) } else { emit_fixed(seq, now, state) };
+        // `max(1)` keeps Rust's divide-by-zero panic path, which the verifier
+        // refuses, out of the program.
+        update_flow(seq % setting(&KEYSPACE).max(1), size, now, state);
+        0
+    }
 
+    /// One event of the fixed size, reserved in the ring and written in
+    /// place. Returns the size.
+    fn emit_fixed(seq: u32, now: u64, state: &mut Batch) -> u32 {
+        let size = setting(&EVENT_SIZE);
         match EVENTS.reserve_bytes(size as usize, 0) {
             Some(mut record) => {
                 let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
@@ -176,30 +199,56 @@ mod program {
                 record.submit(wakeup_flags(seq));
                 state.emitted += 1;
             }
-            None => {
-                state.dropped += 1;
-                // The kernel refuses a reserve when the new record would
-                // reach the oldest record still in the way (full), or when
-                // its lock times out or detects a deadlock (6.15+: busy),
-                // and says not which. With `floor` at or before that oldest
-                // record and the producer position read now at or after the
-                // one the reserve saw, "no room" here covers every full
-                // failure; what is left certainly had room.
-                let record = ((size as u64) + 8 + 7) & !7;
-                let produced = EVENTS.query(BPF_RB_PROD_POS as u64);
-                let ring = EVENTS.query(BPF_RB_RING_SIZE as u64);
-                if produced.wrapping_add(record).wrapping_sub(state.floor) >= ring {
-                    state.dropped_full += 1;
-                } else {
-                    state.dropped_busy += 1;
-                }
-            }
+            None => count_drop(size, state),
         }
+        size
+    }
 
-        // `max(1)` keeps Rust's divide-by-zero panic path, which the verifier
-        // refuses, out of the program.
-        update_flow(seq % setting(&KEYSPACE).max(1), size, now, state);
-        0
+    /// A reserve or output that failed, attributed. The kernel refuses one
+    /// when the new record would reach the oldest record still in the way
+    /// (full), or when its lock times out or detects a deadlock (6.15+:
+    /// busy), and says not which. With `floor` at or before that oldest
+    /// record and the producer position read now at or after the one the
+    /// reserve saw, "no room" here covers every full failure; what is left
+    /// certainly had room.
+    fn count_drop(size: u32, state: &mut Batch) {
+        state.dropped += 1;
+        let record = ((size as u64) + 8 + 7) & !7;
+        let produced = EVENTS.query(BPF_RB_PROD_POS as u64);
+        let ring = EVENTS.query(BPF_RB_RING_SIZE as u64);
+        if produced.wrapping_add(record).wrapping_sub(state.floor) >= ring {
+            state.dropped_full += 1;
+        } else {
+            state.dropped_busy += 1;
+        }
+    }
+
+    /// One event of a size mix: its size from the table, written through
+    /// the per-CPU scratch buffer. Returns the size.
+    fn emit_mixed(seq: u32, now: u64, state: &mut Batch) -> u32 {
+        let size = match EVENT_SIZES.get(seq & (SIZE_SLOTS - 1)) {
+            Some(size) => *size as usize,
+            None => EVENT_HEADER_SIZE,
+        };
+        // Bounds the verifier can see: header ..= scratch size.
+        let size = size.clamp(EVENT_HEADER_SIZE, MAX_MIX_EVENT_SIZE);
+        let Some(scratch) = MIX_SCRATCH.get_ptr_mut(0) else {
+            count_drop(size as u32, state);
+            return size as u32;
+        };
+        let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
+        let scratch = unsafe { &mut *scratch };
+        unsafe { core::ptr::write(scratch.as_mut_ptr() as *mut EventHeader, header) };
+        let sent = match scratch.get(..size) {
+            Some(bytes) => EVENTS.output::<[u8]>(bytes, wakeup_flags(seq)).is_ok(),
+            None => false,
+        };
+        if sent {
+            state.emitted += 1;
+        } else {
+            count_drop(size as u32, state);
+        }
+        size as u32
     }
 
     fn wakeup_flags(seq: u32) -> u64 {

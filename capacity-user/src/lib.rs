@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod deployment;
 pub mod error;
+pub mod event_sizes;
 pub mod export;
 pub mod kernel;
 pub mod level;

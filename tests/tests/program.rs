@@ -7,6 +7,7 @@ use capacity_tests::{kernel_test, programs_left_behind};
 fn settings(batch: u32) -> ProgramSettings {
     ProgramSettings {
         event_size: 64,
+        size_table: None,
         batch,
         keyspace: 16,
         ringbuf_size: 1 << 20,

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 
 use crate::{
     error::{usage, Outcome},
+    event_sizes::EventSizes,
     kernel::KernelVersion,
     memory::{estimate, host::Host, model::Model, MapKind, MapSpec},
     output,
@@ -82,9 +83,10 @@ pub struct RingbufArgs {
     /// Events per second, e.g. 250000, 250k, 2.5M.
     #[arg(long, value_parser = parse_rate, required_unless_present = "size", allow_hyphen_values = true)]
     pub rate: Option<f64>,
-    /// Average event size in bytes (what the program reserves).
-    #[arg(long, value_name = "S", value_parser = parse_size, required_unless_present = "size")]
-    pub event_size: Option<u64>,
+    /// Event size in bytes (what the program reserves): one size, LO..HI or
+    /// a weighted mix S1:W1,S2:W2,...
+    #[arg(long, value_name = "S|LO..HI|S1:W1,...", required_unless_present = "size")]
+    pub event_size: Option<EventSizes>,
     /// Seconds of events the ring must hold while the consumer lags.
     #[arg(long, value_name = "T", value_parser = parse_duration, default_value = "5")]
     pub buffer_seconds: Duration,
@@ -121,8 +123,17 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
             let model = args.model.model()?;
             let report = match (args.size, args.rate, args.event_size) {
                 (Some(size), _, _) => estimate::ring_of_size(&model, size)?,
-                (None, Some(rate), Some(event_size)) => {
-                    estimate::ring_for_rate(&model, rate, event_size, args.buffer_seconds.as_secs_f64())?
+                (None, Some(rate), Some(EventSizes::Fixed(event_size))) => {
+                    estimate::ring_for_rate(&model, rate, event_size.into(), args.buffer_seconds.as_secs_f64())?
+                }
+                (None, Some(rate), Some(mix)) => {
+                    let mix = estimate::SizeMix {
+                        label: mix.to_string(),
+                        mean_event_size: mix.mean_event_size(),
+                        mean_record_bytes: mix.mean_record_bytes(),
+                        largest_record_bytes: capacity_common::record_bytes(mix.largest().into()),
+                    };
+                    estimate::ring_for_mix(&model, rate, &mix, args.buffer_seconds.as_secs_f64())?
                 }
                 _ => return Err(usage("give --rate and --event-size, or --size")),
             };

@@ -5,8 +5,10 @@ use clap::Args;
 
 use crate::{
     error::Outcome,
+    event_sizes::EventSizes,
     output,
     run::{
+        arrivals::{Arrivals, Profile},
         config::defaults,
         consumer::{ConsumerModel, Stall},
         run_fixed_rate, RunConfig, Wakeup,
@@ -18,9 +20,10 @@ use crate::{
 /// The workload shape: everything about a run except its rate and length.
 #[derive(Debug, Clone, Args)]
 pub struct LoadOptions {
-    /// The whole record the program reserves, header (16 B) included.
-    #[arg(long, default_value = defaults::EVENT_SIZE, value_parser = parse_size)]
-    pub event_size: u64,
+    /// The whole record the program reserves, header (16 B) included: one
+    /// size, LO..HI (every size equally often) or S1:W1,S2:W2,... (weighted).
+    #[arg(long, default_value = defaults::EVENT_SIZE, value_name = "S|LO..HI|S1:W1,...")]
+    pub event_size: EventSizes,
     /// Ring buffer size: a power of two and a multiple of the page size.
     #[arg(long, default_value = defaults::RINGBUF_SIZE, value_parser = parse_size)]
     pub ringbuf_size: u64,
@@ -55,14 +58,30 @@ pub struct LoadOptions {
     /// Uncounted warm-up before the measured part of each run.
     #[arg(long, default_value = defaults::WARMUP, value_parser = parse_duration_or_zero)]
     pub warmup: Duration,
+    /// How events arrive around the mean --rate: constant, poisson[:SEED], or
+    /// burst:PEAKxON/PERIOD (e.g. burst:4x50ms/1s: 4x the rate for 50 ms of
+    /// each second, the rest of the second at the level that keeps the mean).
+    #[arg(long, default_value = "constant", conflicts_with = "profile")]
+    pub arrivals: Arrivals,
+    /// Replay a recorded rate series, rows of `seconds,events_per_second`
+    /// (looped; scaled to --rate when given, else at its own mean).
+    #[arg(long, value_name = "FILE.csv")]
+    pub profile: Option<std::path::PathBuf>,
+    /// Replay the profile this many times faster.
+    #[arg(long, value_name = "F", default_value_t = 1.0, requires = "profile")]
+    pub speedup: f64,
 }
 
 impl LoadOptions {
     /// The run configuration at `rate` for `duration`.
     pub fn config(&self, rate: f64, duration: Duration) -> anyhow::Result<RunConfig> {
-        let event_size = u32::try_from(self.event_size)
-            .map_err(|_| crate::error::usage(format!("--event-size {} is too large", self.event_size)))?;
+        let (event_size, size_mix) = match &self.event_size {
+            EventSizes::Fixed(size) => (*size, None),
+            mix => (mix.mean_event_size().round() as u32, Some(mix.clone())),
+        };
         Ok(RunConfig {
+            size_mix,
+            arrivals: self.arrivals()?,
             rate,
             duration,
             warmup: self.warmup,
@@ -83,6 +102,25 @@ impl LoadOptions {
     }
 }
 
+impl LoadOptions {
+    /// The arrival process: `--arrivals`, or the `--profile` file.
+    pub fn arrivals(&self) -> anyhow::Result<Arrivals> {
+        match &self.profile {
+            None => Ok(self.arrivals.clone()),
+            Some(path) => Profile::read(path, self.speedup).map(Arrivals::Profile).map_err(crate::error::usage),
+        }
+    }
+
+    /// The mean rate: `--rate` when given, else the profile's own mean.
+    pub fn mean_rate(&self, rate: Option<f64>) -> anyhow::Result<f64> {
+        match (rate, self.arrivals()?) {
+            (Some(rate), _) => Ok(rate),
+            (None, Arrivals::Profile(p)) => Ok(p.mean_rate()),
+            (None, _) => Err(crate::error::usage("--rate is required (it may be left out only with --profile)")),
+        }
+    }
+}
+
 fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
     if text.trim().trim_end_matches('s').trim() == "0" {
         return Ok(Duration::ZERO);
@@ -92,9 +130,9 @@ fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Events per second, e.g. 250000, 250k, 2.5M.
-    #[arg(long, value_parser = parse_rate, allow_hyphen_values = true)]
-    pub rate: f64,
+    /// Events per second (the mean), e.g. 250000, 250k, 2.5M; optional with --profile.
+    #[arg(long, value_parser = parse_rate, allow_hyphen_values = true, required_unless_present = "profile")]
+    pub rate: Option<f64>,
     /// Length of the measured run: 5, 2s, 500ms.
     #[arg(long, default_value = defaults::DURATION, value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Duration,
@@ -106,7 +144,8 @@ pub struct LoadArgs {
 }
 
 pub fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
-    let config = args.options.config(args.rate, args.duration)?;
+    let rate = args.options.mean_rate(args.rate)?;
+    let config = args.options.config(rate, args.duration)?;
     let stop = stop_flag();
     let result = run_fixed_rate(&config, stop)?;
     output::print(&result, args.json)?;

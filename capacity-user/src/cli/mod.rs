@@ -15,6 +15,7 @@ pub mod load;
 pub mod ramp;
 pub mod report;
 pub mod search;
+pub mod size;
 pub mod verify;
 pub mod watch;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Ramp(ramp::RampArgs),
     /// Binary search for the highest rate with drops at or below --max-drop-rate.
     Search(search::SearchArgs),
+    /// Binary search for the smallest power-of-two ring that holds a workload.
+    Size(size::SizeArgs),
     /// Create real maps and ring buffers and compare their memory with the formulas.
     Verify(verify::VerifyArgs),
     /// A capacity plan for one workload file.
@@ -98,6 +101,7 @@ pub fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Load(args) => load::run(args),
         Command::Ramp(args) => ramp::run(args),
         Command::Search(args) => search::run(args),
+        Command::Size(args) => size::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Report(args) => report::run(args),
         Command::Inspect(args) => inspect::run(args),

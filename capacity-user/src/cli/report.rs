@@ -7,7 +7,9 @@ use super::estimate::ModelArgs;
 use crate::{
     error::Outcome,
     output,
+    memory::{host::Host, model::Model},
     plan::{self, check, workload::Workload},
+    search::size,
     signal::stop_flag,
     units::parse_duration,
 };
@@ -18,10 +20,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE.toml")]
     pub workload: PathBuf,
     /// Validate the plan on this host: a load run at the grown rate through
-    /// the recommended ring (needs root or CAP_BPF+CAP_PERFMON).
+    /// the recommended ring, then `size` at the load the plan must survive
+    /// (grown, or N+1 failover) for the smallest ring that holds it (needs
+    /// root or CAP_BPF+CAP_PERFMON).
     #[arg(long)]
     pub measure: bool,
-    /// Length of the --measure run: 5, 2s, 500ms.
+    /// Length of the --measure load run, and of each trial of its size search: 5, 2s, 500ms.
     #[arg(long, default_value = "5", value_parser = parse_duration, requires = "measure")]
     pub duration: Duration,
     /// The kernel and machine the plan is for (default: this host).
@@ -46,6 +50,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
             report = plan::build(&workload, &model, Some(costs))?;
         }
         report.check = Some(check);
+        if outcome != Outcome::Interrupted {
+            let spec = check::size_spec(&report, &workload, args.duration);
+            let host_model = Model::new(None, None, Host::this())?;
+            let sized = size::size(&spec, &host_model, stop_flag())?;
+            if sized.interrupted {
+                outcome = Outcome::Interrupted;
+            }
+            report.measured_ring = Some(sized);
+        }
     }
     output::print(&report, args.json)?;
     Ok(outcome)

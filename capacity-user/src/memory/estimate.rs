@@ -119,6 +119,11 @@ pub struct RingEstimate {
     pub buffer_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_bytes: Option<u64>,
+    /// A size mix (`LO..HI` or `S1:W1,...`): `event_size` is then its mean.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_size_mix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_record_bytes: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub naive_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,6 +153,44 @@ pub fn ring_for_rate(model: &Model, rate: f64, event_size: u64, seconds: f64) ->
     })
 }
 
+/// A size mix as the estimate sees it: its means and its largest record.
+#[derive(Debug, Clone)]
+pub struct SizeMix {
+    pub label: String,
+    pub mean_event_size: f64,
+    pub mean_record_bytes: f64,
+    pub largest_record_bytes: u64,
+}
+
+/// The ring buffer a rate of mixed-size events needs: the lab's formula
+/// with the mean event size, the recommendation with the mean record (each
+/// event's header and alignment counted), never below the largest record.
+pub fn ring_for_mix(model: &Model, rate: f64, mix: &SizeMix, seconds: f64) -> anyhow::Result<RingEstimate> {
+    // The input checks of a single size, at the mix's mean.
+    RingPlan::new(model, rate, mix.mean_event_size.round() as u64, seconds)?;
+    let wanted = naive::next_power_of_two(rate * mix.mean_record_bytes * seconds * naive::RING_MARGIN);
+    let recommended = wanted.max(model.host.page_size).max(mix.largest_record_bytes.next_power_of_two());
+    if recommended > MAX_RING_BYTES {
+        bail_usage!(
+            "{rate} events/s of {} for {seconds} s need a ring of {}, more than the kernel's largest (2 GiB): lower the rate, the sizes or the buffer seconds",
+            mix.label,
+            format_bytes(recommended)
+        );
+    }
+    let figure = model.ring(recommended)?;
+    Ok(RingEstimate {
+        rate: Some(rate),
+        event_size: Some(mix.mean_event_size.round() as u64),
+        buffer_seconds: Some(seconds),
+        record_bytes: Some(mix.mean_record_bytes.ceil() as u64),
+        event_size_mix: Some(mix.label.clone()),
+        mean_record_bytes: Some(mix.mean_record_bytes),
+        naive_bytes: Some(naive::next_power_of_two(rate * mix.mean_event_size * seconds * naive::RING_MARGIN)),
+        recommended_bytes: Some(recommended),
+        ..ring_report(model, recommended, figure)
+    })
+}
+
 /// What the kernel charges for a ring of `size` bytes.
 pub fn ring_of_size(model: &Model, size: u64) -> anyhow::Result<RingEstimate> {
     let figure = model.ring(size)?;
@@ -160,6 +203,8 @@ fn ring_report(model: &Model, size: u64, figure: Figure) -> RingEstimate {
         event_size: None,
         buffer_seconds: None,
         record_bytes: None,
+        event_size_mix: None,
+        mean_record_bytes: None,
         naive_bytes: None,
         recommended_bytes: None,
         size,
@@ -213,7 +258,16 @@ impl Report for RingEstimate {
         let mut pairs = Vec::new();
         if let (Some(rate), Some(size), Some(seconds)) = (self.rate, self.event_size, self.buffer_seconds) {
             pairs.push(("workload", format!("{rate} events/s × {size} B for {seconds} s")));
-            pairs.push(("record", format!("{} B (8-byte header, rounded up to 8)", self.record_bytes.unwrap_or(0))));
+            match (&self.event_size_mix, self.mean_record_bytes) {
+                (Some(mix), Some(mean)) => {
+                    pairs.push(("event sizes", format!("{mix} (mean event {size} B)")));
+                    pairs.push(("record", format!("{mean:.1} B on average (8-byte header, each rounded up to 8)")));
+                }
+                _ => pairs.push((
+                    "record",
+                    format!("{} B (8-byte header, rounded up to 8)", self.record_bytes.unwrap_or(0)),
+                )),
+            }
             pairs.push(("naive ring (lab)", format_bytes(self.naive_bytes.unwrap_or(0))));
             pairs.push(("recommended ring", format_bytes(self.recommended_bytes.unwrap_or(0))));
         } else {
@@ -254,6 +308,27 @@ fn human_with_terms(pairs: &[(&str, String)], terms: &[Term], notes: &[String]) 
         out.push_str(&format!("note: {note}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod mix_tests {
+    use super::*;
+    use crate::memory::{host::Host, model::Accounting};
+
+    #[test]
+    fn a_mix_is_planned_from_its_mean_record() {
+        let model = Model::with("6.18".parse().unwrap(), Host { cpus: 2, page_size: 4096 }, Accounting::PerType(super::super::model::Layout::reference()));
+        // 64:70,512:25,4096:5 → mean record 384.8125 B: 10k/s × 5 s × 1.2 = 23.1 MB → 32 MiB;
+        // the lab's mean event (376.8 B) gives 22.6 MB → 32 MiB too.
+        let mix = SizeMix { label: "64:70,512:25,4096:5".into(), mean_event_size: 376.8125, mean_record_bytes: 384.8125, largest_record_bytes: 4104 };
+        let r = ring_for_mix(&model, 10_000.0, &mix, 5.0).unwrap();
+        assert_eq!(r.recommended_bytes, Some(32 << 20));
+        assert_eq!(r.naive_bytes, Some(32 << 20));
+        assert_eq!(r.event_size, Some(377));
+        // A slow mix still needs room for its largest record.
+        let r = ring_for_mix(&model, 1.0, &mix, 1.0).unwrap();
+        assert_eq!(r.recommended_bytes, Some(8192));
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::{
     output::key_values,
     preflight,
     run::{config::defaults, run_fixed_rate, RunConfig},
+    search::size::SizeSpec,
     units::{format_bytes, format_rate},
 };
 
@@ -120,7 +121,28 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig
         batch,
         keyspace: connections.unwrap_or(defaults.keyspace),
         map_entries: connections.unwrap_or(defaults.map_entries),
+        arrivals: workload.arrivals.clone(),
         ..defaults
+    }
+}
+
+/// The `size` search `--measure` runs: the smallest ring, up to the one the
+/// plan recommends, that holds the load the plan must survive (the N+1
+/// failover load when the workload has nodes, else the grown one), with
+/// the workload's arrivals, `step` per trial.
+pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration) -> SizeSpec {
+    let target = plan.failover.as_ref().unwrap_or(&plan.grown);
+    let mut config = config(plan, workload, step);
+    config.rate = target.events_per_second;
+    config.batch = ((config.rate / TRIGGERS_PER_SECOND).ceil() as u32).clamp(1, MAX_BATCH);
+    let page = crate::memory::host::page_size();
+    SizeSpec {
+        min: page,
+        max: target.ring.recommended_bytes.max(page),
+        max_drop_rate: 0.0,
+        step_duration: step,
+        buffer_seconds: workload.buffer_seconds,
+        workload: config,
     }
 }
 

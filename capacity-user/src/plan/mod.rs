@@ -18,7 +18,7 @@ pub mod check;
 pub mod workload;
 
 use check::Check;
-use workload::{CpuCosts, GrowsWith, Growth, Workload};
+use workload::{CpuCosts, GrowsWith, Growth, Redundancy, Workload};
 
 /// The lab's CPU target: plan cores so they are 70% busy.
 pub const TARGET_UTILISATION: f64 = 0.70;
@@ -99,6 +99,15 @@ pub struct Plan {
     pub cpu_source: Option<&'static str>,
     pub now: Scenario,
     pub grown: Scenario,
+    /// `nodes` and `spare` of the workload, null without N+1 planning.
+    pub redundancy: Option<Redundancy>,
+    /// N+1: the grown plan for one node carrying its share of the lost
+    /// nodes' load (rate and connections × nodes / (nodes − spare)).
+    pub failover: Option<Scenario>,
+    /// How events arrive (the workload's `arrivals` or `profile`).
+    pub arrivals: String,
+    /// `--measure`: the smallest ring that held the load on this host.
+    pub measured_ring: Option<crate::search::size::SizeResult>,
     /// The load run of `--measure`.
     pub check: Option<Check>,
     pub notes: Vec<String>,
@@ -116,6 +125,10 @@ pub fn build(workload: &Workload, model: &Model, measured: Option<CpuCosts>) -> 
     let mut notes = model.notes.clone();
     let now = scenario(workload, model, Growth { events: 1.0, connections: 1.0 }, costs, &mut exact, &mut notes)?;
     let grown = scenario(workload, model, workload.growth, costs, &mut exact, &mut notes)?;
+    let failover = workload
+        .redundancy
+        .map(|r| scenario(workload, model, failover_growth(workload.growth, r), costs, &mut exact, &mut notes))
+        .transpose()?;
     match cpu_source {
         None => notes.push("no per-event CPU costs: add a [cpu] table to the workload or run with --measure".into()),
         Some("measured") => notes.push(
@@ -133,6 +146,10 @@ pub fn build(workload: &Workload, model: &Model, measured: Option<CpuCosts>) -> 
         cpu_source,
         now,
         grown,
+        redundancy: workload.redundancy,
+        failover,
+        arrivals: workload.arrivals.to_string(),
+        measured_ring: None,
         check: None,
         notes,
     })
@@ -191,6 +208,13 @@ fn scenario(
     })
 }
 
+/// Growth for one node of N when S are lost: their events and connections
+/// move to the N − S left, on top of the workload's own growth.
+pub fn failover_growth(growth: Growth, redundancy: Redundancy) -> Growth {
+    let f = redundancy.factor();
+    Growth { events: growth.events * f, connections: growth.connections * f }
+}
+
 /// A map with its entries (and live elements) scaled by `factor`, rounded up.
 fn grow(spec: &MapSpec, factor: f64) -> MapSpec {
     let scale = |n: u32| (f64::from(n) * factor).ceil().min(f64::from(u32::MAX)) as u32;
@@ -218,11 +242,13 @@ impl Report for Plan {
             ("kernel", m.to_string()),
             ("growth", format!("events ×{}, connections ×{}", self.growth.events, self.growth.connections)),
         ]);
-        let mut table = Table::new(["", "now", "after growth"]);
-        let both = |f: &dyn Fn(&Scenario) -> String| [f(&self.now), f(&self.grown)];
+        let failover_head = self.redundancy.map(|r| format!("{} of {} nodes lost", r.spare, r.nodes));
+        let mut table = Table::new(
+            ["".to_string(), "now".to_string(), "after growth".to_string()].into_iter().chain(failover_head),
+        );
         let mut row = |label: &str, f: &dyn Fn(&Scenario) -> String| {
-            let [a, b] = both(f);
-            table.row([label.to_string(), a, b]);
+            let cells = [Some(label.to_string()), Some(f(&self.now)), Some(f(&self.grown)), self.failover.as_ref().map(f)];
+            table.row(cells.into_iter().flatten());
         };
         row("events", &|s| format!("{} × {} B", format_rate(s.events_per_second), s.event_size));
         row("ring (lab)", &|s| format_bytes(s.ring.naive_bytes));
@@ -252,6 +278,28 @@ impl Report for Plan {
         if let Some(check) = &self.check {
             out.push('\n');
             out.push_str(&check.human());
+        }
+        if let Some(size) = &self.measured_ring {
+            out.push('\n');
+            out.push_str(&key_values(&[(
+                "measured ring",
+                match size.min_ringbuf_size {
+                    Some(ring) => format!(
+                        "{} held {} ({} arrivals){}; the plan recommends {}",
+                        format_bytes(ring),
+                        format_rate(size.rate),
+                        self.arrivals,
+                        if size.confirmed { ", confirmed" } else { ", not confirmed" },
+                        format_bytes(self.failover.as_ref().unwrap_or(&self.grown).ring.recommended_bytes)
+                    ),
+                    None => format!(
+                        "no ring up to {} held {}: limited by the {}",
+                        format_bytes(size.max),
+                        format_rate(size.rate),
+                        size.limited_by.map(|l| l.to_string()).unwrap_or_else(|| "interruption".into())
+                    ),
+                },
+            )]));
         }
         for note in &self.notes {
             out.push_str(&format!("note: {note}\n"));
@@ -297,6 +345,27 @@ mod tests {
             "#,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn n_plus_one_plans_a_node_for_the_lost_nodes_load() {
+        let mut w = workload();
+        w.redundancy = Some(Redundancy { nodes: 4, spare: 1 });
+        let plan = build(&w, &model(), None).unwrap();
+        // Grown 150k/s; one of four lost: each of three carries 150k × 4 / 3.
+        let failover = plan.failover.as_ref().expect("a failover scenario");
+        assert_eq!(failover.events_per_second, 200_000.0);
+        // Connections ×2 then ×4/3: 1000 → 2667 entries (rounded up).
+        assert_eq!(failover.maps[0].spec.entries, 2667);
+        assert_eq!(failover.maps[1].spec.entries, 10, "arrays do not grow");
+        // 200k/s × 112 B × 5 × 1.2 = 134.4 MB -> 2^28, where the grown plan fits 2^27.
+        assert_eq!(failover.ring.recommended_bytes, 1 << 28);
+        assert_eq!(plan.grown.ring.recommended_bytes, 1 << 27);
+        // 200k/s × 1000 ns = 0.2 busy cores.
+        assert!((failover.cpu.as_ref().unwrap().busy_cores - 0.2).abs() < 1e-12);
+        assert!(build(&workload(), &model(), None).unwrap().failover.is_none());
+        let human = plan.human();
+        assert!(human.contains("1 of 4 nodes lost"), "{human}");
     }
 
     #[test]

@@ -11,6 +11,12 @@
 //! kernel_ns_per_event = 350
 //! consumer_ns_per_event = 900
 //!
+//! arrivals = "burst:4x50ms/1s"  # optional: constant (default), poisson, burst:...
+//! # profile = "rates.csv"      # or a recorded rate series (relative to this file)
+//! # speedup = 60               # replayed this many times faster
+//! nodes = 4                    # optional N+1: the deployment's nodes,
+//! spare = 1                    # and how many may be lost
+//!
 //! [growth]                     # optional, these are the defaults
 //! events = 1.5
 //! connections = 2.0
@@ -23,13 +29,14 @@
 //! value_size = 24
 //! grows_with = "connections"   # default for hash maps; arrays: "none"
 //! ```
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::{
     bail_usage,
     memory::{MapKind, MapSpec},
+    run::arrivals::{Arrivals, Profile},
     units::{parse_rate, parse_size},
 };
 
@@ -48,6 +55,25 @@ pub struct Workload {
     pub cpu: Option<CpuCosts>,
     pub growth: Growth,
     pub maps: Vec<WorkloadMap>,
+    /// How events arrive around `events_per_second` (for `--measure`).
+    pub arrivals: Arrivals,
+    /// N+1 planning: each node's load when `spare` of `nodes` are lost.
+    pub redundancy: Option<Redundancy>,
+}
+
+/// `nodes = N`, `spare = S`: the events of the lost nodes move to the
+/// others, so each carries rate × N / (N − S).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Redundancy {
+    pub nodes: u32,
+    pub spare: u32,
+}
+
+impl Redundancy {
+    /// The factor each surviving node's load grows by.
+    pub fn factor(&self) -> f64 {
+        f64::from(self.nodes) / f64::from(self.nodes - self.spare)
+    }
 }
 
 /// In-kernel and consumer CPU time per event, in nanoseconds.
@@ -95,11 +121,18 @@ impl Workload {
             Ok(text) => text,
             Err(e) => bail_usage!("cannot read workload file {}: {e}", path.display()),
         };
-        Self::parse(&text).map_err(|e| crate::error::usage(format!("{}: {e:#}", path.display())))
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse_in(&text, &base).map_err(|e| crate::error::usage(format!("{}: {e:#}", path.display())))
     }
 
-    /// Parses and checks a workload; errors are one line.
+    /// Parses and checks a workload; errors are one line. A profile's path
+    /// is relative to the working directory.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Self::parse_in(text, Path::new(""))
+    }
+
+    /// Parses and checks a workload whose profile path is relative to `base`.
+    pub fn parse_in(text: &str, base: &Path) -> anyhow::Result<Self> {
         let raw: RawWorkload = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
@@ -111,7 +144,7 @@ impl Workload {
                 }
             }
         };
-        raw.check()
+        raw.check(base)
     }
 }
 
@@ -157,6 +190,16 @@ struct RawWorkload {
     growth: Growth,
     #[serde(default)]
     maps: Vec<RawMap>,
+    #[serde(default)]
+    arrivals: Option<String>,
+    #[serde(default)]
+    profile: Option<PathBuf>,
+    #[serde(default)]
+    speedup: Option<f64>,
+    #[serde(default)]
+    nodes: Option<u32>,
+    #[serde(default)]
+    spare: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,7 +220,7 @@ struct RawMap {
 }
 
 impl RawWorkload {
-    fn check(self) -> anyhow::Result<Workload> {
+    fn check(self, base: &Path) -> anyhow::Result<Workload> {
         let buffer_seconds = self.buffer_seconds.unwrap_or(DEFAULT_BUFFER_SECONDS);
         if !(buffer_seconds.is_finite() && buffer_seconds > 0.0) {
             bail_usage!("buffer_seconds = {buffer_seconds} must be positive");
@@ -207,6 +250,26 @@ impl RawWorkload {
             }
         }
         let maps = self.maps.into_iter().map(RawMap::check).collect::<anyhow::Result<Vec<_>>>()?;
+        let arrivals = match (&self.arrivals, &self.profile) {
+            (Some(_), Some(_)) => bail_usage!("give arrivals or profile, not both"),
+            (Some(text), None) => text.parse().map_err(|e: String| crate::error::usage(format!("arrivals: {e}")))?,
+            (None, Some(path)) => {
+                Arrivals::Profile(Profile::read(&base.join(path), self.speedup.unwrap_or(1.0)).map_err(crate::error::usage)?)
+            }
+            (None, None) if self.speedup.is_some() => bail_usage!("speedup needs a profile"),
+            (None, None) => Arrivals::Constant,
+        };
+        let redundancy = match (self.nodes, self.spare) {
+            (None, None) => None,
+            (Some(nodes), spare) => {
+                let spare = spare.unwrap_or(1);
+                if nodes == 0 || spare >= nodes {
+                    bail_usage!("nodes = {nodes}, spare = {spare}: spare must be below nodes (e.g. nodes = 4, spare = 1)");
+                }
+                Some(Redundancy { nodes, spare })
+            }
+            (None, Some(_)) => bail_usage!("spare needs nodes (the deployment's node count)"),
+        };
         Ok(Workload {
             name: self.name.unwrap_or_else(|| "workload".into()),
             events_per_second: self.events_per_second.rate("events_per_second")?,
@@ -216,6 +279,8 @@ impl RawWorkload {
             cpu: self.cpu,
             growth: self.growth,
             maps,
+            arrivals,
+            redundancy,
         })
     }
 }
@@ -271,6 +336,20 @@ mod tests {
         assert_eq!(w.maps[0].spec, MapSpec::new(MapKind::LruHash, 65_536, 16, 24));
         assert_eq!(w.maps[0].grows_with, GrowsWith::Connections);
         assert_eq!(w.maps[1].grows_with, GrowsWith::None);
+    }
+
+    #[test]
+    fn traffic_shape_and_redundancy_are_read() {
+        let w = Workload::parse(&format!("arrivals = \"burst:4x50ms/1s\"\nnodes = 4\nspare = 1\n{MINIMAL}")).unwrap();
+        assert_eq!(w.arrivals.to_string(), "burst:4x50ms/1s");
+        assert_eq!(w.redundancy, Some(Redundancy { nodes: 4, spare: 1 }));
+        assert_eq!(w.redundancy.unwrap().factor(), 4.0 / 3.0);
+        assert_eq!(Workload::parse(MINIMAL).unwrap().arrivals, Arrivals::Constant);
+        let err = |text: &str| format!("{:#}", Workload::parse(text).unwrap_err());
+        assert!(err(&format!("nodes = 2\nspare = 2\n{MINIMAL}")).contains("spare must be below nodes"));
+        assert!(err(&format!("spare = 1\n{MINIMAL}")).contains("spare needs nodes"));
+        assert!(err(&format!("arrivals = \"often\"\n{MINIMAL}")).contains("arrivals:"));
+        assert!(err(&format!("profile = \"/nonexistent.csv\"\n{MINIMAL}")).contains("cannot read the profile"));
     }
 
     #[test]

@@ -5,12 +5,14 @@ use std::time::Duration;
 use capacity_common::{record_bytes, EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS};
 
 use super::{
+    arrivals::Arrivals,
     consumer::ConsumerModel,
     generator::Pace,
     program::ProgramSettings,
 };
 use crate::{
     bail_usage,
+    event_sizes::EventSizes,
     memory::host::page_size,
     units::{format_bytes, plain_rate},
 };
@@ -69,6 +71,11 @@ pub struct RunConfig {
     /// Run the ring in overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+):
     /// a full ring overwrites its oldest records instead of dropping new ones.
     pub overwrite: bool,
+    /// How triggers arrive around the mean rate.
+    pub arrivals: Arrivals,
+    /// A size mix (`event_size` is then its mean, rounded); None: every
+    /// event is `event_size` bytes.
+    pub size_mix: Option<EventSizes>,
 }
 
 /// The defaults of a run's settings, in the command line's own grammar. The
@@ -108,6 +115,8 @@ impl Default for RunConfig {
             consumer: ConsumerModel::default(),
             wakeup: defaults::WAKEUP.parse().expect("the default wakeup parses"),
             overwrite: false,
+            arrivals: Arrivals::default(),
+            size_mix: None,
         }
     }
 }
@@ -138,11 +147,15 @@ impl RunConfig {
         if ring > 1 << 31 {
             bail_usage!("--ringbuf-size {} is larger than the kernel allows (2G)", format_bytes(ring));
         }
-        let record = record_bytes(self.event_size.into());
+        if let Some(mix) = &self.size_mix {
+            mix.check_for_program().map_err(crate::error::usage)?;
+        }
+        let largest = self.size_mix.as_ref().map_or(self.event_size, EventSizes::largest);
+        let record = record_bytes(largest.into());
         if record > ring {
             bail_usage!(
                 "an event of {} bytes takes {record} bytes in the ring, more than --ringbuf-size {ring}: use --ringbuf-size {} or more",
-                self.event_size,
+                largest,
                 record.next_power_of_two().max(page)
             );
         }
@@ -151,6 +164,11 @@ impl RunConfig {
         }
         if self.keyspace == 0 || self.map_entries == 0 {
             bail_usage!("--keyspace and --map-entries must be at least 1");
+        }
+        if self.overwrite && self.size_mix.is_some() {
+            bail_usage!(
+                "--overwrite takes one --event-size, not a mix: overwritten records are counted from the overwrite position by their one size"
+            );
         }
         if self.duration.is_zero() {
             bail_usage!("--duration must be positive");
@@ -172,12 +190,17 @@ impl RunConfig {
                 plain_rate(*paceable.start())
             );
         }
+        if self.rate.is_infinite() && self.arrivals != Arrivals::Constant {
+            bail_usage!("--arrivals {} needs a paced --rate (the mean), not max", self.arrivals);
+        }
+        self.arrivals.check().map_err(crate::error::usage)?;
         Ok(())
     }
 
     pub(super) fn program_settings(&self) -> ProgramSettings {
         ProgramSettings {
             event_size: self.event_size,
+            size_table: self.size_mix.as_ref().map(EventSizes::table),
             batch: self.batch,
             keyspace: self.keyspace,
             ringbuf_size: self.ringbuf_size as u32,
@@ -190,10 +213,19 @@ impl RunConfig {
         }
     }
 
+    /// Bytes one event takes in the ring on average, header and alignment included.
+    pub fn mean_record_bytes(&self) -> f64 {
+        match &self.size_mix {
+            Some(mix) => mix.mean_record_bytes(),
+            None => record_bytes(self.event_size.into()) as f64,
+        }
+    }
+
     pub(super) fn pace(&self, duration: Duration) -> Pace {
         Pace {
             triggers_per_second: self.rate / f64::from(self.batch) / f64::from(self.producers),
             duration,
+            arrivals: self.arrivals.clone(),
         }
     }
 }
@@ -217,6 +249,9 @@ mod tests {
         assert!(RunConfig { rate: 1e9, ..Default::default() }.validate().is_ok());
         assert!(RunConfig { rate: 0.2, ..Default::default() }.validate().is_ok());
         assert!(RunConfig { rate: f64::INFINITY, ..Default::default() }.validate().is_ok());
+        let mix: crate::event_sizes::EventSizes = "64:1,128:1".parse().unwrap();
+        assert!(bad(RunConfig { overwrite: true, size_mix: Some(mix), ..Default::default() })
+            .contains("--overwrite takes one --event-size"));
         assert!(RunConfig::default().validate().is_ok());
     }
 

@@ -51,6 +51,23 @@ impl std::str::FromStr for Stall {
     }
 }
 
+/// The size every record must have: one size, or a mix's table indexed by
+/// the record's sequence number (as the kernel program indexes it).
+#[derive(Debug, Clone)]
+pub enum RecordSizes {
+    Fixed(u32),
+    Mix(Vec<u32>),
+}
+
+impl RecordSizes {
+    fn of(&self, seq: u32) -> usize {
+        match self {
+            RecordSizes::Fixed(size) => *size as usize,
+            RecordSizes::Mix(table) => crate::event_sizes::EventSizes::size_of(table, seq) as usize,
+        }
+    }
+}
+
 /// What the consumer saw.
 #[derive(Debug, Clone)]
 pub struct ConsumerReport {
@@ -82,7 +99,7 @@ impl ConsumerReport {
 pub fn consume(
     ring: &mut Ring,
     model: &ConsumerModel,
-    event_size: usize,
+    sizes: &RecordSizes,
     producers_done: &AtomicBool,
     interrupted: &AtomicBool,
 ) -> ConsumerReport {
@@ -99,12 +116,16 @@ pub fn consume(
         // Read before draining: once set, the drain below sees every record.
         let done = producers_done.load(Ordering::Acquire);
         let mut drained = 0u64;
-        while let Some(record) = ring.next(event_size) {
+        while let Some(record) = ring.next() {
             drained += 1;
-            let Record::Event(header) = record else {
+            let Record::Event { header, len } = record else {
                 malformed += 1;
                 continue;
             };
+            if len != sizes.of(header.seq) {
+                malformed += 1;
+                continue;
+            }
             if !state.observe(&header) {
                 malformed += 1;
             }

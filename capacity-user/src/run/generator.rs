@@ -1,4 +1,5 @@
-//! The load generator: producer threads that fire triggers at a fixed rate.
+//! The load generator: producer threads that fire triggers at a mean rate,
+//! arriving as the run's arrival process says (`arrivals.rs`).
 //!
 //! Pacing is against absolute deadlines from one start instant: a producer
 //! that falls behind catches up in bursts instead of drifting, and one that
@@ -10,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::program::trigger;
+use super::{
+    arrivals::{Arrivals, Schedule},
+    program::trigger,
+};
 
 /// Triggers issued back to back before the clock is read again.
 const BURST: u64 = 64;
@@ -33,44 +37,51 @@ pub fn paceable_rates(batch: u32, producers: u32, duration: Duration) -> RangeIn
     per_trigger / seconds..=fastest
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Pace {
-    /// Triggers per second for this producer; infinite means unpaced.
+    /// Mean triggers per second for this producer; infinite means unpaced.
     pub triggers_per_second: f64,
     pub duration: Duration,
+    pub arrivals: Arrivals,
 }
 
 /// What one producer did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ProducerReport {
     pub triggers: u64,
     pub elapsed: Duration,
+    /// Triggers fired in each phase of the arrival shape.
+    pub per_phase: Vec<u64>,
+    /// Triggers the schedule held for the run (`triggers` when unpaced).
+    pub scheduled: u64,
 }
 
 /// Fire triggers for `producer` until the duration ends or `stop` is set.
-pub fn produce(token: u32, producer: u32, pace: Pace, stop: &AtomicBool) -> ProducerReport {
+pub fn produce(token: u32, producer: u32, pace: &Pace, stop: &AtomicBool) -> ProducerReport {
+    let mut schedule = Schedule::new(&pace.arrivals, pace.triggers_per_second, producer);
+    let mut per_phase = vec![0u64; pace.arrivals.phase_names().len()];
     let start = Instant::now();
-    let total = if pace.triggers_per_second.is_finite() {
-        (pace.triggers_per_second * pace.duration.as_secs_f64()).round() as u64
-    } else {
-        u64::MAX
-    };
+    let end = start + pace.duration;
+    let scheduled = schedule.total(pace.duration);
+    let total = scheduled.unwrap_or(u64::MAX);
     let mut issued = 0u64;
     while issued < total && !stop.load(Ordering::Relaxed) {
         let elapsed = start.elapsed();
         if elapsed >= pace.duration {
             break; // Could not keep up: the shortfall shows in the actual rate.
         }
-        let due = due_by(elapsed, pace.triggers_per_second).min(total);
+        let due = schedule.due_by(elapsed).min(total);
         if issued < due {
             let burst = (due - issued).min(BURST);
             for _ in 0..burst {
                 trigger(token, producer);
             }
             issued += burst;
+            per_phase[schedule.phase_of(elapsed)] += burst;
             continue;
         }
-        let next_deadline = start + Duration::from_secs_f64((issued + 1) as f64 / pace.triggers_per_second);
+        // Trigger number `issued` (from 0) is the next one due.
+        let next_deadline = (start + schedule.deadline(issued)).min(end);
         let wait = next_deadline.saturating_duration_since(Instant::now());
         if wait > MIN_SLEEP {
             thread::sleep(wait - MIN_SLEEP / 2);
@@ -78,11 +89,20 @@ pub fn produce(token: u32, producer: u32, pace: Pace, stop: &AtomicBool) -> Prod
             std::hint::spin_loop();
         }
     }
-    ProducerReport { triggers: issued, elapsed: start.elapsed() }
+    // A shape may schedule nothing at the end of the run (a burst that
+    // carries the whole period): the run still lasts its duration.
+    while !stop.load(Ordering::Relaxed) && scheduled.is_some() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        thread::sleep(left.min(Duration::from_millis(50)));
+    }
+    ProducerReport { triggers: issued, elapsed: start.elapsed(), per_phase, scheduled: scheduled.unwrap_or(issued) }
 }
 
 /// How many triggers should have been issued `elapsed` into the run.
-fn due_by(elapsed: Duration, rate: f64) -> u64 {
+pub(super) fn due_by(elapsed: Duration, rate: f64) -> u64 {
     if rate.is_finite() {
         (elapsed.as_secs_f64() * rate).floor() as u64 + 1
     } else {

@@ -104,8 +104,8 @@ mod tests {
     fn seven_x_run(missed: u64, other_runs_seen_by_kernel: u64) -> (RunConfig, Phase, Counters) {
         let config = RunConfig { batch: 4, producers: 2, ..RunConfig::default() };
         let producers = vec![
-            ProducerReport { triggers: 10, elapsed: Duration::from_secs(1) },
-            ProducerReport { triggers: 10, elapsed: Duration::from_secs(1) },
+            ProducerReport { triggers: 10, elapsed: Duration::from_secs(1), per_phase: vec![10], scheduled: 10 },
+            ProducerReport { triggers: 10, elapsed: Duration::from_secs(1), per_phase: vec![10], scheduled: 10 },
         ];
         let consumer = ConsumerReport {
             consumed: 68 - 2 - 5,

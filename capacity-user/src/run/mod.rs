@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: the run's settings, defaults and validation;
 //! - [`program`]: the kernel program (load, attach, counters; drop detaches);
+//! - [`arrivals`]: when triggers are due: constant, Poisson, bursts, a replayed profile;
 //! - [`generator`]: producer threads paced against absolute deadlines;
 //! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
 //! - [`ring`]: reads records from the ring, following overwrites in overwrite mode;
@@ -11,6 +12,7 @@
 //! - [`measured`]: what one phase measured;
 //! - [`result`]: what a run measured and its table;
 //! - [`invariants`]: the accounting checked after every run.
+pub mod arrivals;
 pub mod config;
 pub mod consumer;
 mod cpu;

@@ -9,7 +9,7 @@ use std::{
 
 use super::{
     config::RunConfig,
-    consumer::consume,
+    consumer::{consume, RecordSizes},
     cpu::{pin_to_cpu, CpuPlan},
     generator::{produce, ProducerReport},
     invariants::check_invariants,
@@ -68,14 +68,19 @@ fn run_phase(
     let producers_done = AtomicBool::new(false);
     let kernel_before = program.kernel_stats()?;
     let cpus = CpuPlan::for_this_process();
+    let expected = match &config.size_mix {
+        Some(mix) => RecordSizes::Mix(mix.table()),
+        None => RecordSizes::Fixed(config.event_size),
+    };
     let (producers, consumer) = thread::scope(|scope| {
         let consumer = scope.spawn(|| {
             pin_to_cpu(cpus.consumer);
-            consume(ring, &config.consumer, config.event_size as usize, &producers_done, stop)
+            consume(ring, &config.consumer, &expected, &producers_done, stop)
         });
         let producers: Vec<_> = (0..config.producers)
             .map(|id| {
                 let cpu = cpus.producer(id);
+                let pace = &pace;
                 scope.spawn(move || {
                     pin_to_cpu(cpu);
                     produce(token, id, pace, stop)

@@ -28,6 +28,8 @@ pub fn object() -> &'static [u8] {
 #[derive(Debug, Clone)]
 pub struct ProgramSettings {
     pub event_size: u32,
+    /// A size mix's table (`SIZE_SLOTS` sizes, indexed by sequence number).
+    pub size_table: Option<Vec<u32>>,
     pub batch: u32,
     pub keyspace: u32,
     pub ringbuf_size: u32,
@@ -106,10 +108,18 @@ impl EmitProgram {
             .override_global(names::KEYSPACE, &settings.keyspace, true)
             .override_global(names::WAKEUP_EVERY, &settings.wakeup_every, true)
             .override_global(names::OVERWRITE, &overwrite, true)
+            .override_global(names::SIZE_MIX, &u32::from(settings.size_table.is_some()), true)
             .map_max_entries(names::RING, settings.ringbuf_size)
             .map_max_entries(names::FLOWS, settings.map_entries)
             .load(&object)
             .context("loading the kernel program")?;
+        if let Some(table) = &settings.size_table {
+            let mut sizes: Array<&mut MapData, u32> =
+                Array::try_from(ebpf.map_mut(names::EVENT_SIZES).context("EVENT_SIZES map missing")?)?;
+            for (slot, size) in table.iter().enumerate() {
+                sizes.set(slot as u32, size, 0).context("filling the event-size table")?;
+            }
+        }
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
         let logger = if log_level > 0 {
             log::set_logger(&STDERR_LOG).ok();

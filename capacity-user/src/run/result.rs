@@ -3,7 +3,12 @@ use serde::Serialize;
 
 use capacity_common::record_bytes;
 
-use super::{config::RunConfig, measured::Phase, program::Counters};
+use super::{
+    arrivals::{pacing, PhasePacing},
+    config::RunConfig,
+    measured::Phase,
+    program::Counters,
+};
 use crate::{
     output::{key_values, Report},
     units::{format_bytes, format_rate},
@@ -71,6 +76,15 @@ pub struct RunResult {
     pub consumer_ns_per_event: Option<f64>,
     /// Ctrl-C ended the run early; the figures cover the part that ran.
     pub interrupted: bool,
+    /// The size mix (`--event-size LO..HI` or `S1:W1,...`), null for one size.
+    pub event_size_mix: Option<String>,
+    /// Bytes one event takes in the ring on average (record header and
+    /// alignment included); `record_bytes` for a single size.
+    pub mean_record_bytes: f64,
+    /// The arrival process (`--arrivals`, `--profile`).
+    pub arrivals: String,
+    /// Target against actual rate over each phase of the arrival shape.
+    pub phases: Vec<PhasePacing>,
 }
 
 impl Report for RunResult {
@@ -101,9 +115,12 @@ impl Report for RunResult {
             (
                 "ring",
                 format!(
-                    "{} ({} B records), peak {}",
+                    "{} ({} records), peak {}",
                     format_bytes(self.ringbuf_size),
-                    self.record_bytes,
+                    match &self.event_size_mix {
+                        None => format!("{} B", self.record_bytes),
+                        Some(_) => format!("{:.1} B mean", self.mean_record_bytes),
+                    },
                     format_bytes(self.peak_occupancy_bytes)
                 ),
             ),
@@ -116,6 +133,24 @@ impl Report for RunResult {
         }
         if let Some(c) = self.consumer_ns_per_event {
             pairs.push(("consumer ns/event", format!("{c:.1}")));
+        }
+        if let Some(mix) = &self.event_size_mix {
+            pairs.push(("event sizes", format!("{mix}: {:.1} B per record on average", self.mean_record_bytes)));
+        }
+        pairs.push(("arrivals", self.arrivals.clone()));
+        if self.phases.len() > 1 {
+            for p in &self.phases {
+                pairs.push((
+                    "  phase",
+                    format!(
+                        "{}: target {}, actual {} over {:.2} s",
+                        p.phase,
+                        format_rate(p.target_rate),
+                        format_rate(p.actual_rate),
+                        p.seconds
+                    ),
+                ));
+            }
         }
         if self.interrupted {
             pairs.push(("interrupted", "yes: partial result".into()));
@@ -189,5 +224,23 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
         kernel_ns_per_event,
         consumer_ns_per_event,
         interrupted,
+        event_size_mix: config.size_mix.as_ref().map(ToString::to_string),
+        mean_record_bytes: config.mean_record_bytes(),
+        arrivals: config.arrivals.to_string(),
+        phases: pacing(
+            &config.arrivals,
+            config.rate,
+            elapsed.min(config.duration).as_secs_f64(),
+            &events_per_phase(config, phase),
+            phase.producers.iter().map(|p| p.scheduled).sum::<u64>() * u64::from(config.batch),
+        ),
     }
+}
+
+/// Events the producers issued in each phase of the arrival shape.
+fn events_per_phase(config: &RunConfig, phase: &Phase) -> Vec<u64> {
+    let phases = phase.producers.iter().map(|p| p.per_phase.len()).max().unwrap_or(0);
+    (0..phases)
+        .map(|i| phase.producers.iter().filter_map(|p| p.per_phase.get(i)).sum::<u64>() * u64::from(config.batch))
+        .collect()
 }

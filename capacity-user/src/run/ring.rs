@@ -21,8 +21,10 @@ const DISCARD_BIT: u32 = 1 << 30;
 
 /// One record as the consumer needs it.
 pub enum Record {
-    Event(EventHeader),
-    /// Wrong size: never expected.
+    /// Its header and its length (the consumer checks the length against
+    /// the size the program wrote for that sequence number).
+    Event { header: EventHeader, len: usize },
+    /// Shorter than a header: never expected.
     Malformed,
 }
 
@@ -42,15 +44,16 @@ impl Ring {
     }
 
     /// The next committed record, released back to the ring at once.
-    pub fn next(&mut self, event_size: usize) -> Option<Record> {
+    pub fn next(&mut self) -> Option<Record> {
         match self {
             Ring::Normal(ring) => {
                 let record = ring.next()?;
-                if record.len() != event_size || record.len() < EVENT_HEADER_SIZE {
+                if record.len() < EVENT_HEADER_SIZE {
                     return Some(Record::Malformed);
                 }
                 // SAFETY: at least EVENT_HEADER_SIZE bytes, read unaligned.
-                Some(Record::Event(unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) }))
+                let header = unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) };
+                Some(Record::Event { header, len: record.len() })
             }
             Ring::Overwrite(ring) => ring.next(),
         }
@@ -92,9 +95,8 @@ pub struct OverwriteRing {
     producer_area_len: usize,
     page: usize,
     mask: u64,
-    /// Every record has this size here: the program reserves one size.
+    /// Every record has this size here: overwrite mode takes one event size.
     record_bytes: u64,
-    event_size: usize,
     consumer_pos: u64,
     overwritten: u64,
 }
@@ -133,7 +135,6 @@ impl OverwriteRing {
             page,
             mask: ring_size - 1,
             record_bytes: capacity_common::record_bytes(event_size as u64),
-            event_size,
             consumer_pos: 0,
             overwritten: 0,
         };
@@ -205,8 +206,8 @@ impl OverwriteRing {
                 continue;
             }
             return Some(match header {
-                Some(header) if len == self.event_size => Record::Event(header),
-                _ => Record::Malformed,
+                Some(header) => Record::Event { header, len },
+                None => Record::Malformed,
             });
         }
     }

@@ -1,12 +1,15 @@
-//! Exploring rates: the binary search for the maximum sustainable rate, the
-//! ramp of fixed-rate steps, and the ramp's SVG plot. Each drives the load
+//! Exploring rates and sizes: the binary search for the maximum sustainable
+//! rate, the ramp of fixed-rate steps, the search for the smallest ring that
+//! holds a workload, and their SVG plots. Each drives the load
 //! engine (`crate::run`) and adds nothing to its accounting.
 //!
 //! - [`rate`]: `capacity search`;
 //! - [`ramp`]: `capacity ramp`;
-//! - [`plot`]: the ramp curve as SVG.
+//! - [`size`]: `capacity size`;
+//! - [`plot`]: the ramp curve and the size search as SVG.
 pub mod plot;
 pub mod ramp;
 pub mod rate;
+pub mod size;
 
 pub use rate::{search, Limit, SearchResult, SearchSpec};

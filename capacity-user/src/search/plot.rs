@@ -1,11 +1,14 @@
-//! The ramp curve as a self-contained SVG: achieved rate and drop rate
-//! against target rate (left axis, events/s and %), p99 latency on a second
-//! axis (right). Written by hand: no font or rendering dependencies.
+//! Plots as self-contained SVG, written by hand (no font or rendering
+//! dependencies):
+//! - the ramp curve: achieved rate and drop rate against target rate (left
+//!   axis, events/s and %), p99 latency on a second axis (right);
+//! - the size search: drop rate (left axis, %) and peak occupancy (right
+//!   axis, bytes) against ring size (a power-of-two axis).
 use std::fmt::Write as _;
 
 use crate::{
     run::RunConfig,
-    search::ramp::RampResult,
+    search::{ramp::RampResult, size::SizeResult},
     units::{format_bytes, format_rate},
 };
 
@@ -138,6 +141,105 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
         let ly = TOP + 18.0 + 20.0 * i as f64;
         let _ = writeln!(out, r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, LEFT + 14.0, ly - 5.0);
         text(&mut out, LEFT + 34.0, ly, "start", "", label);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The size search's title: the workload every trial shares.
+pub fn size_title(workload: &RunConfig) -> String {
+    format!(
+        "capacity size: {} at {} B events, batch {}, {} wakeups",
+        format_rate(workload.rate),
+        workload.event_size,
+        workload.batch,
+        workload.wakeup
+    )
+}
+
+/// One point per ring size tried: its worst drop rate and highest peak
+/// occupancy over all its trials (a confirmation run included).
+pub fn size_points(result: &SizeResult) -> Vec<(u64, f64, u64)> {
+    let mut sizes: Vec<u64> = result.trials.iter().map(|t| t.ringbuf_size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+        .into_iter()
+        .map(|size| {
+            let at = result.trials.iter().filter(|t| t.ringbuf_size == size);
+            let drops = at.clone().map(|t| t.drop_rate).fold(0.0, f64::max);
+            let peak = at.map(|t| t.peak_occupancy_bytes).max().unwrap_or(0);
+            (size, drops, peak)
+        })
+        .collect()
+}
+
+pub fn size_svg(result: &SizeResult, title: &str) -> String {
+    let points = size_points(result);
+    let log = |size: u64| f64::from(size.max(1).ilog2());
+    let (first, last) = (log(result.min.max(4096)), log(result.max).max(log(result.min) + 1.0));
+    let x = |size: u64| LEFT + (W - LEFT - RIGHT) * (log(size) - first) / (last - first);
+    let drops = Axis::new(points.iter().map(|p| p.1 * 100.0).fold(1.0, f64::max));
+    // Bytes read best in quarters of a power of two.
+    let peak = Axis { max: points.iter().map(|p| p.2).max().unwrap_or(0).max(4096).next_power_of_two() as f64 };
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    text(&mut out, W / 2.0, 28.0, "middle", r#" font-size="16" font-weight="bold""#, title);
+    for t in drops.ticks() {
+        let py = drops.y(t);
+        let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#ddd"/>"##, W - RIGHT);
+        text(&mut out, LEFT - 8.0, py + 4.0, "end", &format!(r#" fill="{DROPS}""#), &format!("{t}%"));
+    }
+    for t in (0..=4).map(|i| peak.max * f64::from(i) / 4.0) {
+        text(&mut out, W - RIGHT + 8.0, peak.y(t) + 4.0, "start", &format!(r#" fill="{ACHIEVED}""#), &format_bytes(t as u64));
+    }
+    // One tick per power of two, labelled every other one when crowded.
+    let every = if last - first > 12.0 { 2 } else { 1 };
+    for (i, size) in super::size::sizes(1 << (first as u32), 1 << (last as u32)).into_iter().enumerate() {
+        let px = x(size);
+        let _ = writeln!(out, r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#eee"/>"##, H - BOTTOM);
+        if i % every == 0 {
+            text(&mut out, px, H - BOTTOM + 18.0, "middle", "", &format_bytes(size));
+        }
+    }
+    let _ = writeln!(
+        out,
+        r#"<rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
+        W - LEFT - RIGHT,
+        H - TOP - BOTTOM
+    );
+    if let Some(answer) = result.min_ringbuf_size {
+        let px = x(answer);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="2 4"/>"##,
+            H - BOTTOM
+        );
+        text(&mut out, px + 4.0, TOP + 14.0, "start", "", &format!("answer {}", format_bytes(answer)));
+    }
+    text(&mut out, W / 2.0, H - 22.0, "middle", "", "ring size (bytes, powers of two)");
+    text(&mut out, 22.0, H / 2.0, "middle", &format!(r#" fill="{DROPS}" transform="rotate(-90 22 240)""#), "drop rate (%)");
+    text(
+        &mut out,
+        W - 22.0,
+        H / 2.0,
+        "middle",
+        &format!(r#" fill="{ACHIEVED}" transform="rotate(90 {} 240)""#, W - 22.0),
+        "peak occupancy (bytes)",
+    );
+    let drop_line: Vec<(f64, f64)> = points.iter().map(|p| (x(p.0), drops.y(p.1 * 100.0))).collect();
+    let peak_line: Vec<(f64, f64)> = points.iter().map(|p| (x(p.0), peak.y(p.2 as f64))).collect();
+    polyline(&mut out, &drop_line, DROPS, false);
+    polyline(&mut out, &peak_line, ACHIEVED, true);
+    for (i, (color, label)) in [(DROPS, "worst drop rate (left axis)"), (ACHIEVED, "peak occupancy (right axis)")].iter().enumerate() {
+        let ly = TOP + 18.0 + 20.0 * i as f64;
+        let _ = writeln!(out, r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, W - RIGHT - 230.0, ly - 5.0);
+        text(&mut out, W - RIGHT - 210.0, ly, "start", "", label);
     }
     out.push_str("</svg>\n");
     out

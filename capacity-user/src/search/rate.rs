@@ -19,11 +19,11 @@ use crate::{
 /// hit a producer limit: that rate is not sustainable, whatever the drops.
 pub const PRODUCER_TOLERANCE: f64 = 0.97;
 /// Longest a single trial may grow to reach enough events.
-const MAX_TRIAL: Duration = Duration::from_secs(30);
+pub const MAX_TRIAL: Duration = Duration::from_secs(30);
 /// Consecutive passes that confirm the answer.
-const CONFIRM_PASSES: usize = 3;
+pub const CONFIRM_PASSES: usize = 3;
 /// Confirmation runs, in all, before giving up on confirming an answer.
-const MAX_CONFIRMATION_RUNS: usize = 12;
+pub const MAX_CONFIRMATION_RUNS: usize = 12;
 /// A failed confirmation steps the answer down by this share (or the
 /// precision, if larger): a bisection that got lucky on a noisy machine is
 /// usually a few percent too high, not one precision step.
