@@ -4,7 +4,7 @@ use std::path::Path;
 
 use caps::Capability;
 
-use crate::{bail_usage, kernel::KernelVersion};
+use crate::{kernel::KernelVersion};
 
 /// BPF ring buffers arrived in 5.8; bpf_loop, which batches events, in 5.17.
 pub const MIN_KERNEL: KernelVersion = KernelVersion::new(5, 17, 0);
@@ -28,7 +28,7 @@ pub fn check_privileges(what: &str) -> anyhow::Result<()> {
     if has(Capability::CAP_SYS_ADMIN) || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON)) {
         return Ok(());
     }
-    bail_usage!("{what} needs root or CAP_BPF+CAP_PERFMON to create BPF maps and programs: run it with sudo")
+    anyhow::bail!("{what} needs root or CAP_BPF+CAP_PERFMON to create BPF maps and programs: run it with sudo")
 }
 
 /// CAP_SYS_ADMIN (root): opening other processes' maps and programs by id.
@@ -36,12 +36,12 @@ pub fn check_admin(what: &str) -> anyhow::Result<()> {
     if caps::has_cap(None, caps::CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false) {
         return Ok(());
     }
-    bail_usage!("{what} needs root (CAP_SYS_ADMIN) to open the maps and programs of other processes by id: run it with sudo")
+    anyhow::bail!("{what} needs root (CAP_SYS_ADMIN) to open the maps and programs of other processes by id: run it with sudo")
 }
 
 pub fn check_kernel(running: KernelVersion) -> anyhow::Result<()> {
     if running < MIN_KERNEL {
-        bail_usage!(
+        anyhow::bail!(
             "kernel {running} is too old: capacity needs {}.{} or newer (BPF ring buffers and bpf_loop); boot a newer kernel",
             MIN_KERNEL.major,
             MIN_KERNEL.minor
@@ -53,7 +53,7 @@ pub fn check_kernel(running: KernelVersion) -> anyhow::Result<()> {
 pub fn check_btf(path: &Path) -> anyhow::Result<()> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.len() > 0 || std::fs::read(path).is_ok_and(|b| !b.is_empty()) => Ok(()),
-        _ => bail_usage!(
+        _ => anyhow::bail!(
             "this kernel exposes no BTF at {}: use a kernel built with CONFIG_DEBUG_INFO_BTF=y",
             path.display()
         ),
@@ -87,7 +87,7 @@ pub fn ensure_tracefs() -> anyhow::Result<()> {
         eprintln!("capacity: mounted tracefs at {target}");
         return Ok(());
     }
-    bail_usage!("tracefs is not mounted and could not be mounted: run `mount -t tracefs tracefs {target}`")
+    anyhow::bail!("tracefs is not mounted and could not be mounted: run `mount -t tracefs tracefs {target}`")
 }
 
 /// The mounted tracefs, as aya looks for it: the first candidate that has entries.

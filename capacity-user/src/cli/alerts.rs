@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::{
-    error::{usage, Outcome},
+    error::Outcome,
     export::alerts::{prometheus_rule_yaml, rules, rules_yaml, AlertOptions},
     units::{parse_duration, parse_size},
 };
@@ -38,7 +38,7 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<Outcome> {
         window: args.window,
         budget_bytes: args.budget,
     };
-    options.validate().map_err(usage)?;
+    options.validate().map_err(anyhow::Error::msg)?;
     let file = rules(&options);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&file)?);

@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Args, Subcommand};
 
 use crate::{
-    error::{usage, Outcome},
+    error::Outcome,
     event_sizes::EventSizes,
     kernel::KernelVersion,
     memory::{estimate, host::Host, model::Model, MapKind, MapSpec},
@@ -42,10 +42,10 @@ impl ModelArgs {
         let this = Host::this();
         let host = Host { cpus: self.cpus.unwrap_or(this.cpus), page_size: self.page_size.unwrap_or(this.page_size) };
         if host.cpus == 0 {
-            return Err(usage("--cpus must be at least 1"));
+            return Err(anyhow::anyhow!("--cpus must be at least 1"));
         }
         if !host.page_size.is_power_of_two() || host.page_size < 4096 {
-            return Err(usage(format!("--page-size {} is not a page size: use 4096, 16K or 64K", host.page_size)));
+            return Err(anyhow::anyhow!("--page-size {} is not a page size: use 4096, 16K or 64K", host.page_size));
         }
         Model::new(self.kernel, self.btf.as_deref(), host)
     }
@@ -135,7 +135,7 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
                     };
                     estimate::ring_for_mix(&model, rate, &mix, args.buffer_seconds.as_secs_f64())?
                 }
-                _ => return Err(usage("give --rate and --event-size, or --size")),
+                _ => return Err(anyhow::anyhow!("give --rate and --event-size, or --size")),
             };
             output::print(&report, args.json)?;
         }
@@ -144,5 +144,5 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
 }
 
 fn fits_u32(flag: &str, value: u64) -> anyhow::Result<u32> {
-    u32::try_from(value).map_err(|_| usage(format!("{flag} {value} is over the kernel's limit (a 32-bit field)")))
+    u32::try_from(value).map_err(|_| anyhow::anyhow!("{flag} {value} is over the kernel's limit (a 32-bit field)"))
 }

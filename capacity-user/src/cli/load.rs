@@ -107,7 +107,7 @@ impl LoadOptions {
     pub fn arrivals(&self) -> anyhow::Result<Arrivals> {
         match &self.profile {
             None => Ok(self.arrivals.clone()),
-            Some(path) => Profile::read(path, self.speedup).map(Arrivals::Profile).map_err(crate::error::usage),
+            Some(path) => Profile::read(path, self.speedup).map(Arrivals::Profile).map_err(anyhow::Error::msg),
         }
     }
 
@@ -116,7 +116,7 @@ impl LoadOptions {
         match (rate, self.arrivals()?) {
             (Some(rate), _) => Ok(rate),
             (None, Arrivals::Profile(p)) => Ok(p.mean_rate()),
-            (None, _) => Err(crate::error::usage("--rate is required (it may be left out only with --profile)")),
+            (None, _) => Err(anyhow::anyhow!("--rate is required (it may be left out only with --profile)")),
         }
     }
 }

@@ -58,7 +58,7 @@ pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.plot {
         // Fail before the runs, not after them.
         std::fs::write(path, "").with_context(|| format!("cannot write the plot to {}", path.display()))
-            .map_err(|e| crate::error::usage(format!("{e:#}")))?;
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     }
     let result = ramp::ramp(&workload, &targets, args.step_duration, stop_flag())?;
     if let Some(path) = &args.plot {

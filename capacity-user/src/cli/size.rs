@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::{
     cli::load::LoadOptions,
-    error::{usage, Outcome},
+    error::Outcome,
     memory::{host::Host, model::Model},
     output,
     run::config::defaults,
@@ -53,7 +53,7 @@ pub struct SizeArgs {
 
 pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
     if args.options.ringbuf_size != parse_size(defaults::RINGBUF_SIZE).expect("the default ring size parses") {
-        return Err(usage("size chooses the ring itself: bound it with --min and --max instead of --ringbuf-size"));
+        return Err(anyhow::anyhow!("size chooses the ring itself: bound it with --min and --max instead of --ringbuf-size"));
     }
     let host = Host::this();
     let spec = SizeSpec {
@@ -70,7 +70,7 @@ pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
         // Fail before the runs, not after them.
         std::fs::write(path, "")
             .with_context(|| format!("cannot write the plot to {}", path.display()))
-            .map_err(|e| usage(format!("{e:#}")))?;
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     }
     let result = size::size(&spec, &model, stop_flag())?;
     if let Some(path) = &args.plot {

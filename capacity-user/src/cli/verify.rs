@@ -2,7 +2,7 @@
 use clap::Args;
 
 use crate::{
-    error::{usage, Outcome},
+    error::Outcome,
     memory::verify::{self, Subject, VerifyOptions, DEFAULT_ENTRIES},
     output,
     units::parse_size,
@@ -28,7 +28,7 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     if args.max_error.is_some_and(|pct| !(pct.is_finite() && pct >= 0.0)) {
-        return Err(usage("--max-error must be a percentage of 0 or more"));
+        return Err(anyhow::anyhow!("--max-error must be a percentage of 0 or more"));
     }
     let entries = if args.entries.is_empty() {
         DEFAULT_ENTRIES.to_vec()
@@ -37,7 +37,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
             .iter()
             .map(|&n| match u32::try_from(n) {
                 Ok(n) if n > 0 => Ok(n),
-                _ => Err(usage(format!("--entries {n} is out of range: use 1 to {}", u32::MAX))),
+                _ => Err(anyhow::anyhow!("--entries {n} is out of range: use 1 to {}", u32::MAX)),
             })
             .collect::<anyhow::Result<_>>()?
     };

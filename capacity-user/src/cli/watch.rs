@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Args;
 
 use crate::{
-    error::{usage, Outcome},
+    error::Outcome,
     export::{
         sample::Snapshot,
         watch::{watch, WatchOptions},
@@ -39,24 +39,24 @@ pub struct WatchArgs {
 pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     let listen = match &args.listen {
         Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
-            usage(format!("--listen `{text}` is not an address: use IP:PORT, e.g. 127.0.0.1:9435 or 0.0.0.0:9435"))
+            anyhow::anyhow!("--listen `{text}` is not an address: use IP:PORT, e.g. 127.0.0.1:9435 or 0.0.0.0:9435")
         })?),
         None => None,
     };
     if args.samples == Some(0) {
-        return Err(usage("--samples must be at least 1"));
+        return Err(anyhow::anyhow!("--samples must be at least 1"));
     }
     if args.window < args.interval * 2 {
-        return Err(usage(format!(
+        return Err(anyhow::anyhow!(
             "--window {:?} holds fewer than two samples of --interval {:?}: make it at least twice the interval",
             args.window, args.interval
-        )));
+        ));
     }
     preflight::check_admin("capacity watch")?;
     // Held for the whole watch: the kernel counts run time while the fd is open.
     let stats = if args.enable_stats {
         Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
-            usage(format!("the kernel refused BPF_ENABLE_STATS ({e}): --enable-stats needs kernel 5.8+ and root"))
+            anyhow::anyhow!("the kernel refused BPF_ENABLE_STATS ({e}): --enable-stats needs kernel 5.8+ and root")
         })?)
     } else {
         None

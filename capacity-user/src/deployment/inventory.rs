@@ -127,9 +127,9 @@ pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inven
     let (programs, stats_window_s) = match options.enable_stats {
         Some(window) => {
             let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
-                crate::error::usage(format!(
+                anyhow::anyhow!(
                     "the kernel refused BPF_ENABLE_STATS ({e}): --enable-stats needs kernel 5.8+ and root"
-                ))
+                )
             })?;
             let before = read_programs(&owners);
             std::thread::sleep(window);

@@ -9,7 +9,6 @@ use super::{
     sizing::{self, MapNamed, MapShape, Sized},
 };
 use crate::{
-    bail_usage,
     kernel::KernelVersion,
     memory::{host::Host, model::Model},
     units::parse_size,
@@ -154,7 +153,7 @@ pub fn set_entries(maps: &mut [DeclaredMap], overrides: &[(String, u32)]) -> any
             Some(map) => map.max_entries = *entries,
             None => {
                 let names: Vec<&str> = maps.iter().map(|m| m.name.as_str()).collect();
-                bail_usage!("--set {name}: the object has no map `{name}` (its maps: {})", names.join(", "));
+                anyhow::bail!("--set {name}: the object has no map `{name}` (its maps: {})", names.join(", "));
             }
         }
     }

@@ -7,7 +7,6 @@ use std::path::Path;
 use aya_obj::{EbpfSectionKind, Map, Object};
 use serde::Serialize;
 
-use crate::bail_usage;
 
 /// `EM_BPF`: the ELF machine of BPF objects.
 const EM_BPF: u16 = 247;
@@ -36,10 +35,10 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<DeclaredMap>> {
     let data = match std::fs::read(path) {
         Ok(data) => data,
         Err(e) => {
-            bail_usage!("cannot read {shown}: {e}: give the path of a BPF object file (clang -target bpf -c ...)")
+            anyhow::bail!("cannot read {shown}: {e}: give the path of a BPF object file (clang -target bpf -c ...)")
         }
     };
-    parse(&data).map_err(|e| crate::error::usage(format!("{shown}: {e}")))
+    parse(&data).map_err(|e| anyhow::anyhow!("{shown}: {e}"))
 }
 
 /// The maps in an object's bytes; the error says why it is not a BPF object.
@@ -148,7 +147,6 @@ mod tests {
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         assert!(parse(&exe).unwrap_err().contains("not BPF"), "{}", parse(&exe).unwrap_err());
         let err = read(Path::new("/nonexistent/x.o")).unwrap_err();
-        assert!(err.downcast_ref::<crate::error::UsageError>().is_some());
         assert!(err.to_string().contains("cannot read /nonexistent/x.o"), "{err}");
     }
 }

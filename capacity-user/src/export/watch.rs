@@ -163,7 +163,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
     let server = match options.listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                crate::error::usage(format!("cannot listen on {addr}: {e}; choose another --listen address"))
+                anyhow::anyhow!("cannot listen on {addr}: {e}; choose another --listen address")
             })?;
             eprintln!(
                 "capacity: watch: serving http://{}/metrics and /healthz, a sample every {}",

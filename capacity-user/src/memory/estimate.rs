@@ -10,7 +10,6 @@ use super::{
     naive, MapSpec,
 };
 use crate::{
-    bail_usage,
     kernel::KernelVersion,
     output::{key_values, Report, Table},
     units::format_bytes,
@@ -171,7 +170,7 @@ pub fn ring_for_mix(model: &Model, rate: f64, mix: &SizeMix, seconds: f64) -> an
     let wanted = naive::next_power_of_two(rate * mix.mean_record_bytes * seconds * naive::RING_MARGIN);
     let recommended = wanted.max(model.host.page_size).max(mix.largest_record_bytes.next_power_of_two());
     if recommended > MAX_RING_BYTES {
-        bail_usage!(
+        anyhow::bail!(
             "{rate} events/s of {} for {seconds} s need a ring of {}, more than the kernel's largest (2 GiB): lower the rate, the sizes or the buffer seconds",
             mix.label,
             format_bytes(recommended)
@@ -228,18 +227,18 @@ impl RingPlan {
     /// Checks the inputs and that the kernel can make the ring.
     pub fn new(model: &Model, rate: f64, event_size: u64, seconds: f64) -> anyhow::Result<Self> {
         if !(rate.is_finite() && rate > 0.0) {
-            bail_usage!("the rate must be a positive number of events per second");
+            anyhow::bail!("the rate must be a positive number of events per second");
         }
         if event_size == 0 {
-            bail_usage!("the event size must be at least 1 byte");
+            anyhow::bail!("the event size must be at least 1 byte");
         }
         if !(seconds.is_finite() && seconds > 0.0) {
-            bail_usage!("the buffer seconds must be positive");
+            anyhow::bail!("the buffer seconds must be positive");
         }
         let page = model.host.page_size;
         let recommended_bytes = recommended_ring_bytes(rate, event_size, seconds, page);
         if recommended_bytes > MAX_RING_BYTES {
-            bail_usage!(
+            anyhow::bail!(
                 "{} events/s of {event_size} B for {seconds} s need a ring of {}, more than the kernel's largest (2 GiB): lower the rate, the event size or the buffer seconds",
                 rate,
                 format_bytes(recommended_bytes)

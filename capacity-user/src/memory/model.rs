@@ -19,7 +19,7 @@ use super::{
     kernels::{self, KnownKernel},
     round_up, MapKind, MapSpec,
 };
-use crate::{bail_usage, kernel::KernelVersion};
+use crate::{kernel::KernelVersion};
 
 /// The first kernel with `map_mem_usage`.
 pub const PER_TYPE_SINCE: KernelVersion = KernelVersion::new(6, 4, 0);
@@ -196,7 +196,7 @@ impl Model {
         let running = KernelVersion::running()?;
         let target = kernel.unwrap_or(running);
         if target < FOOTPRINT_SINCE {
-            bail_usage!(
+            anyhow::bail!(
                 "kernel {target} accounts maps against RLIMIT_MEMLOCK, which this model does not cover: use --kernel {}.{} or newer",
                 FOOTPRINT_SINCE.major,
                 FOOTPRINT_SINCE.minor
@@ -207,7 +207,7 @@ impl Model {
         if let Some(btf) = &given {
             if btf.sizes.has_map_mem_usage.is_some_and(|has| has != per_type) {
                 let era = if per_type { "before 6.4" } else { "6.4 or later" };
-                bail_usage!(
+                anyhow::bail!(
                     "{} is BTF from a kernel {era}, but the model is for {target}: pass the --kernel that BTF belongs to",
                     btf.path.display()
                 );
@@ -269,19 +269,19 @@ impl Model {
         let kind = spec.kind;
         let (key, value) = (u64::from(spec.key_size), u64::from(spec.value_size));
         if spec.entries == 0 {
-            bail_usage!("entries must be at least 1: the kernel refuses a {kind} map with max_entries 0");
+            anyhow::bail!("entries must be at least 1: the kernel refuses a {kind} map with max_entries 0");
         }
         if value == 0 {
-            bail_usage!("value size must be at least 1: the kernel refuses a {kind} map with value_size 0");
+            anyhow::bail!("value size must be at least 1: the kernel refuses a {kind} map with value_size 0");
         }
         if kind.is_hash() {
             if key == 0 {
-                bail_usage!("key size 0 is invalid for a {kind} map: keys need at least 1 byte");
+                anyhow::bail!("key size 0 is invalid for a {kind} map: keys need at least 1 byte");
             }
             // htab_map_alloc_check(): an element must stay kmalloc-able.
             let limit = KMALLOC_MAX_PAGES * self.host.page_size - self.htab_elem_size();
             if key + value >= limit {
-                bail_usage!(
+                anyhow::bail!(
                     "key size {key} + value size {value} is over the kernel's limit for a {kind} map (together under {limit} bytes)"
                 );
             }
@@ -290,32 +290,32 @@ impl Model {
             let max_buckets = u64::from(u32::MAX) / self.bucket_size();
             let max_entries = 1u64 << (63 - max_buckets.leading_zeros());
             if u64::from(spec.entries) > max_entries {
-                bail_usage!(
+                anyhow::bail!(
                     "{} entries are more than a {kind} map can hold ({max_entries}: its buckets must stay under 4 GiB)",
                     spec.entries
                 );
             }
         } else {
             if key != 4 {
-                bail_usage!("key size {key} is invalid for an {kind} map: array keys are 4-byte indexes");
+                anyhow::bail!("key size {key} is invalid for an {kind} map: array keys are 4-byte indexes");
             }
             // array_map_alloc_check(): round_up(value_size, 8) must not overflow.
             if value > i32::MAX as u64 {
-                bail_usage!("value size {value} is over the kernel's limit for an {kind} map ({} bytes)", i32::MAX);
+                anyhow::bail!("value size {value} is over the kernel's limit for an {kind} map ({} bytes)", i32::MAX);
             }
         }
         // htab_map_alloc_check(), array_map_alloc_check(): per-CPU values
         // come from the per-CPU allocator's units.
         if kind.is_percpu() && round_up(value, 8) > PCPU_MIN_UNIT_SIZE {
-            bail_usage!(
+            anyhow::bail!(
                 "value size {value} is over the kernel's per-CPU value limit ({PCPU_MIN_UNIT_SIZE} bytes after rounding up to 8)"
             );
         }
         if !spec.prealloc && !kind.can_skip_prealloc() {
-            bail_usage!("no-prealloc (BPF_F_NO_PREALLOC) is for hash and percpu-hash maps: the kernel always preallocates a {kind} map");
+            anyhow::bail!("no-prealloc (BPF_F_NO_PREALLOC) is for hash and percpu-hash maps: the kernel always preallocates a {kind} map");
         }
         if spec.filled > spec.entries {
-            bail_usage!("{} filled entries are more than the map's {} entries", spec.filled, spec.entries);
+            anyhow::bail!("{} filled entries are more than the map's {} entries", spec.filled, spec.entries);
         }
         Ok(())
     }
@@ -324,13 +324,13 @@ impl Model {
     pub fn check_ring(&self, size: u64) -> anyhow::Result<()> {
         let page = self.host.page_size;
         if size == 0 || !size.is_power_of_two() || !size.is_multiple_of(page) {
-            bail_usage!(
+            anyhow::bail!(
                 "ring size {size} must be a power of two and a multiple of the page size ({page}): try {}",
                 size.max(1).next_power_of_two().max(page)
             );
         }
         if size > MAX_RING_BYTES {
-            bail_usage!("ring size {size} is more than the kernel's largest ring ({MAX_RING_BYTES} bytes, 2 GiB)");
+            anyhow::bail!("ring size {size} is more than the kernel's largest ring ({MAX_RING_BYTES} bytes, 2 GiB)");
         }
         Ok(())
     }

@@ -176,7 +176,7 @@ fn scenario(
             GrowsWith::None => 1.0,
         };
         let spec = grow(&map.spec, factor);
-        let figure = model.map(&spec).map_err(|e| crate::error::usage(format!("map `{}`: {e}", map.name)))?;
+        let figure = model.map(&spec).map_err(|e| anyhow::anyhow!("map `{}`: {e}", map.name))?;
         *exact &= figure.exact;
         notes.extend(figure.notes);
         maps.push(MapLine {

@@ -34,7 +34,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::{
-    bail_usage,
     memory::{MapKind, MapSpec},
     run::arrivals::{Arrivals, Profile},
     units::{parse_rate, parse_size},
@@ -119,10 +118,10 @@ impl Workload {
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) => bail_usage!("cannot read workload file {}: {e}", path.display()),
+            Err(e) => anyhow::bail!("cannot read workload file {}: {e}", path.display()),
         };
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::parse_in(&text, &base).map_err(|e| crate::error::usage(format!("{}: {e:#}", path.display())))
+        Self::parse_in(&text, &base).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))
     }
 
     /// Parses and checks a workload; errors are one line. A profile's path
@@ -139,8 +138,8 @@ impl Workload {
                 let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
                 let message = e.message().replace('\n', " ");
                 match line {
-                    Some(line) => bail_usage!("line {line}: {}", message.trim()),
-                    None => bail_usage!("{}", message.trim()),
+                    Some(line) => anyhow::bail!("line {line}: {}", message.trim()),
+                    None => anyhow::bail!("{}", message.trim()),
                 }
             }
         };
@@ -160,16 +159,16 @@ impl Quantity {
     fn rate(&self, field: &str) -> anyhow::Result<f64> {
         match self {
             Quantity::Number(n) if n.is_finite() && *n > 0.0 => Ok(*n),
-            Quantity::Number(n) => bail_usage!("{field} = {n} must be a positive rate"),
-            Quantity::Text(t) => parse_rate(t).map_err(|e| crate::error::usage(format!("{field}: {e}"))),
+            Quantity::Number(n) => anyhow::bail!("{field} = {n} must be a positive rate"),
+            Quantity::Text(t) => parse_rate(t).map_err(|e| anyhow::anyhow!("{field}: {e}")),
         }
     }
 
     fn size(&self, field: &str) -> anyhow::Result<u64> {
         match self {
             Quantity::Number(n) if n.fract() == 0.0 && *n >= 0.0 && *n < u64::MAX as f64 => Ok(*n as u64),
-            Quantity::Number(n) => bail_usage!("{field} = {n} must be a whole number of bytes"),
-            Quantity::Text(t) => parse_size(t).map_err(|e| crate::error::usage(format!("{field}: {e}"))),
+            Quantity::Number(n) => anyhow::bail!("{field} = {n} must be a whole number of bytes"),
+            Quantity::Text(t) => parse_size(t).map_err(|e| anyhow::anyhow!("{field}: {e}")),
         }
     }
 }
@@ -223,20 +222,20 @@ impl RawWorkload {
     fn check(self, base: &Path) -> anyhow::Result<Workload> {
         let buffer_seconds = self.buffer_seconds.unwrap_or(DEFAULT_BUFFER_SECONDS);
         if !(buffer_seconds.is_finite() && buffer_seconds > 0.0) {
-            bail_usage!("buffer_seconds = {buffer_seconds} must be positive");
+            anyhow::bail!("buffer_seconds = {buffer_seconds} must be positive");
         }
         let event_size = self.event_size.size("event_size")?;
         if event_size == 0 {
-            bail_usage!("event_size must be at least 1 byte");
+            anyhow::bail!("event_size must be at least 1 byte");
         }
         let memory_budget = self.memory_budget.size("memory_budget")?;
         if memory_budget == 0 {
-            bail_usage!("memory_budget must be more than 0 bytes");
+            anyhow::bail!("memory_budget must be more than 0 bytes");
         }
         for (field, factor) in [("growth.events", self.growth.events), ("growth.connections", self.growth.connections)]
         {
             if !(factor.is_finite() && factor > 0.0) {
-                bail_usage!("{field} = {factor} must be a positive factor, e.g. 1.5");
+                anyhow::bail!("{field} = {factor} must be a positive factor, e.g. 1.5");
             }
         }
         if let Some(cpu) = self.cpu {
@@ -245,18 +244,18 @@ impl RawWorkload {
                 ("cpu.consumer_ns_per_event", cpu.consumer_ns_per_event),
             ] {
                 if !(ns.is_finite() && ns >= 0.0) {
-                    bail_usage!("{field} = {ns} must be 0 or more nanoseconds");
+                    anyhow::bail!("{field} = {ns} must be 0 or more nanoseconds");
                 }
             }
         }
         let maps = self.maps.into_iter().map(RawMap::check).collect::<anyhow::Result<Vec<_>>>()?;
         let arrivals = match (&self.arrivals, &self.profile) {
-            (Some(_), Some(_)) => bail_usage!("give arrivals or profile, not both"),
-            (Some(text), None) => text.parse().map_err(|e: String| crate::error::usage(format!("arrivals: {e}")))?,
+            (Some(_), Some(_)) => anyhow::bail!("give arrivals or profile, not both"),
+            (Some(text), None) => text.parse().map_err(|e: String| anyhow::anyhow!("arrivals: {e}"))?,
             (None, Some(path)) => {
-                Arrivals::Profile(Profile::read(&base.join(path), self.speedup.unwrap_or(1.0)).map_err(crate::error::usage)?)
+                Arrivals::Profile(Profile::read(&base.join(path), self.speedup.unwrap_or(1.0)).map_err(anyhow::Error::msg)?)
             }
-            (None, None) if self.speedup.is_some() => bail_usage!("speedup needs a profile"),
+            (None, None) if self.speedup.is_some() => anyhow::bail!("speedup needs a profile"),
             (None, None) => Arrivals::Constant,
         };
         let redundancy = match (self.nodes, self.spare) {
@@ -264,11 +263,11 @@ impl RawWorkload {
             (Some(nodes), spare) => {
                 let spare = spare.unwrap_or(1);
                 if nodes == 0 || spare >= nodes {
-                    bail_usage!("nodes = {nodes}, spare = {spare}: spare must be below nodes (e.g. nodes = 4, spare = 1)");
+                    anyhow::bail!("nodes = {nodes}, spare = {spare}: spare must be below nodes (e.g. nodes = 4, spare = 1)");
                 }
                 Some(Redundancy { nodes, spare })
             }
-            (None, Some(_)) => bail_usage!("spare needs nodes (the deployment's node count)"),
+            (None, Some(_)) => anyhow::bail!("spare needs nodes (the deployment's node count)"),
         };
         Ok(Workload {
             name: self.name.unwrap_or_else(|| "workload".into()),
@@ -288,7 +287,7 @@ impl RawWorkload {
 impl RawMap {
     fn check(self) -> anyhow::Result<WorkloadMap> {
         let name = self.name;
-        let in_map = |e: String| crate::error::usage(format!("map `{name}`: {e}"));
+        let in_map = |e: String| anyhow::anyhow!("map `{name}`: {e}");
         let kind: MapKind = self.kind.parse().map_err(in_map)?;
         let field = |q: &Quantity, what: &str| -> anyhow::Result<u32> {
             let value = q.size(what).map_err(|e| in_map(e.to_string()))?;

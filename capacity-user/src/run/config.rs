@@ -11,7 +11,6 @@ use super::{
     program::ProgramSettings,
 };
 use crate::{
-    bail_usage,
     event_sizes::EventSizes,
     memory::host::page_size,
     units::{format_bytes, plain_rate},
@@ -126,64 +125,64 @@ impl RunConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         let page = page_size();
         if self.rate.is_nan() || self.rate <= 0.0 {
-            bail_usage!("--rate must be a positive number of events per second");
+            anyhow::bail!("--rate must be a positive number of events per second");
         }
         if self.batch == 0 || self.batch > MAX_BATCH {
-            bail_usage!("--batch {} is out of range: use 1 to {MAX_BATCH} events per trigger", self.batch);
+            anyhow::bail!("--batch {} is out of range: use 1 to {MAX_BATCH} events per trigger", self.batch);
         }
         if (self.event_size as usize) < EVENT_HEADER_SIZE || self.event_size as usize > MAX_EVENT_SIZE {
-            bail_usage!(
+            anyhow::bail!(
                 "--event-size {} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes",
                 self.event_size
             );
         }
         let ring = self.ringbuf_size;
         if !ring.is_power_of_two() || !ring.is_multiple_of(page) {
-            bail_usage!(
+            anyhow::bail!(
                 "--ringbuf-size {ring} must be a power of two and a multiple of the page size ({page}): try {}",
                 ring.next_power_of_two().max(page)
             );
         }
         if ring > 1 << 31 {
-            bail_usage!("--ringbuf-size {} is larger than the kernel allows (2G)", format_bytes(ring));
+            anyhow::bail!("--ringbuf-size {} is larger than the kernel allows (2G)", format_bytes(ring));
         }
         if let Some(mix) = &self.size_mix {
-            mix.check_for_program().map_err(crate::error::usage)?;
+            mix.check_for_program().map_err(anyhow::Error::msg)?;
         }
         let largest = self.size_mix.as_ref().map_or(self.event_size, EventSizes::largest);
         let record = record_bytes(largest.into());
         if record > ring {
-            bail_usage!(
+            anyhow::bail!(
                 "an event of {} bytes takes {record} bytes in the ring, more than --ringbuf-size {ring}: use --ringbuf-size {} or more",
                 largest,
                 record.next_power_of_two().max(page)
             );
         }
         if self.producers == 0 || self.producers > MAX_PRODUCERS {
-            bail_usage!("--producers {} is out of range: use 1 to {MAX_PRODUCERS}", self.producers);
+            anyhow::bail!("--producers {} is out of range: use 1 to {MAX_PRODUCERS}", self.producers);
         }
         if self.keyspace == 0 || self.map_entries == 0 {
-            bail_usage!("--keyspace and --map-entries must be at least 1");
+            anyhow::bail!("--keyspace and --map-entries must be at least 1");
         }
         if self.overwrite && self.size_mix.is_some() {
-            bail_usage!(
+            anyhow::bail!(
                 "--overwrite takes one --event-size, not a mix: overwritten records are counted from the overwrite position by their one size"
             );
         }
         if self.duration.is_zero() {
-            bail_usage!("--duration must be positive");
+            anyhow::bail!("--duration must be positive");
         }
         let (batch, producers) = (self.batch, self.producers);
         let paceable = super::generator::paceable_rates(batch, producers, self.duration);
         if self.rate.is_finite() && self.rate > *paceable.end() {
-            bail_usage!(
+            anyhow::bail!(
                 "rate {} events/s is more than the generator can pace: at most {} events/s with batch {batch} and {producers} producer(s) (one trigger per nanosecond each); lower the rate, or use `--rate max` to run unpaced",
                 plain_rate(self.rate),
                 plain_rate(*paceable.end())
             );
         }
         if self.rate < *paceable.start() {
-            bail_usage!(
+            anyhow::bail!(
                 "rate {} events/s fires no trigger in a {} s run with batch {batch} and {producers} producer(s): the lowest is {} events/s; raise the rate or the duration",
                 plain_rate(self.rate),
                 self.duration.as_secs_f64(),
@@ -191,9 +190,9 @@ impl RunConfig {
             );
         }
         if self.rate.is_infinite() && self.arrivals != Arrivals::Constant {
-            bail_usage!("--arrivals {} needs a paced --rate (the mean), not max", self.arrivals);
+            anyhow::bail!("--arrivals {} needs a paced --rate (the mean), not max", self.arrivals);
         }
-        self.arrivals.check().map_err(crate::error::usage)?;
+        self.arrivals.check().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 

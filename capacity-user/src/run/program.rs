@@ -314,7 +314,7 @@ fn bpf_log_level() -> anyhow::Result<u8> {
         "debug" => aya_log::Level::Debug as u8,
         "trace" => aya_log::Level::Trace as u8,
         other => {
-            crate::bail_usage!("CAPACITY_BPF_LOG={other} is not a level: use off, error, warn, info, debug or trace")
+            anyhow::bail!("CAPACITY_BPF_LOG={other} is not a level: use off, error, warn, info, debug or trace")
         }
     })
 }

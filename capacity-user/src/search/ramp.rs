@@ -7,7 +7,6 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    bail_usage,
     output::{Report, Table},
     progress::Progress,
     run::{run_fixed_rate, RunConfig, RunResult},
@@ -25,13 +24,13 @@ pub enum Steps {
 /// The target rates of a ramp, both ends included.
 pub fn rates(from: f64, to: f64, steps: Steps) -> anyhow::Result<Vec<f64>> {
     if !(from > 0.0 && to >= from) || !to.is_finite() {
-        bail_usage!("--from must be positive and not above --to");
+        anyhow::bail!("--from must be positive and not above --to");
     }
     Ok(match steps {
         Steps::Linear(n) if n >= 2 => {
             (0..n).map(|i| (from + (to - from) * f64::from(i) / f64::from(n - 1)).round()).collect()
         }
-        Steps::Linear(_) => bail_usage!("--steps must be at least 2"),
+        Steps::Linear(_) => anyhow::bail!("--steps must be at least 2"),
         Steps::Geometric(f) if f > 1.0 => {
             let mut out = vec![];
             let mut r = from;
@@ -42,7 +41,7 @@ pub fn rates(from: f64, to: f64, steps: Steps) -> anyhow::Result<Vec<f64>> {
             out.push(to);
             out
         }
-        Steps::Geometric(_) => bail_usage!("--factor must be greater than 1"),
+        Steps::Geometric(_) => anyhow::bail!("--factor must be greater than 1"),
     })
 }
 

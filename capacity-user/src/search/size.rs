@@ -14,7 +14,6 @@ use super::rate::{self, Limit, CONFIRM_PASSES, MAX_CONFIRMATION_RUNS, MAX_TRIAL}
 use capacity_common::record_bytes;
 
 use crate::{
-    bail_usage,
     event_sizes::EventSizes,
     memory::{
         model::Model,
@@ -122,26 +121,26 @@ pub fn validate(spec: &SizeSpec) -> anyhow::Result<()> {
     let page = page_size();
     for (flag, size) in [("--min", spec.min), ("--max", spec.max)] {
         if !size.is_power_of_two() || size < page {
-            bail_usage!(
+            anyhow::bail!(
                 "{flag} {size} must be a power of two of at least one page ({page}): try {}",
                 size.next_power_of_two().max(page)
             );
         }
     }
     if spec.max > MAX_RING {
-        bail_usage!("--max {} is larger than the kernel allows (2G)", format_bytes(spec.max));
+        anyhow::bail!("--max {} is larger than the kernel allows (2G)", format_bytes(spec.max));
     }
     if spec.min > spec.max {
-        bail_usage!("--min {} is above --max {}", format_bytes(spec.min), format_bytes(spec.max));
+        anyhow::bail!("--min {} is above --max {}", format_bytes(spec.min), format_bytes(spec.max));
     }
     if !(0.0..1.0).contains(&spec.max_drop_rate) {
-        bail_usage!("--max-drop-rate must be at least 0 and below 1 (e.g. 0 for no drops, 0.001 for 0.1%)");
+        anyhow::bail!("--max-drop-rate must be at least 0 and below 1 (e.g. 0 for no drops, 0.001 for 0.1%)");
     }
     if !(spec.buffer_seconds.is_finite() && spec.buffer_seconds > 0.0) {
-        bail_usage!("--buffer-seconds must be positive");
+        anyhow::bail!("--buffer-seconds must be positive");
     }
     if spec.workload.rate.is_infinite() {
-        bail_usage!("size needs a paced --rate: a ring for an unpaced producer has no answer");
+        anyhow::bail!("size needs a paced --rate: a ring for an unpaced producer has no answer");
     }
     RunConfig { ringbuf_size: spec.max, ..spec.workload.clone() }.validate()
 }
