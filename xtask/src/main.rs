@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_search;
 mod setup;
 mod tasks;
 mod vm;
@@ -37,7 +38,8 @@ enum Task {
     /// qemu VM: `cargo xtask vm --kernel 6.1 --kernel 6.12 [-- TEST ARGS]`.
     Vm(vm::VmArgs),
     /// Compare capacity's consumer with libbpf's ring_buffer__poll on the same unpaced workload
-    /// (interleaved rounds, median ratio), then measure pacing accuracy. Needs root.
+    /// (interleaved rounds, median ratio), then measure pacing accuracy; `bench search --runs 3`:
+    /// how far repeated searches' answers lie apart. Needs root.
     Bench(bench::BenchArgs),
 }
 
