@@ -38,7 +38,7 @@ pub struct SearchArgs {
     pub confidence: f64,
     /// Trials in all, probes included: the search's time is about this
     /// many step durations.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 22)]
     pub max_trials: usize,
     /// Never raise --batch: when the producers cannot offer the rate, say so
     /// (limited_by producer, with advice) instead.

@@ -569,7 +569,7 @@ mod tests {
             step_duration: Duration::from_secs(2),
             pass_probability: 0.9,
             confidence: 0.95,
-            max_trials: 24,
+            max_trials: 22,
             raise_batch: true,
             workload: RunConfig::default(),
         }
