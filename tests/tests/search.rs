@@ -1,6 +1,6 @@
 //! `capacity search` and `capacity ramp` against the real kernel, on
 //! configurations whose limit is known by construction.
-use capacity_tests::{capacity, json_of, kernel_lock, privileged};
+use capacity_tests::{assert_usage_error, capacity, json_of, kernel_lock, privileged, programs_left_behind};
 use serde_json::Value;
 
 fn run_json(args: &[&str]) -> Value {
@@ -158,6 +158,26 @@ fn search_with_the_batch_kept_names_the_flag_to_change() {
         assert_eq!(u(t, "batch"), 1, "{t}");
         assert_accounted(t, 1);
     }
+}
+
+#[test]
+fn bad_search_settings_are_refused_before_anything_loads() {
+    if !privileged("bad_search_settings_are_refused_before_anything_loads") {
+        return;
+    }
+    let _lock = kernel_lock();
+    let cases: &[(&[&str], &str)] = &[
+        (&["search", "--pass-probability", "1"], "--pass-probability"),
+        (&["search", "--pass-probability", "0"], "--pass-probability"),
+        (&["search", "--confidence", "0.3"], "--confidence"),
+        (&["search", "--confidence", "1"], "--confidence"),
+        (&["search", "--max-trials", "2"], "--max-trials"),
+        (&["search", "--low", "5000", "--high", "1000"], "--low"),
+    ];
+    for (args, needle) in cases {
+        assert_usage_error(&capacity(args), needle);
+    }
+    assert!(programs_left_behind().is_empty(), "a refused search left a program loaded");
 }
 
 #[test]

@@ -129,6 +129,9 @@ pub struct Trial {
     /// Events per trigger in this trial (raised when the producer limited).
     pub batch: u32,
     pub phase: Phase,
+    /// Kept for scripts written against the older search: true for trials
+    /// at the answer's current estimate (`phase: refine`).
+    pub confirmation: bool,
 }
 
 /// Where the rate passing with `pass_probability` lies, from what the
@@ -309,6 +312,7 @@ impl Searcher<'_> {
             peak_occupancy_bytes: result.peak_occupancy_bytes,
             batch: config.batch,
             phase,
+            confirmation: phase == Phase::Refine,
         };
         self.trials.push(trial.clone());
         self.runs.push(result);
@@ -590,6 +594,7 @@ mod tests {
             peak_occupancy_bytes: 0,
             batch: 1,
             phase: Phase::Refine,
+            confirmation: true,
         }
     }
 
