@@ -63,9 +63,18 @@ pub fn run(args: &SearchBenchArgs) -> Result<()> {
     let mut answers = Vec::new();
     for run in 1..=args.runs {
         step(&format!("search {run}/{}: capacity search {}", args.runs, search.join(" ")));
+        // The integration tests' lock: a search that shares the kernel and
+        // the CPUs with a test measures neither.
+        let lock = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(std::env::temp_dir().join("capacity-tests.lock"))
+            .context("opening the kernel tests' lock file")?;
+        lock.lock().context("waiting for the kernel tests' lock")?;
         let started = Instant::now();
         let out = json_output(Command::new(&capacity).args(["search", "--json"]).args(&search))?;
         let seconds = started.elapsed().as_secs_f64();
+        drop(lock);
         answers.push(Answer {
             rate: field(&out, "max_sustainable_rate")?,
             spread: (field(&out["spread"], "min")?, field(&out["spread"], "max")?),

@@ -380,7 +380,8 @@ impl Searcher<'_> {
     /// range ends). False when interrupted.
     fn bracket(&mut self, hint: f64) -> anyhow::Result<bool> {
         let spec = self.spec;
-        let mut rate = candidate(hint, spec);
+        // Below the failed probe, so the first step is not a repeat of it.
+        let mut rate = candidate(hint.min(spec.high / BRACKET_STEP), spec);
         let mut down = 1.0 / BRACKET_STEP;
         let mut first: Option<bool> = None;
         while self.trials.len() < spec.max_trials {
