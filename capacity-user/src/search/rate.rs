@@ -483,11 +483,7 @@ pub fn search_with<'a>(spec: &'a SearchSpec, stop: &'a AtomicBool, run: &'a mut 
         max_sustainable_rate: answer,
         limited_by,
         confirmed: !interrupted && answer >= spec.low,
-        statement: format!(
-            "passes with probability >= {} at {}% confidence",
-            spec.pass_probability,
-            spec.confidence * 100.0
-        ),
+        statement: statement(spec.pass_probability, spec.confidence),
         pass_probability: spec.pass_probability,
         confidence: spec.confidence,
         spread: found.spread,
@@ -510,6 +506,12 @@ pub fn search_with<'a>(spec: &'a SearchSpec, stop: &'a AtomicBool, run: &'a mut 
         trials: s.trials,
         interrupted,
     })
+}
+
+/// The claim in words; percentages rounded so that 0.9 reads as 90.
+pub fn statement(pass_probability: f64, confidence: f64) -> String {
+    let percent = (confidence * 1e6).round() / 1e4;
+    format!("passes with probability >= {pass_probability} at {percent}% confidence")
 }
 
 /// What stopped a higher answer: `high` when the answer reached it, else
@@ -808,6 +810,13 @@ mod tests {
         let e = estimate(&curve, &s);
         assert_eq!(e.answer, 0.0);
         assert_eq!(e.spread.min, 0.0);
+    }
+
+    #[test]
+    fn statements_read_as_written() {
+        assert_eq!(statement(0.9, 0.95), "passes with probability >= 0.9 at 95% confidence");
+        assert_eq!(statement(0.99, 0.9), "passes with probability >= 0.99 at 90% confidence");
+        assert_eq!(statement(0.9, 0.975), "passes with probability >= 0.9 at 97.5% confidence");
     }
 
     #[test]
