@@ -30,10 +30,10 @@ pub struct SearchArgs {
     /// Measured length of each trial (longer when needed to see enough events).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub step_duration: Duration,
-    /// The answer passes a trial with at least this probability...
+    /// The answer passes a trial with at least this probability (at --confidence).
     #[arg(long, default_value_t = 0.9)]
     pub pass_probability: f64,
-    /// ...at this confidence (posterior probability of the statement).
+    /// How sure the statement is: the posterior probability that the answer passes with --pass-probability.
     #[arg(long, default_value_t = 0.95)]
     pub confidence: f64,
     /// Trials in all, probes included: the search's time is about this

@@ -540,9 +540,10 @@ impl Report for SearchResult {
                 t.batch.to_string(),
                 format_rate(t.actual_rate),
                 format!("{:.4}%", t.drop_rate * 100.0),
-                match t.failed_by {
-                    None => "pass".to_string(),
-                    Some(l) => format!("fail: {l}"),
+                match (t.failed_by, capacity_measured(t)) {
+                    (None, _) => "pass".to_string(),
+                    (Some(l), Some(c)) => format!("fail: {l} (kept up with {})", format_rate(c)),
+                    (Some(l), None) => format!("fail: {l}"),
                 },
             ]);
         }
