@@ -260,6 +260,10 @@ pub struct Estimate {
 /// `confidence` bound of the rate passing with `pass_probability`, rounded
 /// down to the precision, `high` when that bound reaches it, 0 below `low`.
 pub fn estimate(curve: &PassCurve, spec: &SearchSpec) -> Estimate {
+    if curve.trials() == 0 {
+        // Interrupted before any trial: nothing is claimed.
+        return Estimate { answer: 0.0, spread: Spread { min: 0.0, max: spec.high }, median: 0.0, noisy_host: false };
+    }
     let tail = (1.0 - spec.confidence) / 2.0;
     let q = curve.threshold_quantiles(spec.pass_probability, &[tail, 1.0 - spec.confidence, 0.5, 1.0 - tail]);
     let floor = |r: f64| (r / spec.precision).floor() * spec.precision;
@@ -811,6 +815,14 @@ mod tests {
         let e = estimate(&curve, &s);
         assert_eq!(e.answer, 0.0);
         assert_eq!(e.spread.min, 0.0);
+    }
+
+    #[test]
+    fn no_trials_claim_nothing() {
+        let s = spec();
+        let e = estimate(&PassCurve::new(s.low, s.high, s.pass_probability), &s);
+        assert_eq!(e.answer, 0.0);
+        assert_eq!(e.spread, Spread { min: 0.0, max: s.high });
     }
 
     #[test]
