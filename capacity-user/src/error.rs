@@ -1,38 +1,28 @@
-//! How a run ends: the error kinds that decide the exit code.
+//! How a run ends, and the exit code for each way.
 //!
-//! Exit codes (see CLI.md): 0 success, 1 a requested check failed, 2 bad
+//! Exit codes (docs/CLI.md): 0 success, 1 a requested check failed, 2 bad
 //! input or an unusable environment, 3 the tool broke one of its own
 //! invariants (a bug), 130 interrupted by Ctrl-C (143 by SIGTERM) after
 //! printing the partial result.
+//!
+//! One error story: every failure is an `anyhow::Error` whose message (with
+//! its context) is one line that says what is wrong and how to fix it. Only
+//! a broken invariant is told apart ([`InvariantError`], exit 3); anything
+//! else is the input's or the environment's to fix (exit 2), kernel
+//! refusals included.
 use std::process::ExitCode;
-
-/// Bad input or an environment that cannot run the command. The message is
-/// one line that says what is wrong and how to fix it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 /// The tool's own accounting does not add up: a bug, reported loudly.
 #[derive(Debug, thiserror::Error)]
 #[error("invariant broken: {0}")]
 pub struct InvariantError(pub String);
 
-/// Shorthand for returning a [`UsageError`].
-pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    UsageError(message.into()).into()
-}
-
-/// Return early with a [`UsageError`] built like `format!`.
-#[macro_export]
-macro_rules! bail_usage {
-    ($($arg:tt)*) => { return Err($crate::error::usage(format!($($arg)*))) };
-}
-
 /// What a command reports back to `main` when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
-    /// A gate the user asked for (`--max-error`, `--max-drop-rate`) failed.
+    /// A gate the user asked for (`--max-error`, `--budget`, a ring up to
+    /// `size --max`) failed.
     CheckFailed,
     /// Ctrl-C or SIGTERM: the partial result was printed.
     Interrupted,

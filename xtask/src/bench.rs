@@ -31,7 +31,10 @@ const PACING_RATES: &[f64] = &[10e3, 50e3, 200e3, 1e6, 2e6];
 const PACING_TRIGGERS_PER_S: f64 = 100e3;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    kind: Option<BenchKind>,
     /// Interleaved rounds, each one run of capacity and one of the reference.
     #[arg(long, default_value_t = 5)]
     rounds: u32,
@@ -56,6 +59,13 @@ pub struct BenchArgs {
     /// Print one JSON object (progress still goes to stderr).
     #[arg(long)]
     json: bool,
+}
+
+/// Benches other than the consumer comparison.
+#[derive(Debug, clap::Subcommand)]
+enum BenchKind {
+    /// Run `capacity search` several times: each answer, its spread and time, and max/min of the answers.
+    Search(crate::bench_search::SearchBenchArgs),
 }
 
 /// Same meaning as `capacity load --wakeup`.
@@ -118,6 +128,9 @@ struct Pacing {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(BenchKind::Search(search)) = &args.kind {
+        return crate::bench_search::run(search);
+    }
     if args.rounds == 0 || args.batch == 0 || args.duration <= 0.0 || args.pacing_duration <= 0.0 {
         bail!("--rounds, --duration, --pacing-duration and --batch must be positive");
     }
@@ -276,7 +289,7 @@ fn check_accounting(json: &Value, batch: u32, consumed: f64) -> Result<()> {
 }
 
 /// Run a tool that prints one JSON object on stdout; its stderr goes to ours.
-fn json_output(cmd: &mut Command) -> Result<Value> {
+pub(crate) fn json_output(cmd: &mut Command) -> Result<Value> {
     eprintln!("xtask: $ {}", describe(cmd));
     let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -304,7 +317,7 @@ fn optional_field(json: &Value, key: &str) -> Option<f64> {
     json.get(key).and_then(Value::as_f64)
 }
 
-fn field(json: &Value, key: &str) -> Result<f64> {
+pub(crate) fn field(json: &Value, key: &str) -> Result<f64> {
     optional_field(json, key).with_context(|| format!("no number `{key}` in the output: {json}"))
 }
 
@@ -323,7 +336,7 @@ fn median_of(rounds: &[Round], pick: impl Fn(&Round) -> Option<f64>) -> Option<f
     (!values.is_empty()).then(|| median(values))
 }
 
-fn format_rate(rate: f64) -> String {
+pub(crate) fn format_rate(rate: f64) -> String {
     if rate >= 1e6 {
         format!("{:.3} M/s", rate / 1e6)
     } else {

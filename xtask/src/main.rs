@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_search;
 mod kernel_sizes;
 mod setup;
 mod tasks;
@@ -42,7 +43,8 @@ enum Task {
     /// read by `capacity verify`); the VM kernels' rows: `cargo xtask vm --write-kernel-sizes`.
     KernelSizes,
     /// Compare capacity's consumer with libbpf's ring_buffer__poll on the same unpaced workload
-    /// (interleaved rounds, median ratio), then measure pacing accuracy. Needs root.
+    /// (interleaved rounds, median ratio), then measure pacing accuracy; `bench search --runs 3`:
+    /// how far repeated searches' answers lie apart. Needs root.
     Bench(bench::BenchArgs),
     /// Generate man pages (clap_mangen) and bash, zsh and fish completions (clap_complete) for
     /// `capacity` and every subcommand into target/docs (or --out DIR).

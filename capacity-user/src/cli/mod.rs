@@ -39,7 +39,7 @@ pub enum Command {
     Load(load::LoadArgs),
     /// One fixed-rate run per step from --from to --to.
     Ramp(ramp::RampArgs),
-    /// Binary search for the highest rate with drops at or below --max-drop-rate.
+    /// The highest rate that passes (drops at or below --max-drop-rate) with a stated probability and confidence.
     Search(search::SearchArgs),
     /// Binary search for the smallest power-of-two ring that holds a workload.
     Size(size::SizeArgs),

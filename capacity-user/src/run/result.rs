@@ -24,7 +24,7 @@ pub struct Latency {
 }
 
 /// The result of one run (the JSON of `capacity load`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunResult {
     pub target_rate: f64,
     pub actual_rate: f64,

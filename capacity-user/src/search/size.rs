@@ -10,7 +10,12 @@ use std::{
 
 use serde::Serialize;
 
-use super::rate::{self, Limit, CONFIRM_PASSES, MAX_CONFIRMATION_RUNS, MAX_TRIAL};
+use super::rate::{self, Limit, MAX_TRIAL};
+
+/// Consecutive passes at the answer that confirm it.
+const CONFIRM_PASSES: usize = 3;
+/// Confirmation runs, in all, before giving up on confirming an answer.
+const MAX_CONFIRMATION_RUNS: usize = 12;
 use capacity_common::record_bytes;
 
 use crate::{
