@@ -3,12 +3,12 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Subcommand};
 
+use super::JsonOutput;
 use crate::{
     error::Outcome,
     event_sizes::EventSizes,
     kernel::KernelVersion,
     memory::{estimate, host::Host, model::Model, MapKind, MapSpec},
-    output,
     units::{parse_duration, parse_rate, parse_size},
 };
 
@@ -73,9 +73,8 @@ pub struct MapArgs {
     pub filled: Option<u64>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 #[derive(Debug, Args)]
@@ -95,9 +94,8 @@ pub struct RingbufArgs {
     pub size: Option<u64>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
@@ -117,7 +115,7 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
             if let Some(filled) = args.filled {
                 spec.filled = fits_u32("--filled", filled)?;
             }
-            output::print(&estimate::map(&model, spec)?, args.json)?;
+            args.output.print(&estimate::map(&model, spec)?)?;
         }
         EstimateCommand::Ringbuf(args) => {
             let model = args.model.model()?;
@@ -137,7 +135,7 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
                 }
                 _ => return Err(anyhow::anyhow!("give --rate and --event-size, or --size")),
             };
-            output::print(&report, args.json)?;
+            args.output.print(&report)?;
         }
     }
     Ok(Outcome::Success)

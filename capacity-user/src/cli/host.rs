@@ -3,10 +3,11 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::JsonOutput;
 use crate::{
     deployment::inventory::{inventory, Options},
     error::Outcome,
-    output, preflight,
+    preflight,
     units::{parse_duration, parse_size},
 };
 
@@ -18,15 +19,14 @@ pub struct HostArgs {
     /// Exit 1 when the maps' total memlock is over this many bytes (e.g. 512M).
     #[arg(long, value_name = "B", value_parser = parse_size)]
     pub budget: Option<u64>,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 pub fn run(args: HostArgs) -> anyhow::Result<Outcome> {
     preflight::check_admin("capacity host")?;
     let options = Options { enable_stats: args.enable_stats, ..Options::default() };
     let report = inventory(&options, args.budget)?;
-    output::print(&report, args.json)?;
+    args.output.print(&report)?;
     Ok(if report.over_budget { Outcome::CheckFailed } else { Outcome::Success })
 }

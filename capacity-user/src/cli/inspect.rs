@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::JsonOutput;
 use crate::{
     deployment::{
         inspect::{inspect, Request},
@@ -10,7 +11,6 @@ use crate::{
     },
     error::Outcome,
     kernel::KernelVersion,
-    output,
     units::parse_size,
 };
 
@@ -31,9 +31,8 @@ pub struct InspectArgs {
     /// Exit 1 when any node's total is over this many bytes (e.g. 64M).
     #[arg(long, value_name = "B", value_parser = parse_size)]
     pub budget: Option<u64>,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 fn parse_set(text: &str) -> Result<(String, u32), String> {
@@ -49,6 +48,6 @@ fn parse_set(text: &str) -> Result<(String, u32), String> {
 pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
     let request = Request { nodes: args.nodes, btfs: args.btfs, overrides: args.sets, budget: args.budget };
     let report = inspect(&args.object, &request)?;
-    output::print(&report, args.json)?;
+    args.output.print(&report)?;
     Ok(if report.over_budget { Outcome::CheckFailed } else { Outcome::Success })
 }

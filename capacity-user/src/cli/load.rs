@@ -3,10 +3,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::JsonOutput;
 use crate::{
     error::Outcome,
     event_sizes::EventSizes,
-    output,
     run::{
         arrivals::{Arrivals, Profile},
         config::defaults,
@@ -138,9 +138,8 @@ pub struct LoadArgs {
     pub duration: Duration,
     #[command(flatten)]
     pub options: LoadOptions,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 pub fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
@@ -148,6 +147,6 @@ pub fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
     let config = args.options.config(rate, args.duration)?;
     let stop = stop_flag();
     let result = run_fixed_rate(&config, stop)?;
-    output::print(&result, args.json)?;
+    args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
 }

@@ -64,6 +64,21 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
+/// `--json`, as every subcommand that prints one result takes it.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct JsonOutput {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl JsonOutput {
+    /// Print `report` on stdout in the form asked for.
+    pub fn print(self, report: &impl crate::output::Report) -> anyhow::Result<()> {
+        crate::output::print(report, self.json)
+    }
+}
+
 /// Parse the command line. Help and version print as usual; a bad argument
 /// becomes one line on stderr and exit code 2.
 pub fn parse() -> Result<Command, ExitCode> {

@@ -5,10 +5,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
+use super::JsonOutput;
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
-    output,
     search::{
         plot,
         ramp::{self, Steps},
@@ -39,9 +39,8 @@ pub struct RampArgs {
     pub plot: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub options: LoadOptions,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
@@ -65,7 +64,7 @@ pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
         std::fs::write(path, plot::ramp_svg(&result, &plot::ramp_title(&workload)))?;
         eprintln!("capacity: wrote {}", path.display());
     }
-    output::print(&result, args.json)?;
+    args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
 }
 

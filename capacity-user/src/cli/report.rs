@@ -3,10 +3,10 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 
+use super::JsonOutput;
 use super::estimate::ModelArgs;
 use crate::{
     error::Outcome,
-    output,
     memory::{host::Host, model::Model},
     plan::{self, check, workload::Workload},
     search::size,
@@ -31,9 +31,8 @@ pub struct ReportArgs {
     /// The kernel and machine the plan is for (default: this host).
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
@@ -60,6 +59,6 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
             report.measured_ring = Some(sized);
         }
     }
-    output::print(&report, args.json)?;
+    args.output.print(&report)?;
     Ok(outcome)
 }

@@ -3,10 +3,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::JsonOutput;
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
-    output,
     search::{self, SearchSpec},
     signal::stop_flag,
     units::{parse_duration, parse_rate},
@@ -46,9 +46,8 @@ pub struct SearchArgs {
     pub keep_batch: bool,
     #[command(flatten)]
     pub options: LoadOptions,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
@@ -67,6 +66,6 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         workload: args.options.config(args.low, args.step_duration)?,
     };
     let result = search::search(&spec, stop_flag())?;
-    output::print(&result, args.json)?;
+    args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
 }

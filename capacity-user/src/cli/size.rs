@@ -5,11 +5,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
+use super::JsonOutput;
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
     memory::{host::Host, model::Model},
-    output,
     run::config::defaults,
     search::{
         plot,
@@ -46,9 +46,8 @@ pub struct SizeArgs {
     pub plot: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub options: LoadOptions,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
@@ -77,7 +76,7 @@ pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
         std::fs::write(path, plot::size_svg(&result, &plot::size_title(&spec.workload)))?;
         eprintln!("capacity: wrote {}", path.display());
     }
-    output::print(&result, args.json)?;
+    args.output.print(&result)?;
     Ok(if result.interrupted {
         Outcome::Interrupted
     } else if result.min_ringbuf_size.is_none() {

@@ -1,10 +1,10 @@
 //! `capacity verify`: arguments. The work is in `crate::memory`.
 use clap::Args;
 
+use super::JsonOutput;
 use crate::{
     error::Outcome,
     memory::verify::{self, Subject, VerifyOptions, DEFAULT_ENTRIES},
-    output,
     units::parse_size,
 };
 
@@ -21,9 +21,8 @@ pub struct VerifyArgs {
     /// Exit 1 when the model is further than this from memlock, in percent.
     #[arg(long, value_name = "PCT", allow_hyphen_values = true)]
     pub max_error: Option<f64>,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonOutput,
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
@@ -44,6 +43,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let subjects = if args.types.is_empty() { Subject::all() } else { args.types };
     let options = VerifyOptions { subjects, entries, max_error_pct: args.max_error };
     let report = verify::run(&options)?;
-    output::print(&report, args.json)?;
+    args.output.print(&report)?;
     Ok(if report.passes() { Outcome::Success } else { Outcome::CheckFailed })
 }
