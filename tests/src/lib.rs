@@ -191,3 +191,43 @@ pub fn own_object() -> PathBuf {
     std::fs::rename(&partial, &path).expect("rename object");
     path
 }
+
+/// tests/src/bin/bpf_holder.rs, started by a test: another process that
+/// holds maps and programs (K of 1000 hash entries, N ring records) until
+/// it is dropped. `binary` is `env!("CARGO_BIN_EXE_bpf_holder")`, which
+/// only integration tests see.
+pub struct Holder {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Holder {
+    /// Starts the holder with `keys` keys and `runs` records; waits until it holds them.
+    pub fn start(binary: &str, keys: u32, runs: u32) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(binary)
+            .arg(test_object("holder"))
+            .args([keys.to_string(), runs.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start bpf_holder");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the holder did not get ready");
+        let stdin = child.stdin.take();
+        Self { child, stdin }
+    }
+
+    pub fn pid(&self) -> u64 {
+        self.child.id().into()
+    }
+}
+
+impl Drop for Holder {
+    /// Closing its stdin tells the holder to exit.
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}

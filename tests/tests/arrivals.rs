@@ -1,16 +1,8 @@
 //! Traffic shapes against the real kernel: bursts, Poisson arrivals and
 //! replayed profiles keep the mean rate, and each phase's pacing is
 //! reported as target against actual.
-use capacity_tests::{assert_usage_error, capacity, json_of, kernel_lock, privileged, programs_left_behind};
+use capacity_tests::{assert_usage_error, capacity, f, kernel_test, programs_left_behind, run_json, u};
 use serde_json::Value;
-
-fn u(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing or not an integer in {v}"))
-}
-
-fn f(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing in {v}"))
-}
 
 /// The schedule's count is a ceiling the producers reach unless the host
 /// delays them near the end of the run (the generator does not run past
@@ -23,9 +15,7 @@ fn assert_issued(v: &Value, scheduled: u64) {
 fn load(args: &[&str]) -> Value {
     let mut full = vec!["load", "--json"];
     full.extend_from_slice(args);
-    let out = capacity(&full);
-    assert!(out.status.success(), "capacity {full:?} failed ({:?}): {}", out.status, String::from_utf8_lossy(&out.stderr));
-    let v = json_of(&out);
+    let v = run_json(&full);
     assert_eq!(u(&v, "emitted"), u(&v, "consumed"), "{v}");
     assert_eq!(u(&v, "triggers") * u(&v, "batch"), u(&v, "emitted") + u(&v, "dropped"), "{v}");
     v
@@ -57,10 +47,7 @@ fn assert_phases(v: &Value, expected: &[(&str, f64, f64, u64)]) {
 /// schedule holds exactly 100000 events (25000 triggers of 4).
 #[test]
 fn bursts_keep_the_mean_and_report_each_phase() {
-    if !privileged("bursts_keep_the_mean_and_report_each_phase") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let v = load(&[
         "--rate", "50k", "--arrivals", "burst:4x100ms/1s", "--duration", "2s", "--batch", "4", "--ringbuf-size", "16M",
     ]);
@@ -75,10 +62,7 @@ fn bursts_keep_the_mean_and_report_each_phase() {
 /// and the same seed draws the same number of arrivals run after run.
 #[test]
 fn poisson_arrivals_keep_the_mean_and_follow_their_seed() {
-    if !privileged("poisson_arrivals_keep_the_mean_and_follow_their_seed") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let run = || load(&["--rate", "50k", "--arrivals", "poisson:42", "--duration", "2s", "--ringbuf-size", "16M"]);
     let (a, b) = (run(), run());
     assert_eq!(a["arrivals"], "poisson:42", "{a}");
@@ -96,10 +80,7 @@ fn poisson_arrivals_keep_the_mean_and_follow_their_seed() {
 /// 80k the same shape is scaled to that mean.
 #[test]
 fn profiles_replay_the_recorded_shape() {
-    if !privileged("profiles_replay_the_recorded_shape") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let path = std::env::temp_dir().join(format!("capacity-profile-{}.csv", std::process::id()));
     std::fs::write(&path, "timestamp,rate\n1700000000,20000\n1700000010,60000\n1700000020,40000\n").unwrap();
     let file = path.to_str().unwrap();
@@ -118,10 +99,7 @@ fn profiles_replay_the_recorded_shape() {
 
 #[test]
 fn bad_traffic_shapes_are_refused() {
-    if !privileged("bad_traffic_shapes_are_refused") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let bad = std::env::temp_dir().join(format!("capacity-bad-profile-{}.csv", std::process::id()));
     std::fs::write(&bad, "0,100\n5,fast\n").unwrap();
     let bad = bad.to_str().unwrap();

@@ -1,12 +1,7 @@
 //! Event-size mixes: the kernel program writes records of varying size,
 //! the consumer checks every record's size against the same table, and the
 //! estimate plans from the mix's mean record.
-use capacity_tests::{assert_usage_error, capacity, json_of, kernel_lock, privileged};
-use serde_json::Value;
-
-fn u(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing or not an integer in {v}"))
-}
+use capacity_tests::{assert_usage_error, capacity, json_of, kernel_test, u};
 
 /// 64:70,512:25,4096:5 over the 1024-slot table: 717, 256 and 51 slots
 /// (largest remainder), records of 72, 520 and 4104 bytes, so the mean
@@ -16,10 +11,7 @@ const MEAN_RECORD: f64 = 384.8125;
 
 #[test]
 fn a_size_mix_is_written_and_checked_event_by_event() {
-    if !privileged("a_size_mix_is_written_and_checked_event_by_event") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     // 1024 events per producer: each slot of the table once. A record of a
     // size other than its slot's would be malformed, and the run would exit 3.
     let out = capacity(&["load", "--json", "--rate", "20k", "--duration", "1", "--event-size", MIX, "--ringbuf-size", "16M"]);
@@ -69,10 +61,7 @@ fn estimate_plans_a_mix_from_its_mean_record() {
 /// this low rate: the answer is asserted exactly.
 #[test]
 fn size_holds_the_backlog_of_a_mix() {
-    if !privileged("size_holds_the_backlog_of_a_mix") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let out = capacity(&[
         "size", "--json", "--rate", "20k", "--event-size", MIX, "--consumer-stall", "50@1000", "--step-duration", "1s",
         "--min", "64K", "--max", "2M",

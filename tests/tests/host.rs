@@ -1,12 +1,9 @@
 //! `capacity host` against a process holding real maps and programs
 //! (tests/src/bin/bpf_holder.rs with tests/bpf/holder.bpf.c): a ring with a
 //! known backlog, hash maps with exactly K of E entries, owners by pid.
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, ChildStdin, Command, Stdio},
-};
+use std::process::Command;
 
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_test, run_json, test_object};
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_test, run_json, Holder};
 use serde_json::Value;
 
 /// `held_emit` writes records of this many bytes (holder.bpf.c).
@@ -15,40 +12,6 @@ const RECORD_SIZE: u64 = 100;
 const MAX_ENTRIES: u64 = 1000;
 const RING_SIZE: u64 = 64 * 1024;
 
-struct Holder {
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl Holder {
-    /// Starts the holder with `keys` keys and `runs` records; waits until it holds them.
-    fn start(keys: u32, runs: u32) -> Self {
-        let object = test_object("holder");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bpf_holder"))
-            .arg(&object)
-            .args([keys.to_string(), runs.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start bpf_holder");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "the holder did not get ready");
-        let stdin = child.stdin.take();
-        Self { child, stdin }
-    }
-
-    fn pid(&self) -> u64 {
-        self.child.id().into()
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
 
 fn host_json(args: &[&str]) -> Value {
     let mut all = vec!["host", "--json"];
@@ -72,7 +35,7 @@ fn owned<'a>(json: &'a Value, list: &str, name: &str, pid: u64) -> &'a Value {
 fn a_held_ring_maps_and_programs_are_read_exactly() {
     let Some(_kernel) = kernel_test() else { return };
     let (keys, runs) = (750u32, 7u32);
-    let holder = Holder::start(keys, runs);
+    let holder = Holder::start(env!("CARGO_BIN_EXE_bpf_holder"), keys, runs);
     let pid = holder.pid();
     let json = host_json(&[]);
     assert_eq!(json["kernel"], capacity::kernel::KernelVersion::running().unwrap().to_string());
@@ -119,7 +82,7 @@ fn a_held_ring_maps_and_programs_are_read_exactly() {
 #[test]
 fn enable_stats_reports_ns_per_run_over_the_window() {
     let Some(_kernel) = kernel_test() else { return };
-    let holder = Holder::start(1, 1);
+    let holder = Holder::start(env!("CARGO_BIN_EXE_bpf_holder"), 1, 1);
     let json = host_json(&["--enable-stats", "500ms"]);
     assert_eq!(json["stats_window_s"], 0.5);
     let tick = owned(&json, "programs", "held_tick", holder.pid());
@@ -134,7 +97,7 @@ fn enable_stats_reports_ns_per_run_over_the_window() {
 #[test]
 fn budget_gates_with_exit_1() {
     let Some(_kernel) = kernel_test() else { return };
-    let _holder = Holder::start(10, 1);
+    let _holder = Holder::start(env!("CARGO_BIN_EXE_bpf_holder"), 10, 1);
     let out = capacity(&["host", "--json", "--budget", "1"]);
     assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let json = json_of(&out);

@@ -4,14 +4,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use capacity_tests::{
-    capacity, capacity_bin, json_of, kernel_lock, loaded_capacity_programs, privileged, programs_left_behind,
-};
+use capacity_tests::{capacity, capacity_bin, json_of, kernel_test, loaded_capacity_programs, programs_left_behind, run_json, u};
 use serde_json::Value;
-
-fn u(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing or not an integer in {v}"))
-}
 
 /// The invariants every run must satisfy, checked from the outside.
 fn assert_every_event_accounted(v: &Value) {
@@ -42,14 +36,7 @@ fn assert_every_event_accounted(v: &Value) {
 fn load(args: &[&str]) -> Value {
     let mut full = vec!["load", "--json"];
     full.extend_from_slice(args);
-    let out = capacity(&full);
-    assert!(
-        out.status.success(),
-        "capacity {full:?} failed ({:?}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json_of(&out);
+    let v = run_json(&full);
     // Shown with --nocapture (the VM logs keep what each kernel measured).
     eprintln!("capacity {full:?}: {v}");
     v
@@ -57,10 +44,7 @@ fn load(args: &[&str]) -> Value {
 
 #[test]
 fn big_ring_and_fast_consumer_lose_nothing() {
-    if !privileged("big_ring_and_fast_consumer_lose_nothing") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     // 100k events of 72 ring bytes fit in 16 MiB even if the consumer never ran.
     let v = load(&["--rate", "100k", "--duration", "1", "--ringbuf-size", "16M", "--warmup", "0"]);
     assert_every_event_accounted(&v);
@@ -75,10 +59,7 @@ fn big_ring_and_fast_consumer_lose_nothing() {
 
 #[test]
 fn batches_and_several_producers_are_counted_exactly() {
-    if !privileged("batches_and_several_producers_are_counted_exactly") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let v = load(&[
         "--rate", "400k", "--duration", "1", "--batch", "32", "--producers", "2", "--event-size", "256",
         "--ringbuf-size", "256M", "--warmup", "0",
@@ -101,10 +82,7 @@ fn kernel_has_overwrite_mode() -> bool {
 
 #[test]
 fn overwrite_mode_counts_every_overwritten_record() {
-    if !privileged("overwrite_mode_counts_every_overwritten_record") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     // One page holds 56 records of 72 bytes; a consumer spending 20 µs an
     // event reads 50k/s of the 200k/s, so the ring overwrites most of them.
     let args = [
@@ -150,10 +128,7 @@ fn overwrite_mode_counts_every_overwritten_record() {
 
 #[test]
 fn small_ring_and_slow_consumer_drop_but_every_event_is_counted() {
-    if !privileged("small_ring_and_slow_consumer_drop_but_every_event_is_counted") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     // One page holds 56 records; a consumer spending 20 µs an event manages
     // 50k/s, so at 200k/s most events must be dropped.
     let v = load(&[
@@ -173,10 +148,7 @@ fn small_ring_and_slow_consumer_drop_but_every_event_is_counted() {
 
 #[test]
 fn map_errors_appear_when_the_keyspace_exceeds_the_map() {
-    if !privileged("map_errors_appear_when_the_keyspace_exceeds_the_map") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let v = load(&[
         "--rate", "50k", "--duration", "0.5", "--batch", "10", "--keyspace", "1000", "--map-entries", "100",
         "--warmup", "0",
@@ -192,10 +164,7 @@ fn map_errors_appear_when_the_keyspace_exceeds_the_map() {
 
 #[test]
 fn wakeup_and_stall_models_keep_the_accounting() {
-    if !privileged("wakeup_and_stall_models_keep_the_accounting") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let v = load(&[
         "--rate", "100k", "--duration", "1", "--batch", "8", "--wakeup", "sampled:64", "--consumer-stall", "100@300",
         "--ringbuf-size", "64K",
@@ -208,10 +177,7 @@ fn wakeup_and_stall_models_keep_the_accounting() {
 
 #[test]
 fn ctrl_c_detaches_prints_the_partial_result_and_exits_promptly() {
-    if !privileged("ctrl_c_detaches_prints_the_partial_result_and_exits_promptly") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     interrupt_a_load_run(nix::sys::signal::Signal::SIGINT, 130);
 }
 
@@ -219,10 +185,7 @@ fn ctrl_c_detaches_prints_the_partial_result_and_exits_promptly() {
 /// partial result as Ctrl-C, with the shell's code for it (128 + 15).
 #[test]
 fn sigterm_detaches_prints_the_partial_result_and_exits_143() {
-    if !privileged("sigterm_detaches_prints_the_partial_result_and_exits_143") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     interrupt_a_load_run(nix::sys::signal::Signal::SIGTERM, 143);
 }
 

@@ -1,11 +1,7 @@
 //! The capacity plan's traffic shapes, N+1 and measured ring: `report` with
 //! `arrivals`, `nodes`/`spare`, and `--measure` running `size`.
-use capacity_tests::{assert_usage_error, capacity, json_of, kernel_lock, privileged};
+use capacity_tests::{assert_usage_error, capacity, json_of, kernel_test, u};
 use serde_json::Value;
-
-fn u(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing or not an integer in {v}"))
-}
 
 fn workload_file(name: &str, text: &str) -> String {
     let path = std::env::temp_dir().join(format!("capacity-plan-{}-{name}.toml", std::process::id()));
@@ -59,10 +55,7 @@ fn n_plus_one_plans_each_node_for_the_lost_nodes_load() {
 /// plan's recommended ring (60k × 72 B × 5 s × 1.2 = 25.9 MB -> 32 MiB).
 #[test]
 fn measure_sizes_the_ring_at_the_load_the_plan_must_survive() {
-    if !privileged("measure_sizes_the_ring_at_the_load_the_plan_must_survive") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let file = workload_file(
         "measure",
         "events_per_second = \"20k\"\nevent_size = 64\nmemory_budget = \"1G\"\nnodes = 2\nspare = 1\narrivals = \"burst:4x100ms/1s\"\n",

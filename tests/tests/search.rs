@@ -1,26 +1,7 @@
 //! `capacity search` and `capacity ramp` against the real kernel, on
 //! configurations whose limit is known by construction.
-use capacity_tests::{assert_usage_error, capacity, json_of, kernel_lock, privileged, programs_left_behind};
+use capacity_tests::{assert_usage_error, capacity, f, kernel_test, programs_left_behind, run_json, u};
 use serde_json::Value;
-
-fn run_json(args: &[&str]) -> Value {
-    let out = capacity(args);
-    assert!(
-        out.status.success(),
-        "capacity {args:?} failed ({:?}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_of(&out)
-}
-
-fn u(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing in {v}"))
-}
-
-fn f(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing in {v}"))
-}
 
 /// Every trial or step accounts for every event.
 fn assert_accounted(run: &Value, batch: u64) {
@@ -42,10 +23,7 @@ const CONSUMER_LIMIT: f64 = 1e9 / 50_000.0;
 
 #[test]
 fn search_finds_a_consumer_limit_known_by_construction() {
-    if !privileged("search_finds_a_consumer_limit_known_by_construction") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let mut args = vec!["search", "--json", "--low", "1000", "--high", "60k", "--precision", "100", "--step-duration", "1s"];
     args.extend(SLOW_CONSUMER);
     let v = run_json(&args);
@@ -98,10 +76,7 @@ fn search_finds_a_consumer_limit_known_by_construction() {
 
 #[test]
 fn search_capped_below_the_real_limit_reports_high() {
-    if !privileged("search_capped_below_the_real_limit_reports_high") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let v = run_json(&["search", "--json", "--low", "1000", "--high", "5000", "--step-duration", "1s"]);
     assert_eq!(v["limited_by"], "high", "{v}");
     assert_eq!(f(&v, "max_sustainable_rate"), 5000.0, "{v}");
@@ -122,10 +97,7 @@ fn search_capped_below_the_real_limit_reports_high() {
 /// with the generator's speed.
 #[test]
 fn search_raises_the_batch_when_the_producer_limits() {
-    if !privileged("search_raises_the_batch_when_the_producer_limits") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let v = run_json(&["search", "--json", "--high", "8M", "--step-duration", "1s", "--max-trials", "6"]);
     assert_eq!(u(&v, "requested_batch"), 1, "{v}");
     let trials = v["trials"].as_array().unwrap();
@@ -148,10 +120,7 @@ fn search_raises_the_batch_when_the_producer_limits() {
 
 #[test]
 fn search_with_the_batch_kept_names_the_flag_to_change() {
-    if !privileged("search_with_the_batch_kept_names_the_flag_to_change") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let v =
         run_json(&["search", "--json", "--high", "8M", "--step-duration", "1s", "--max-trials", "5", "--keep-batch"]);
     assert_eq!(v["limited_by"], "producer", "{v}");
@@ -166,10 +135,7 @@ fn search_with_the_batch_kept_names_the_flag_to_change() {
 
 #[test]
 fn bad_search_settings_are_refused_before_anything_loads() {
-    if !privileged("bad_search_settings_are_refused_before_anything_loads") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let cases: &[(&[&str], &str)] = &[
         (&["search", "--pass-probability", "1"], "--pass-probability"),
         (&["search", "--pass-probability", "0"], "--pass-probability"),
@@ -186,10 +152,7 @@ fn bad_search_settings_are_refused_before_anything_loads() {
 
 #[test]
 fn ramp_rises_until_drops_begin_and_plots_the_curve() {
-    if !privileged("ramp_rises_until_drops_begin_and_plots_the_curve") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let plot = std::env::temp_dir().join(format!("capacity-ramp-{}.svg", std::process::id()));
     let plot_arg = plot.to_str().unwrap();
     let mut args =

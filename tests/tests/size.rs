@@ -1,15 +1,7 @@
 //! `capacity size` against the real kernel, on workloads whose backlog is
 //! known by arithmetic.
-use capacity_tests::{assert_usage_error, capacity, json_of, kernel_lock, privileged, programs_left_behind};
+use capacity_tests::{assert_usage_error, capacity, f, json_of, kernel_test, programs_left_behind, u};
 use serde_json::Value;
-
-fn u(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing in {v}"))
-}
-
-fn f(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing in {v}"))
-}
 
 fn trials(v: &Value) -> &Vec<Value> {
     v["trials"].as_array().expect("trials")
@@ -46,10 +38,7 @@ fn memlock_of_ring(size: u64) -> u64 {
 /// from its own limit, so that trials fail by drops, not by pacing.
 #[test]
 fn size_holds_the_backlog_of_a_consumer_stall() {
-    if !privileged("size_holds_the_backlog_of_a_consumer_stall") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let plot = std::env::temp_dir().join(format!("capacity-size-{}.svg", std::process::id()));
     let out = capacity(&[
         "size",
@@ -132,10 +121,7 @@ fn size_holds_the_backlog_of_a_consumer_stall() {
 /// a consumer faster than its work allows cannot exist.
 #[test]
 fn size_holds_the_backlog_of_a_burst_above_the_consumer() {
-    if !privileged("size_holds_the_backlog_of_a_burst_above_the_consumer") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let out = capacity(&[
         "size",
         "--json",
@@ -175,10 +161,7 @@ fn size_holds_the_backlog_of_a_burst_above_the_consumer() {
 /// drops, `limited_by` is the consumer, and the exit code is 1.
 #[test]
 fn size_blames_a_consumer_too_slow_on_average() {
-    if !privileged("size_blames_a_consumer_too_slow_on_average") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let out = capacity(&[
         "size",
         "--json",
@@ -208,10 +191,7 @@ fn size_blames_a_consumer_too_slow_on_average() {
 
 #[test]
 fn bad_size_arguments_are_refused() {
-    if !privileged("bad_size_arguments_are_refused") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let cases: &[(&[&str], &str)] = &[
         (&["size", "--rate", "10k", "--max", "5000"], "--max 5000 must be a power of two"),
         (&["size", "--rate", "10k", "--min", "1M", "--max", "64K"], "above --max"),

@@ -3,11 +3,11 @@
 //! ring of known state; a map filled at a known rate is forecast to fill
 //! when the arithmetic says; SIGINT and SIGTERM stop it with exit 0.
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::{TcpListener, TcpStream},
     os::fd::{AsFd, AsRawFd},
     path::PathBuf,
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -16,7 +16,7 @@ use std::{
 };
 
 use capacity::memory::{maps::BpfMap, MapKind, MapSpec};
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_lock, privileged, test_object};
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_test, privileged, Holder};
 use nix::{
     sys::signal::{kill, Signal},
     unistd::Pid,
@@ -49,35 +49,6 @@ impl Drop for TempDir {
     }
 }
 
-/// tests/src/bin/bpf_holder.rs holding K of 1000 entries and N records.
-struct Holder {
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl Holder {
-    fn start(keys: u32, runs: u32) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bpf_holder"))
-            .arg(test_object("holder"))
-            .args([keys.to_string(), runs.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start bpf_holder");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "the holder did not get ready");
-        let stdin = child.stdin.take();
-        Self { child, stdin }
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
 
 /// A child process stopped (SIGKILL) if the test fails before stopping it.
 struct Running(Option<Child>);
@@ -183,7 +154,7 @@ fn metric(text: &str, name: &str, id: u64) -> Option<f64> {
 }
 
 /// `capacity host --json`'s map named `name` held by `pid`.
-fn held_map(host: &Value, name: &str, pid: u32) -> Value {
+fn held_map(host: &Value, name: &str, pid: u64) -> Value {
     host["maps"]
         .as_array()
         .unwrap()
@@ -195,15 +166,12 @@ fn held_map(host: &Value, name: &str, pid: u32) -> Value {
 
 #[test]
 fn prometheus_scrapes_watch_and_reads_a_known_map_and_ring() {
-    if !privileged("prometheus_scrapes_watch_and_reads_a_known_map_and_ring") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     let (keys, runs) = (250u32, 40u32);
-    let holder = Holder::start(keys, runs);
+    let holder = Holder::start(env!("CARGO_BIN_EXE_bpf_holder"), keys, runs);
     let host = capacity(&["host", "--json"]);
     let host = json_of(&host);
-    let pid = holder.child.id();
+    let pid = holder.pid();
     let hash = held_map(&host, "held_hash", pid);
     let ring = held_map(&host, "held_ring", pid);
     let (hash_id, ring_id) = (hash["id"].as_u64().unwrap(), ring["id"].as_u64().unwrap());
@@ -280,10 +248,7 @@ fn prometheus_scrapes_watch_and_reads_a_known_map_and_ring() {
 
 #[test]
 fn a_map_filled_at_a_known_rate_is_forecast_to_fill_by_arithmetic() {
-    if !privileged("a_map_filled_at_a_known_rate_is_forecast_to_fill_by_arithmetic") {
-        return;
-    }
-    let _lock = kernel_lock();
+    let Some(_lock) = kernel_test() else { return };
     const MAX: u32 = 100_000;
     const RATE: f64 = 400.0; // entries per second
     let spec = MapSpec {
@@ -353,17 +318,14 @@ fn a_map_filled_at_a_known_rate_is_forecast_to_fill_by_arithmetic() {
 
 #[test]
 fn watch_samples_then_prints_one_json_object() {
-    if !privileged("watch_samples_then_prints_one_json_object") {
-        return;
-    }
-    let _lock = kernel_lock();
-    let holder = Holder::start(10, 3);
+    let Some(_lock) = kernel_test() else { return };
+    let holder = Holder::start(env!("CARGO_BIN_EXE_bpf_holder"), 10, 3);
     let out = capacity(&["watch", "--interval", "200ms", "--window", "2s", "--samples", "3", "--json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let json = json_of(&out);
     assert_eq!(json["samples"], 3);
     assert_eq!(json["stopped_by"], "samples");
-    let pid = holder.child.id();
+    let pid = holder.pid();
     let ring = json["maps"]
         .as_array()
         .unwrap()
