@@ -68,7 +68,9 @@ pub struct RunResult {
     pub wakeup: String,
     /// Highest unconsumed bytes in the ring, sampled after each trigger's batch.
     pub peak_occupancy_bytes: u64,
-    /// Drops the consumer inferred from sequence gaps (equals `dropped`).
+    /// Events missing between the records the consumer read (sequence
+    /// gaps); with those missing after each producer's last record read,
+    /// they equal `dropped + overwritten`.
     pub seq_gaps: u64,
     /// In-kernel run time per event (BPF_ENABLE_STATS), null if unavailable.
     pub kernel_ns_per_event: Option<f64>,
