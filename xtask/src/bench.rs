@@ -9,7 +9,7 @@
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
 };
 
 use anyhow::{bail, Context, Result};
@@ -17,6 +17,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::{
+    bench_output::{field, format_rate, json_output, optional_field},
     setup::{apt_install, describe, ensure_toolchain, run_checked, step},
     tasks::{build_release_capacity, is_root, workspace_root},
 };
@@ -288,37 +289,12 @@ fn check_accounting(json: &Value, batch: u32, consumed: f64) -> Result<()> {
     Ok(())
 }
 
-/// Run a tool that prints one JSON object on stdout; its stderr goes to ours.
-pub(crate) fn json_output(cmd: &mut Command) -> Result<Value> {
-    eprintln!("xtask: $ {}", describe(cmd));
-    let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "`{}` failed ({}){}",
-            describe(cmd),
-            out.status,
-            if stdout.is_empty() { String::new() } else { format!(": {stdout}") }
-        );
-    }
-    serde_json::from_str(&stdout).with_context(|| format!("`{}` printed no JSON object: {stdout}", describe(cmd)))
-}
-
 fn command_output(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
     if !out.status.success() {
         bail!("`{}` failed ({})", describe(cmd), out.status);
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// A number field of a tool's JSON output; None if absent or null.
-fn optional_field(json: &Value, key: &str) -> Option<f64> {
-    json.get(key).and_then(Value::as_f64)
-}
-
-pub(crate) fn field(json: &Value, key: &str) -> Result<f64> {
-    optional_field(json, key).with_context(|| format!("no number `{key}` in the output: {json}"))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -334,14 +310,6 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn median_of(rounds: &[Round], pick: impl Fn(&Round) -> Option<f64>) -> Option<f64> {
     let values: Vec<f64> = rounds.iter().filter_map(pick).collect();
     (!values.is_empty()).then(|| median(values))
-}
-
-pub(crate) fn format_rate(rate: f64) -> String {
-    if rate >= 1e6 {
-        format!("{:.3} M/s", rate / 1e6)
-    } else {
-        format!("{:.1} k/s", rate / 1e3)
-    }
 }
 
 fn format_ns(ns: Option<f64>) -> String {

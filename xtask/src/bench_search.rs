@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::{
-    bench::{field, format_rate, json_output},
+    bench_output::{field, format_rate, json_output},
     setup::{ensure_toolchain, step},
     tasks::{build_release_capacity, is_root},
 };

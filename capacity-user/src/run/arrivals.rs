@@ -290,7 +290,7 @@ impl Schedule {
     pub fn due_by(&mut self, elapsed: Duration) -> u64 {
         let t = elapsed.as_secs_f64();
         match &mut self.kind {
-            Kind::Constant => super::generator::due_by(elapsed, self.rate),
+            Kind::Constant => due_by(elapsed, self.rate),
             Kind::Poisson { rng, gap, next, counted } => {
                 // A nanosecond of slack: a deadline rounded to the nanosecond counts as reached.
                 while *next <= t + 1e-9 {
@@ -438,9 +438,27 @@ pub fn pacing(
         .collect()
 }
 
+/// How many triggers should have been issued `elapsed` into the run at a
+/// constant `rate`. Deadlines are absolute: a late trigger does not push back the next.
+fn due_by(elapsed: Duration, rate: f64) -> u64 {
+    if rate.is_finite() {
+        (elapsed.as_secs_f64() * rate).floor() as u64 + 1
+    } else {
+        u64::MAX
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deadlines_are_absolute() {
+        // At 1000/s, 2.5 ms in, triggers 0, 1 and 2 are due.
+        assert_eq!(due_by(Duration::from_micros(2500), 1000.0), 3);
+        assert_eq!(due_by(Duration::ZERO, 1000.0), 1);
+        assert_eq!(due_by(Duration::from_secs(1), f64::INFINITY), u64::MAX);
+    }
 
     fn burst() -> Arrivals {
         "burst:4x50ms/1s".parse().unwrap()

@@ -101,26 +101,9 @@ pub fn produce(token: u32, producer: u32, pace: &Pace, stop: &AtomicBool) -> Pro
     ProducerReport { triggers: issued, elapsed: start.elapsed(), per_phase, scheduled: scheduled.unwrap_or(issued) }
 }
 
-/// How many triggers should have been issued `elapsed` into the run.
-pub(super) fn due_by(elapsed: Duration, rate: f64) -> u64 {
-    if rate.is_finite() {
-        (elapsed.as_secs_f64() * rate).floor() as u64 + 1
-    } else {
-        u64::MAX
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deadlines_are_absolute() {
-        // At 1000/s, 2.5 ms in, triggers 0, 1 and 2 are due.
-        assert_eq!(due_by(Duration::from_micros(2500), 1000.0), 3);
-        assert_eq!(due_by(Duration::ZERO, 1000.0), 1);
-        assert_eq!(due_by(Duration::from_secs(1), f64::INFINITY), u64::MAX);
-    }
 
     #[test]
     fn paceable_rates_span_one_trigger_per_run_to_one_per_nanosecond() {

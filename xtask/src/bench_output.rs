@@ -1,0 +1,41 @@
+//! What the benchmarks share: running a tool that prints one JSON object,
+//! reading its numbers, and printing rates.
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::setup::describe;
+
+/// Run a tool that prints one JSON object on stdout; its stderr goes to ours.
+pub fn json_output(cmd: &mut Command) -> Result<Value> {
+    eprintln!("xtask: $ {}", describe(cmd));
+    let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}){}",
+            describe(cmd),
+            out.status,
+            if stdout.is_empty() { String::new() } else { format!(": {stdout}") }
+        );
+    }
+    serde_json::from_str(&stdout).with_context(|| format!("`{}` printed no JSON object: {stdout}", describe(cmd)))
+}
+
+/// A number field of a tool's JSON output; None if absent or null.
+pub fn optional_field(json: &Value, key: &str) -> Option<f64> {
+    json.get(key).and_then(Value::as_f64)
+}
+
+pub fn field(json: &Value, key: &str) -> Result<f64> {
+    optional_field(json, key).with_context(|| format!("no number `{key}` in the output: {json}"))
+}
+
+pub fn format_rate(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.3} M/s", rate / 1e6)
+    } else {
+        format!("{:.1} k/s", rate / 1e3)
+    }
+}
