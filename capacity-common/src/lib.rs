@@ -108,9 +108,85 @@ pub mod names {
     pub const EVENT_SIZES: &str = "EVENT_SIZES";
 }
 
+/// How the kernel program wakes the consumer, as the driver and the
+/// benchmarks both name it: the kernel's adaptive policy, or no wakeup
+/// except on every Nth event (BPF_RB_NO_WAKEUP / BPF_RB_FORCE_WAKEUP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wakeup {
+    /// The kernel wakes the consumer when it has caught up (flags 0).
+    #[default]
+    Adaptive,
+    /// No wakeup except on every Nth event.
+    Sampled(u32),
+}
+
+impl Wakeup {
+    /// The program's `WAKEUP_EVERY` setting: 0 adaptive, N every Nth event.
+    pub const fn every(self) -> u32 {
+        match self {
+            Wakeup::Adaptive => 0,
+            Wakeup::Sampled(n) => n,
+        }
+    }
+}
+
+/// Why a wakeup policy did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeupError {
+    /// `sampled:N` with N missing, zero or not a number.
+    BadSampling,
+    /// Neither `adaptive` nor `sampled:N`.
+    Unknown,
+}
+
+impl core::fmt::Display for WakeupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            WakeupError::BadSampling => "sampled:N needs N of at least 1",
+            WakeupError::Unknown => "not a wakeup policy: use adaptive or sampled:N",
+        })
+    }
+}
+
+impl core::error::Error for WakeupError {}
+
+impl core::str::FromStr for Wakeup {
+    type Err = WakeupError;
+
+    fn from_str(text: &str) -> Result<Self, WakeupError> {
+        match text.split_once(':') {
+            None if text == "adaptive" => Ok(Wakeup::Adaptive),
+            Some(("sampled", n)) => match n.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(Wakeup::Sampled(n)),
+                _ => Err(WakeupError::BadSampling),
+            },
+            _ => Err(WakeupError::Unknown),
+        }
+    }
+}
+
+impl core::fmt::Display for Wakeup {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Wakeup::Adaptive => f.write_str("adaptive"),
+            Wakeup::Sampled(n) => write!(f, "sampled:{n}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wakeup_policies_parse_and_print_back() {
+        assert_eq!("adaptive".parse(), Ok(Wakeup::Adaptive));
+        assert_eq!("sampled:64".parse(), Ok(Wakeup::Sampled(64)));
+        assert_eq!("sampled:0".parse::<Wakeup>(), Err(WakeupError::BadSampling));
+        assert_eq!("eager".parse::<Wakeup>(), Err(WakeupError::Unknown));
+        assert_eq!(Wakeup::Sampled(64).every(), 64);
+        assert_eq!(Wakeup::Adaptive.every(), 0);
+    }
 
     #[test]
     fn records_take_a_header_and_align_to_eight() {

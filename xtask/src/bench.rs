@@ -16,6 +16,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 
+use capacity_common::Wakeup;
+
 use crate::{
     bench_output::{field, format_rate, json_output, optional_field},
     setup::{apt_install, describe, ensure_toolchain, run_checked, step},
@@ -52,7 +54,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "16M")]
     ringbuf_size: String,
     /// Consumer wakeups: adaptive or sampled:N.
-    #[arg(long, default_value = "adaptive", value_parser = parse_wakeup)]
+    #[arg(long, default_value = "adaptive")]
     wakeup: Wakeup,
     /// Seconds of each pacing run.
     #[arg(long, default_value_t = 2.0)]
@@ -67,33 +69,6 @@ pub struct BenchArgs {
 enum BenchKind {
     /// Run `capacity search` several times: each answer, its spread and time, and max/min of the answers.
     Search(crate::bench_search::SearchBenchArgs),
-}
-
-/// Same meaning as `capacity load --wakeup`.
-#[derive(Debug, Clone, Copy)]
-enum Wakeup {
-    Adaptive,
-    Sampled(u32),
-}
-
-impl std::fmt::Display for Wakeup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Wakeup::Adaptive => f.write_str("adaptive"),
-            Wakeup::Sampled(n) => write!(f, "sampled:{n}"),
-        }
-    }
-}
-
-fn parse_wakeup(text: &str) -> Result<Wakeup, String> {
-    match text.split_once(':') {
-        None if text == "adaptive" => Ok(Wakeup::Adaptive),
-        Some(("sampled", n)) => match n.parse() {
-            Ok(n) if n > 0 => Ok(Wakeup::Sampled(n)),
-            _ => Err(format!("`{text}`: sampled:N needs N of at least 1")),
-        },
-        _ => Err(format!("`{text}` is not a wakeup policy: use adaptive or sampled:N")),
-    }
 }
 
 /// One unpaced run of either consumer.

@@ -2,6 +2,7 @@
 //! and every check on them made before anything touches the kernel.
 use std::time::Duration;
 
+pub use capacity_common::Wakeup;
 use capacity_common::{record_bytes, EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS};
 
 use super::{
@@ -15,39 +16,6 @@ use crate::{
     memory::host::page_size,
     units::{format_bytes, plain_rate},
 };
-
-/// The kernel's wakeup policy for the consumer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Wakeup {
-    /// The kernel wakes the consumer when it has caught up (flags 0).
-    #[default]
-    Adaptive,
-    /// No wakeup except on every Nth event (BPF_RB_NO_WAKEUP / FORCE_WAKEUP).
-    Sampled(u32),
-}
-
-impl std::str::FromStr for Wakeup {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.split_once(':') {
-            None if text == "adaptive" => Ok(Wakeup::Adaptive),
-            Some(("sampled", n)) => match n.parse::<u32>() {
-                Ok(n) if n > 0 => Ok(Wakeup::Sampled(n)),
-                _ => Err(format!("`{text}`: sampled:N needs N of at least 1")),
-            },
-            _ => Err(format!("`{text}` is not a wakeup policy: use adaptive or sampled:N")),
-        }
-    }
-}
-
-impl std::fmt::Display for Wakeup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Wakeup::Adaptive => f.write_str("adaptive"),
-            Wakeup::Sampled(n) => write!(f, "sampled:{n}"),
-        }
-    }
-}
 
 /// Everything one fixed-rate run needs.
 #[derive(Debug, Clone)]
@@ -204,10 +172,7 @@ impl RunConfig {
             keyspace: self.keyspace,
             ringbuf_size: self.ringbuf_size as u32,
             map_entries: self.map_entries,
-            wakeup_every: match self.wakeup {
-                Wakeup::Adaptive => 0,
-                Wakeup::Sampled(n) => n,
-            },
+            wakeup_every: self.wakeup.every(),
             overwrite: self.overwrite,
         }
     }
@@ -252,14 +217,6 @@ mod tests {
         assert!(bad(RunConfig { overwrite: true, size_mix: Some(mix), ..Default::default() })
             .contains("--overwrite takes one --event-size"));
         assert!(RunConfig::default().validate().is_ok());
-    }
-
-    #[test]
-    fn wakeup_policies_parse() {
-        assert_eq!("adaptive".parse(), Ok(Wakeup::Adaptive));
-        assert_eq!("sampled:64".parse(), Ok(Wakeup::Sampled(64)));
-        assert!("sampled:0".parse::<Wakeup>().is_err());
-        assert!("eager".parse::<Wakeup>().is_err());
     }
 }
 
