@@ -1,27 +1,9 @@
 //! `capacity alerts` (no privileges): the rules pass Debian's `promtool
 //! check rules`, and `promtool test rules` fires exactly the expected alerts
 //! on series written for the test.
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
-use capacity_tests::{assert_usage_error, capacity};
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("capacity-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use capacity_tests::{assert_usage_error, capacity, TempDir};
 
 fn promtool(args: &[&str], dir: &TempDir) -> (bool, String) {
     let out = Command::new("promtool")

@@ -6,7 +6,6 @@ use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     os::fd::{AsFd, AsRawFd},
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -16,7 +15,7 @@ use std::{
 };
 
 use capacity::memory::{maps::BpfMap, MapKind, MapSpec};
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_test, privileged, Holder};
+use capacity_tests::{assert_usage_error, capacity, capacity_bin, json_of, kernel_test, privileged, Holder, TempDir};
 use nix::{
     sys::signal::{kill, Signal},
     unistd::Pid,
@@ -31,24 +30,6 @@ const RING_SIZE: u64 = 64 * 1024;
 
 /// Everything a test starts is bounded by this.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("capacity-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 
 /// A child process stopped (SIGKILL) if the test fails before stopping it.
 struct Running(Option<Child>);

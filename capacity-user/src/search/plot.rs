@@ -78,6 +78,18 @@ pub fn ramp_title(workload: &RunConfig) -> String {
     )
 }
 
+/// An SVG document's start: its size, a white page and the title.
+fn svg_start(title: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    text(&mut out, W / 2.0, 28.0, "middle", r#" font-size="16" font-weight="bold""#, title);
+    out
+}
+
 pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
     let steps = &ramp.steps;
     let max_target = steps.iter().map(|s| s.target_rate).fold(0.0, f64::max);
@@ -87,13 +99,7 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
     let lat = Axis::new(steps.iter().map(|s| s.latency_ns.p99 as f64 / 1e3).fold(0.0, f64::max));
     let drop_axis = 100.0; // Drop rate in % shares the left axis scaled to 0-100%.
 
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="13">"#
-    );
-    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    text(&mut out, W / 2.0, 28.0, "middle", r#" font-size="16" font-weight="bold""#, title);
+    let mut out = svg_start(title);
     // Grid and axes.
     for t in y.ticks() {
         let py = y.y(t);
@@ -183,13 +189,7 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
     // Bytes read best in quarters of a power of two.
     let peak = Axis { max: points.iter().map(|p| p.2).max().unwrap_or(0).max(4096).next_power_of_two() as f64 };
 
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="13">"#
-    );
-    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    text(&mut out, W / 2.0, 28.0, "middle", r#" font-size="16" font-weight="bold""#, title);
+    let mut out = svg_start(title);
     for t in drops.ticks() {
         let py = drops.y(t);
         let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#ddd"/>"##, W - RIGHT);
