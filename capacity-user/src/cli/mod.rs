@@ -79,6 +79,24 @@ impl JsonOutput {
     }
 }
 
+/// `--plot FILE.svg` of ramp and size: created empty before the runs, so an
+/// unwritable path fails at once rather than after minutes of measuring.
+pub struct PlotFile<'a>(&'a std::path::Path);
+
+impl<'a> PlotFile<'a> {
+    pub fn create(path: &'a std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        std::fs::write(path, "").with_context(|| format!("cannot write the plot to {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    pub fn write(self, svg: String) -> anyhow::Result<()> {
+        std::fs::write(self.0, svg)?;
+        eprintln!("capacity: wrote {}", self.0.display());
+        Ok(())
+    }
+}
+
 /// Parse the command line. Help and version print as usual; a bad argument
 /// becomes one line on stderr and exit code 2.
 pub fn parse() -> Result<Command, ExitCode> {

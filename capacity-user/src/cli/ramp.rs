@@ -2,10 +2,9 @@
 //! `crate::search::ramp`.
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 
-use super::JsonOutput;
+use super::{JsonOutput, PlotFile};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
@@ -54,15 +53,10 @@ pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
         args.options.config(rate, args.step_duration)?.validate()?;
     }
     let workload = args.options.config(args.from, args.step_duration)?;
-    if let Some(path) = &args.plot {
-        // Fail before the runs, not after them.
-        std::fs::write(path, "").with_context(|| format!("cannot write the plot to {}", path.display()))
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    }
+    let plot_file = args.plot.as_deref().map(PlotFile::create).transpose()?;
     let result = ramp::ramp(&workload, &targets, args.step_duration, stop_flag())?;
-    if let Some(path) = &args.plot {
-        std::fs::write(path, plot::ramp_svg(&result, &plot::ramp_title(&workload)))?;
-        eprintln!("capacity: wrote {}", path.display());
+    if let Some(file) = plot_file {
+        file.write(plot::ramp_svg(&result, &plot::ramp_title(&workload)))?;
     }
     args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })

@@ -2,10 +2,9 @@
 //! `crate::search::size`.
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 
-use super::JsonOutput;
+use super::{JsonOutput, PlotFile};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
@@ -65,16 +64,10 @@ pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
     };
     size::validate(&spec)?;
     let model = Model::new(None, None, host)?;
-    if let Some(path) = &args.plot {
-        // Fail before the runs, not after them.
-        std::fs::write(path, "")
-            .with_context(|| format!("cannot write the plot to {}", path.display()))
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    }
+    let plot_file = args.plot.as_deref().map(PlotFile::create).transpose()?;
     let result = size::size(&spec, &model, stop_flag())?;
-    if let Some(path) = &args.plot {
-        std::fs::write(path, plot::size_svg(&result, &plot::size_title(&spec.workload)))?;
-        eprintln!("capacity: wrote {}", path.display());
+    if let Some(file) = plot_file {
+        file.write(plot::size_svg(&result, &plot::size_title(&spec.workload)))?;
     }
     args.output.print(&result)?;
     Ok(if result.interrupted {
