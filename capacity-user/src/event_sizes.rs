@@ -79,9 +79,7 @@ impl EventSizes {
         let limit = if self.is_mix() { MAX_MIX_EVENT_SIZE } else { MAX_EVENT_SIZE };
         if (lo as usize) < EVENT_HEADER_SIZE || hi as usize > limit {
             let what = if self.is_mix() { "sizes of a mix" } else { "the event size" };
-            return Err(format!(
-                "--event-size {self}: {what} must be from {EVENT_HEADER_SIZE} (the header) to {limit} bytes"
-            ));
+            return Err(format!("{what} must be from {EVENT_HEADER_SIZE} (the header) to {limit} bytes"));
         }
         Ok(())
     }

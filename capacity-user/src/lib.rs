@@ -15,5 +15,6 @@ pub mod preflight;
 pub mod progress;
 pub mod run;
 pub mod search;
+pub mod settings;
 pub mod signal;
 pub mod units;

@@ -24,7 +24,7 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
         // Rates the generator cannot pace: above one trigger per nanosecond
         // per producer, or not one trigger in the whole run.
         (&["load", "--rate", "1e30", "--duration", "1"], "at most 1000000000 events/s with batch 1 and 1 producer(s)"),
-        (&["load", "--rate", "1e30", "--duration", "1"], "`--rate max` to run unpaced"),
+        (&["load", "--rate", "1e30", "--duration", "1"], "lower it, or run unpaced (`--rate max`)"),
         (&["load", "--rate", "5G", "--batch", "2", "--producers", "2"], "at most 4000000000 events/s with batch 2 and 2 producer(s)"),
         (&["load", "--rate", "1e-9", "--duration", "1"], "the lowest is 1 events/s"),
         (&["load", "--rate", "1", "--duration", "1", "--batch", "4"], "the lowest is 4 events/s"),
@@ -33,11 +33,28 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
         (&["ramp", "--from", "1e-9", "--to", "1k"], "rate 1e-9 events/s fires no trigger in a 2 s run"),
         (&["search", "--high", "1e30"], "rate 1e30 events/s is more than the generator can pace"),
         (&["search", "--low", "1e-9"], "rate 1e-9 events/s fires no trigger in a 2 s run"),
+        // Errors name the flag that set the value in each subcommand.
+        (&["search", "--low", "1e-9"], "raise it, or --step-duration"),
+        (&["size", "--rate", "10k", "--event-size", "8192", "--max", "8192"], "more than --max 8192: use --max 16384"),
     ];
     for (args, needle) in cases {
         assert_usage_error(&capacity(args), needle);
     }
     assert!(programs_left_behind().is_empty(), "a refused run left a program loaded");
+}
+
+/// A plan's run is refused in the workload file's words, and in the flag's
+/// where the command line set the value.
+#[test]
+fn a_workload_the_host_cannot_try_is_refused_in_its_own_words() {
+    let Some(_kernel) = kernel_test() else { return };
+    let workload = std::env::temp_dir().join(format!("capacity-slow-workload-{}.toml", std::process::id()));
+    std::fs::write(&workload, "events_per_second = 1\nevent_size = 64\nmemory_budget = \"1G\"\n").unwrap();
+    let out = capacity(&["report", "--workload", workload.to_str().unwrap(), "--measure", "--duration", "1ms"]);
+    std::fs::remove_file(&workload).ok();
+    assert_usage_error(&out, "the plan's rate (from events_per_second) 1.5 events/s fires no trigger in a 0.001 s run");
+    assert_usage_error(&out, "raise it, or --duration");
+    assert!(programs_left_behind().is_empty(), "a refused plan left a program loaded");
 }
 
 /// A short load run, with a shell prefix that changes its environment, is

@@ -9,6 +9,7 @@ use crate::error::Outcome;
 pub mod alerts;
 pub mod docs;
 pub mod estimate;
+pub mod flags;
 pub mod host;
 pub mod inspect;
 pub mod load;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{JsonOutput, PlotFile};
+use super::{flags, JsonOutput, PlotFile};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
@@ -47,12 +47,12 @@ pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
         (_, Some(f)) => Steps::Geometric(f),
         (n, None) => Steps::Linear(n.unwrap_or(10)),
     };
-    let targets = ramp::rates(args.from, args.to, steps)?;
+    let targets = ramp::rates(args.from, args.to, steps, flags::trials)?;
     // Refuse an unattainable --from or --to as given, before any step runs.
     for rate in [args.from, args.to] {
-        args.options.config(rate, args.step_duration)?.validate()?;
+        args.options.config(rate, args.step_duration, flags::trials)?.validate()?;
     }
-    let workload = args.options.config(args.from, args.step_duration)?;
+    let workload = args.options.config(args.from, args.step_duration, flags::trials)?;
     let plot_file = args.plot.as_deref().map(PlotFile::create).transpose()?;
     let result = ramp::ramp(&workload, &targets, args.step_duration, stop_flag())?;
     if let Some(file) = plot_file {

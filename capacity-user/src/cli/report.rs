@@ -3,8 +3,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use super::JsonOutput;
-use super::estimate::ModelArgs;
+use super::{estimate::ModelArgs, flags, JsonOutput};
 use crate::{
     error::Outcome,
     memory::{host::Host, model::Model},
@@ -41,7 +40,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let mut report = plan::build(&workload, &model, None)?;
     let mut outcome = Outcome::Success;
     if args.measure {
-        let check = check::run(&report, &workload, args.duration, stop_flag())?;
+        // Refuse a plan this host cannot try before anything runs.
+        check::config(&report, &workload, args.duration, flags::report).validate()?;
+        size::validate(&check::size_spec(&report, &workload, args.duration, flags::report))?;
+        let check = check::run(&report, &workload, args.duration, flags::report, stop_flag())?;
         if check.interrupted {
             outcome = Outcome::Interrupted;
         }
@@ -50,7 +52,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         }
         report.check = Some(check);
         if outcome != Outcome::Interrupted {
-            let spec = check::size_spec(&report, &workload, args.duration);
+            let spec = check::size_spec(&report, &workload, args.duration, flags::report);
             let host_model = Model::new(None, None, Host::this())?;
             let sized = size::size(&spec, &host_model, stop_flag())?;
             if sized.interrupted {

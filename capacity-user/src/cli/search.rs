@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::JsonOutput;
+use super::{flags, JsonOutput};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
@@ -52,7 +52,7 @@ pub struct SearchArgs {
 
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     // The top of the bracket, too, must be a rate the generator can attempt.
-    args.options.config(args.high, args.step_duration)?.validate()?;
+    args.options.config(args.high, args.step_duration, flags::trials)?.validate()?;
     let spec = SearchSpec {
         low: args.low,
         high: args.high,
@@ -63,7 +63,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         confidence: args.confidence,
         max_trials: args.max_trials,
         raise_batch: !args.keep_batch,
-        workload: args.options.config(args.low, args.step_duration)?,
+        workload: args.options.config(args.low, args.step_duration, flags::trials)?,
     };
     let result = search::search(&spec, stop_flag())?;
     args.output.print(&result)?;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{JsonOutput, PlotFile};
+use super::{flags, JsonOutput, PlotFile};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
@@ -60,7 +60,7 @@ pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
         max_drop_rate: args.max_drop_rate,
         step_duration: args.step_duration,
         buffer_seconds: args.buffer_seconds.as_secs_f64(),
-        workload: args.options.config(args.options.mean_rate(args.rate)?, args.step_duration)?,
+        workload: args.options.config(args.options.mean_rate(args.rate)?, args.step_duration, flags::size)?,
     };
     size::validate(&spec)?;
     let model = Model::new(None, None, host)?;

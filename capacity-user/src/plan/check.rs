@@ -16,6 +16,7 @@ use crate::{
     preflight,
     run::{config::defaults, run_fixed_rate, RunConfig},
     search::size::SizeSpec,
+    settings::{Names, Setting},
     units::{format_bytes, format_rate},
 };
 
@@ -98,8 +99,24 @@ impl Check {
     }
 }
 
-/// The run configuration that tries `plan` (its grown scenario).
-pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig {
+/// How an error names a setting of the plan's runs: by the workload file's
+/// key it comes from, or as the plan's own choice.
+pub fn setting_name(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Rate => "the plan's rate (from events_per_second)",
+        Setting::Unpaced => "",
+        Setting::EventSize => "event_size",
+        Setting::RingbufSize | Setting::LargestRing => "the plan's recommended ring",
+        Setting::Batch => "the plan's batch",
+        Setting::BufferSeconds => "buffer_seconds",
+        Setting::Arrivals => "arrivals",
+        other => other.plain(),
+    }
+}
+
+/// The run configuration that tries `plan` (its grown scenario); `names`
+/// names its settings in errors.
+pub fn config(plan: &Plan, workload: &Workload, duration: Duration, names: Names) -> RunConfig {
     let grown = &plan.grown;
     let rate = grown.events_per_second;
     let event_size = workload.event_size.clamp(EVENT_HEADER_SIZE as u64, MAX_EVENT_SIZE as u64) as u32;
@@ -122,6 +139,7 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig
         keyspace: connections.unwrap_or(defaults.keyspace),
         map_entries: connections.unwrap_or(defaults.map_entries),
         arrivals: workload.arrivals.clone(),
+        names,
         ..defaults
     }
 }
@@ -130,9 +148,9 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig
 /// plan recommends, that holds the load the plan must survive (the N+1
 /// failover load when the workload has nodes, else the grown one), with
 /// the workload's arrivals, `step` per trial.
-pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration) -> SizeSpec {
+pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration, names: Names) -> SizeSpec {
     let target = plan.failover.as_ref().unwrap_or(&plan.grown);
-    let mut config = config(plan, workload, step);
+    let mut config = config(plan, workload, step, names);
     config.rate = target.events_per_second;
     config.batch = ((config.rate / TRIGGERS_PER_SECOND).ceil() as u32).clamp(1, MAX_BATCH);
     let page = crate::memory::host::page_size();
@@ -147,9 +165,15 @@ pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration) -> SizeSpec {
 }
 
 /// Runs the plan's load (privileged).
-pub fn run(plan: &Plan, workload: &Workload, duration: Duration, stop: &AtomicBool) -> anyhow::Result<Check> {
+pub fn run(
+    plan: &Plan,
+    workload: &Workload,
+    duration: Duration,
+    names: Names,
+    stop: &AtomicBool,
+) -> anyhow::Result<Check> {
     preflight::check_load_environment("capacity report --measure")?;
-    let config = config(plan, workload, duration);
+    let config = config(plan, workload, duration, names);
     let result = run_fixed_rate(&config, stop)?;
     let ring = config.ringbuf_size;
     let verdict = if result.dropped > 0 {
@@ -209,7 +233,7 @@ mod tests {
         .unwrap();
         let model = Model::with(KernelVersion::new(6, 1, 0), Host { cpus: 2, page_size: 4096 }, Accounting::Footprint);
         let plan = build(&workload, &model, None).unwrap();
-        let c = config(&plan, &workload, Duration::from_secs(2));
+        let c = config(&plan, &workload, Duration::from_secs(2), setting_name);
         assert_eq!(c.rate, 600_000.0);
         assert_eq!(c.batch, 6);
         assert_eq!(c.ringbuf_size, plan.grown.ring.recommended_bytes);

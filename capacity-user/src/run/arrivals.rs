@@ -164,7 +164,7 @@ impl Profile {
     /// from the first row.
     pub fn parse(text: &str, name: &str, speedup: f64) -> Result<Self, String> {
         if !(speedup.is_finite() && speedup > 0.0) {
-            return Err(format!("--speedup {speedup} must be a positive factor"));
+            return Err(format!("the speedup {speedup} must be a positive factor"));
         }
         let mut rows: Vec<(f64, f64)> = Vec::new();
         for (index, line) in text.lines().enumerate() {
@@ -587,6 +587,6 @@ mod tests {
         assert!(bad("0,10\n1,-5\n").contains("at least 0"));
         assert!(bad("0,10\nsoon,5\n").contains("line 2 `soon,5`"));
         assert!(bad("0,0\n").contains("every rate is 0"));
-        assert!(Profile::parse("0,1", "p", 0.0).unwrap_err().contains("--speedup"));
+        assert!(Profile::parse("0,1", "p", 0.0).unwrap_err().contains("speedup 0 must be"));
     }
 }

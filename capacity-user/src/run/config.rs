@@ -14,6 +14,7 @@ use super::{
 use crate::{
     event_sizes::EventSizes,
     memory::host::page_size,
+    settings::{Names, Setting},
     units::{format_bytes, plain_rate},
 };
 
@@ -43,6 +44,9 @@ pub struct RunConfig {
     /// A size mix (`event_size` is then its mean, rounded); None: every
     /// event is `event_size` bytes.
     pub size_mix: Option<EventSizes>,
+    /// How errors and advice name these settings: as the command line's
+    /// flags, a workload file's keys, or in plain words (the default).
+    pub names: Names,
 }
 
 /// The defaults of a run's settings, in the command line's own grammar. The
@@ -84,6 +88,7 @@ impl Default for RunConfig {
             overwrite: false,
             arrivals: Arrivals::default(),
             size_mix: None,
+            names: Setting::plain,
         }
     }
 }
@@ -91,74 +96,88 @@ impl Default for RunConfig {
 impl RunConfig {
     /// Every bad combination, before anything touches the kernel.
     pub fn validate(&self) -> anyhow::Result<()> {
+        let name = self.names;
         let page = page_size();
         if self.rate.is_nan() || self.rate <= 0.0 {
-            anyhow::bail!("--rate must be a positive number of events per second");
+            anyhow::bail!("{} must be a positive number of events per second", name(Setting::Rate));
         }
         if self.batch == 0 || self.batch > MAX_BATCH {
-            anyhow::bail!("--batch {} is out of range: use 1 to {MAX_BATCH} events per trigger", self.batch);
+            let batch = name(Setting::Batch);
+            anyhow::bail!("{batch} {} is out of range: use 1 to {MAX_BATCH} events per trigger", self.batch);
         }
         if (self.event_size as usize) < EVENT_HEADER_SIZE || self.event_size as usize > MAX_EVENT_SIZE {
             anyhow::bail!(
-                "--event-size {} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes",
+                "{} {} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes",
+                name(Setting::EventSize),
                 self.event_size
             );
         }
         let ring = self.ringbuf_size;
         if !ring.is_power_of_two() || !ring.is_multiple_of(page) {
             anyhow::bail!(
-                "--ringbuf-size {ring} must be a power of two and a multiple of the page size ({page}): try {}",
+                "{} {ring} must be a power of two and a multiple of the page size ({page}): try {}",
+                name(Setting::RingbufSize),
                 ring.next_power_of_two().max(page)
             );
         }
         if ring > 1 << 31 {
-            anyhow::bail!("--ringbuf-size {} is larger than the kernel allows (2G)", format_bytes(ring));
+            anyhow::bail!("{} {} is larger than the kernel allows (2G)", name(Setting::RingbufSize), format_bytes(ring));
         }
         if let Some(mix) = &self.size_mix {
-            mix.check_for_program().map_err(anyhow::Error::msg)?;
+            mix.check_for_program().map_err(|why| anyhow::anyhow!("{} {mix}: {why}", name(Setting::EventSize)))?;
         }
         let largest = self.size_mix.as_ref().map_or(self.event_size, EventSizes::largest);
         let record = record_bytes(largest.into());
         if record > ring {
+            let ring_name = name(Setting::RingbufSize);
             anyhow::bail!(
-                "an event of {} bytes takes {record} bytes in the ring, more than --ringbuf-size {ring}: use --ringbuf-size {} or more",
-                largest,
+                "an event of {largest} bytes takes {record} bytes in the ring, more than {ring_name} {ring}: use {ring_name} {} or more",
                 record.next_power_of_two().max(page)
             );
         }
         if self.producers == 0 || self.producers > MAX_PRODUCERS {
-            anyhow::bail!("--producers {} is out of range: use 1 to {MAX_PRODUCERS}", self.producers);
+            anyhow::bail!("{} {} is out of range: use 1 to {MAX_PRODUCERS}", name(Setting::Producers), self.producers);
         }
         if self.keyspace == 0 || self.map_entries == 0 {
-            anyhow::bail!("--keyspace and --map-entries must be at least 1");
+            anyhow::bail!("{} and {} must be at least 1", name(Setting::Keyspace), name(Setting::MapEntries));
         }
         if self.overwrite && self.size_mix.is_some() {
             anyhow::bail!(
-                "--overwrite takes one --event-size, not a mix: overwritten records are counted from the overwrite position by their one size"
+                "{} takes a single {}, not a mix: overwritten records are counted from the overwrite position by their one size",
+                name(Setting::Overwrite),
+                name(Setting::EventSize)
             );
         }
         if self.duration.is_zero() {
-            anyhow::bail!("--duration must be positive");
+            anyhow::bail!("{} must be positive", name(Setting::Duration));
         }
         let (batch, producers) = (self.batch, self.producers);
         let paceable = super::generator::paceable_rates(batch, producers, self.duration);
         if self.rate.is_finite() && self.rate > *paceable.end() {
+            let unpaced = match name(Setting::Unpaced) {
+                "" => String::new(),
+                how => format!(", or run unpaced ({how})"),
+            };
             anyhow::bail!(
-                "rate {} events/s is more than the generator can pace: at most {} events/s with batch {batch} and {producers} producer(s) (one trigger per nanosecond each); lower the rate, or use `--rate max` to run unpaced",
+                "{} {} events/s is more than the generator can pace: at most {} events/s with batch {batch} and {producers} producer(s) (one trigger per nanosecond each); lower it{unpaced}",
+                name(Setting::Rate),
                 plain_rate(self.rate),
-                plain_rate(*paceable.end())
+                plain_rate(*paceable.end()),
             );
         }
         if self.rate < *paceable.start() {
             anyhow::bail!(
-                "rate {} events/s fires no trigger in a {} s run with batch {batch} and {producers} producer(s): the lowest is {} events/s; raise the rate or the duration",
+                "{} {} events/s fires no trigger in a {} s run with batch {batch} and {producers} producer(s): the lowest is {} events/s; raise it, or {}",
+                name(Setting::Rate),
                 plain_rate(self.rate),
                 self.duration.as_secs_f64(),
-                plain_rate(*paceable.start())
+                plain_rate(*paceable.start()),
+                name(Setting::Duration)
             );
         }
         if self.rate.is_infinite() && self.arrivals != Arrivals::Constant {
-            anyhow::bail!("--arrivals {} needs a paced --rate (the mean), not max", self.arrivals);
+            let (arrivals, rate) = (name(Setting::Arrivals), name(Setting::Rate));
+            anyhow::bail!("{arrivals} {} needs a paced {rate} (the mean), not an unpaced one", self.arrivals);
         }
         self.arrivals.check().map_err(anyhow::Error::msg)?;
         Ok(())
@@ -203,20 +222,33 @@ mod tests {
         let bad = |c: RunConfig| c.validate().unwrap_err().to_string();
         assert!(bad(RunConfig { ringbuf_size: 5000, ..Default::default() }).contains("power of two"));
         assert!(bad(RunConfig { ringbuf_size: 2048, ..Default::default() }).contains("multiple of the page size"));
-        assert!(bad(RunConfig { batch: 0, ..Default::default() }).contains("--batch 0"));
-        assert!(bad(RunConfig { event_size: 8, ..Default::default() }).contains("--event-size 8"));
+        assert!(bad(RunConfig { batch: 0, ..Default::default() }).contains("batch 0"));
+        assert!(bad(RunConfig { event_size: 8, ..Default::default() }).contains("event size 8"));
         assert!(bad(RunConfig { event_size: 4096, ringbuf_size: 4096, ..Default::default() })
             .contains("takes 4104 bytes in the ring"));
-        assert!(bad(RunConfig { producers: 0, ..Default::default() }).contains("--producers 0"));
+        assert!(bad(RunConfig { producers: 0, ..Default::default() }).contains("producers 0"));
         assert!(bad(RunConfig { rate: 1e30, ..Default::default() }).contains("at most 1000000000 events/s with batch 1"));
         assert!(bad(RunConfig { rate: 1e-9, ..Default::default() }).contains("the lowest is 0.2 events/s"));
-        assert!(RunConfig { rate: 1e9, ..Default::default() }.validate().is_ok());
-        assert!(RunConfig { rate: 0.2, ..Default::default() }.validate().is_ok());
-        assert!(RunConfig { rate: f64::INFINITY, ..Default::default() }.validate().is_ok());
+        let valid = |c: RunConfig| c.validate().is_ok();
+        assert!(valid(RunConfig { rate: 1e9, ..Default::default() }));
+        assert!(valid(RunConfig { rate: 0.2, ..Default::default() }));
+        assert!(valid(RunConfig { rate: f64::INFINITY, ..Default::default() }));
         let mix: crate::event_sizes::EventSizes = "64:1,128:1".parse().unwrap();
         assert!(bad(RunConfig { overwrite: true, size_mix: Some(mix), ..Default::default() })
-            .contains("--overwrite takes one --event-size"));
-        assert!(RunConfig::default().validate().is_ok());
+            .contains("overwrite mode takes a single event size"));
+        assert!(valid(RunConfig::default()));
+    }
+
+    #[test]
+    fn errors_name_settings_as_the_caller_knows_them() {
+        let from_a_file = |s: Setting| match s {
+            Setting::RingbufSize => "the plan's ring",
+            other => other.plain(),
+        };
+        let config = RunConfig { event_size: 4096, ringbuf_size: 4096, names: from_a_file, ..Default::default() };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            "an event of 4096 bytes takes 4104 bytes in the ring, more than the plan's ring 4096: use the plan's ring 8192 or more"
+        );
     }
 }
-

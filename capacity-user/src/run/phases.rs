@@ -18,7 +18,7 @@ use super::{
     result::{summarize, RunResult},
     ring::Ring,
 };
-use crate::{preflight};
+use crate::preflight;
 
 /// Run at a fixed rate. `stop` (Ctrl-C) ends the run early: producers stop,
 /// the consumer drains without its simulated work, and the partial result
@@ -29,8 +29,9 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     if config.overwrite && !overwrite_supported() {
         let release =
             nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+        let overwrite = (config.names)(crate::settings::Setting::Overwrite);
         anyhow::bail!(
-            "--overwrite needs ring buffer overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which kernel {release} refuses: run without --overwrite"
+            "{overwrite} needs the ring buffer's overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which kernel {release} refuses: run without {overwrite}"
         );
     }
     let mut program = EmitProgram::load(&config.program_settings())?;

@@ -7,7 +7,10 @@
 //! (one for the consumer, one for producers) has to spare.
 use capacity_common::MAX_BATCH;
 
-use crate::units::format_rate;
+use crate::{
+    settings::{Names, Setting},
+    units::format_rate,
+};
 
 /// Aim this far above the target: a trigger with a larger batch takes
 /// longer in the kernel, so triggers per second fall as the batch grows.
@@ -29,21 +32,26 @@ pub fn batch_to_reach(target: f64, reached: f64, batch: u32) -> Option<u32> {
 }
 
 /// What to change when the search ended limited by the generator: the
-/// answer then describes the load generator, not the ring.
-pub fn advice(target: f64, reached: f64, batch: u32, producers: u32, batch_fixed: bool) -> String {
+/// answer then describes the load generator, not the ring. `name` names
+/// the settings to change.
+pub fn advice(target: f64, reached: f64, batch: u32, producers: u32, batch_fixed: bool, name: Names) -> String {
     let peak = format_rate(reached);
     let head = format!(
-        "the load generator, not the ring, set this limit: {producers} producer(s) at --batch {batch} peaked at {peak}"
+        "the load generator, not the ring, set this limit: {producers} producer(s) at {} {batch} peaked at {peak}",
+        name(Setting::Batch)
     );
     match batch_to_reach(target, reached, batch) {
-        Some(needed) if batch_fixed => {
-            format!("{head}; rerun with --batch {needed} (or without --keep-batch) to offer {}", format_rate(target))
-        }
+        Some(needed) if batch_fixed => format!(
+            "{head}; rerun with {} {needed} (or without {}) to offer {}",
+            name(Setting::Batch),
+            name(Setting::KeepBatch),
+            format_rate(target)
+        ),
         _ => {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
             // One CPU is the consumer's; producers share the rest.
             if cpus > producers + 1 {
-                format!("{head}; rerun with --producers {} to use this host's other CPUs", cpus - 1)
+                format!("{head}; rerun with {} {} to use this host's other CPUs", name(Setting::Producers), cpus - 1)
             } else {
                 format!(
                     "{head}, and this host has no CPU to spare for another producer ({cpus} CPUs, one for the consumer): \
@@ -72,10 +80,16 @@ mod tests {
 
     #[test]
     fn advice_names_the_flag() {
-        let fixed = advice(10e6, 450e3, 1, 1, true);
-        assert!(fixed.contains("--batch 34"), "{fixed}");
+        let flags = |s: Setting| match s {
+            Setting::Batch => "--batch",
+            Setting::KeepBatch => "--keep-batch",
+            Setting::Producers => "--producers",
+            other => other.plain(),
+        };
+        let fixed = advice(10e6, 450e3, 1, 1, true, flags);
+        assert!(fixed.contains("rerun with --batch 34 (or without --keep-batch)"), "{fixed}");
         assert!(fixed.contains("not the ring"), "{fixed}");
-        let maxed = advice(10e6, 3e6, MAX_BATCH, 1, false);
+        let maxed = advice(10e6, 3e6, MAX_BATCH, 1, false, flags);
         assert!(maxed.contains("--producers") || maxed.contains("no CPU to spare"), "{maxed}");
     }
 }

@@ -10,6 +10,7 @@ use crate::{
     output::{Report, Table},
     progress::Progress,
     run::{run_fixed_rate, RunConfig, RunResult},
+    settings::{Names, Setting},
     units::{format_bytes, format_rate},
 };
 
@@ -21,16 +22,17 @@ pub enum Steps {
     Geometric(f64),
 }
 
-/// The target rates of a ramp, both ends included.
-pub fn rates(from: f64, to: f64, steps: Steps) -> anyhow::Result<Vec<f64>> {
+/// The target rates of a ramp, both ends included; `name` names the
+/// settings in an error.
+pub fn rates(from: f64, to: f64, steps: Steps, name: Names) -> anyhow::Result<Vec<f64>> {
     if !(from > 0.0 && to >= from) || !to.is_finite() {
-        anyhow::bail!("--from must be positive and not above --to");
+        anyhow::bail!("{} must be positive and not above {}", name(Setting::FirstRate), name(Setting::LastRate));
     }
     Ok(match steps {
         Steps::Linear(n) if n >= 2 => {
             (0..n).map(|i| (from + (to - from) * f64::from(i) / f64::from(n - 1)).round()).collect()
         }
-        Steps::Linear(_) => anyhow::bail!("--steps must be at least 2"),
+        Steps::Linear(_) => anyhow::bail!("{} must be at least 2", name(Setting::Steps)),
         Steps::Geometric(f) if f > 1.0 => {
             let mut out = vec![];
             let mut r = from;
@@ -41,7 +43,7 @@ pub fn rates(from: f64, to: f64, steps: Steps) -> anyhow::Result<Vec<f64>> {
             out.push(to);
             out
         }
-        Steps::Geometric(_) => anyhow::bail!("--factor must be greater than 1"),
+        Steps::Geometric(_) => anyhow::bail!("{} must be greater than 1", name(Setting::Factor)),
     })
 }
 
@@ -113,19 +115,20 @@ mod tests {
 
     #[test]
     fn linear_steps_include_both_ends() {
-        assert_eq!(rates(10.0, 40.0, Steps::Linear(4)).unwrap(), vec![10.0, 20.0, 30.0, 40.0]);
+        assert_eq!(rates(10.0, 40.0, Steps::Linear(4), Setting::plain).unwrap(), vec![10.0, 20.0, 30.0, 40.0]);
     }
 
     #[test]
     fn geometric_steps_end_at_the_top() {
-        assert_eq!(rates(1000.0, 5000.0, Steps::Geometric(2.0)).unwrap(), vec![1000.0, 2000.0, 4000.0, 5000.0]);
-        assert_eq!(rates(1000.0, 4000.0, Steps::Geometric(2.0)).unwrap(), vec![1000.0, 2000.0, 4000.0]);
+        let geometric = |to| rates(1000.0, to, Steps::Geometric(2.0), Setting::plain).unwrap();
+        assert_eq!(geometric(5000.0), vec![1000.0, 2000.0, 4000.0, 5000.0]);
+        assert_eq!(geometric(4000.0), vec![1000.0, 2000.0, 4000.0]);
     }
 
     #[test]
     fn nonsense_ramps_are_refused() {
-        assert!(rates(10.0, 5.0, Steps::Linear(3)).is_err());
-        assert!(rates(10.0, 50.0, Steps::Linear(1)).is_err());
-        assert!(rates(10.0, 50.0, Steps::Geometric(1.0)).is_err());
+        assert!(rates(10.0, 5.0, Steps::Linear(3), Setting::plain).is_err());
+        assert!(rates(10.0, 50.0, Steps::Linear(1), Setting::plain).is_err());
+        assert!(rates(10.0, 50.0, Steps::Geometric(1.0), Setting::plain).is_err());
     }
 }

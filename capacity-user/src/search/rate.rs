@@ -21,6 +21,7 @@ use crate::{
     progress::Progress,
     run::{run_fixed_rate, RunConfig, RunResult},
     search::{offered_load, pass_curve::PassCurve},
+    settings::Setting,
     units::format_rate,
 };
 
@@ -237,24 +238,32 @@ pub fn judge(result: &RunResult, max_drop_rate: f64) -> Option<Limit> {
     }
 }
 
+/// Every bad setting of a search, before anything touches the kernel.
 pub fn validate(spec: &SearchSpec) -> anyhow::Result<()> {
+    let name = spec.workload.names;
     if !(spec.low > 0.0 && spec.high > spec.low && spec.high.is_finite()) {
-        anyhow::bail!("--low must be positive and below --high (got {} and {})", spec.low, spec.high);
+        anyhow::bail!(
+            "{} must be positive and below {} (got {} and {})",
+            name(Setting::LowRate),
+            name(Setting::HighRate),
+            spec.low,
+            spec.high
+        );
     }
     if !(spec.precision > 0.0) {
-        anyhow::bail!("--precision must be positive");
+        anyhow::bail!("{} must be positive", name(Setting::Precision));
     }
     if !(spec.max_drop_rate > 0.0 && spec.max_drop_rate < 1.0) {
-        anyhow::bail!("--max-drop-rate must be between 0 and 1 (e.g. 0.001 for 0.1%)");
+        anyhow::bail!("{} must be between 0 and 1 (e.g. 0.001 for 0.1%)", name(Setting::MaxDropRate));
     }
     if !(spec.pass_probability > 0.0 && spec.pass_probability < 1.0) {
-        anyhow::bail!("--pass-probability must be between 0 and 1 (e.g. 0.9)");
+        anyhow::bail!("{} must be between 0 and 1 (e.g. 0.9)", name(Setting::PassProbability));
     }
     if !(spec.confidence >= 0.5 && spec.confidence < 1.0) {
-        anyhow::bail!("--confidence must be at least 0.5 and below 1 (e.g. 0.95)");
+        anyhow::bail!("{} must be at least 0.5 and below 1 (e.g. 0.95)", name(Setting::Confidence));
     }
     if spec.max_trials < 3 {
-        anyhow::bail!("--max-trials must be at least 3 (a probe, a pass and a failure)");
+        anyhow::bail!("{} must be at least 3 (a probe, a pass and a failure)", name(Setting::MaxTrials));
     }
     spec.workload.validate()
 }
@@ -387,11 +396,14 @@ impl Searcher<'_> {
             });
             match raised {
                 Some(next) => {
+                    let name = self.workload.names;
                     eprintln!(
-                        "capacity: the producers peaked at {} with --batch {batch}, short of {}: raising the batch to {next} \
-                         so the ring and the consumer set the limit (--keep-batch keeps it)",
+                        "capacity: the producers peaked at {} with {} {batch}, short of {}: raising the batch to {next} \
+                         so the ring and the consumer set the limit ({} keeps it)",
                         format_rate(t.actual_rate),
-                        format_rate(high)
+                        name(Setting::Batch),
+                        format_rate(high),
+                        name(Setting::KeepBatch)
                     );
                     self.workload.batch = next;
                     // Trials at the old batch measured the generator.
@@ -489,7 +501,8 @@ pub fn search_with<'a>(spec: &'a SearchSpec, stop: &'a AtomicBool, run: &'a mut 
     let limited_by = limit(&s.trials, answer, spec.high, s.workload.batch);
     let advice = (limited_by == Limit::Producer).then(|| {
         let peak = s.trials.iter().filter(|t| t.batch == s.workload.batch).map(|t| t.actual_rate).fold(0.0, f64::max);
-        offered_load::advice(spec.high, peak, s.workload.batch, s.workload.producers, !spec.raise_batch)
+        let w = &s.workload;
+        offered_load::advice(spec.high, peak, w.batch, w.producers, !spec.raise_batch, w.names)
     });
     let at_answer = s
         .trials
@@ -767,13 +780,13 @@ mod tests {
     }
 
     #[test]
-    fn with_the_batch_kept_a_producer_limit_names_the_flag() {
+    fn with_the_batch_kept_a_producer_limit_names_the_setting() {
         let mut host = SyntheticHost::new(450e3, 3e6, 0.01, 9);
         let r = search_on(&mut host, &SearchSpec { raise_batch: false, ..spec() });
         assert_eq!(r.limited_by, Limit::Producer, "{r:?}");
         assert_eq!(r.batch, 1);
         let advice = r.advice.expect("advice");
-        assert!(advice.contains("--batch 34"), "{advice}");
+        assert!(advice.contains("rerun with batch 34 (or without a fixed batch)"), "{advice}");
         // Targets up to 450k / 0.97 count as reached.
         assert!(r.max_sustainable_rate <= 450e3 / PRODUCER_TOLERANCE, "{}", r.max_sustainable_rate);
     }

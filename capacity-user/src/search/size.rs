@@ -28,6 +28,7 @@ use crate::{
     progress::Progress,
     memory::host::page_size,
     run::{run_fixed_rate, RunConfig, RunResult},
+    settings::Setting,
     units::{format_bytes, format_rate},
 };
 
@@ -122,30 +123,42 @@ pub struct SizeResult {
     pub interrupted: bool,
 }
 
+/// Every bad setting of a ring search, before anything touches the kernel.
 pub fn validate(spec: &SizeSpec) -> anyhow::Result<()> {
+    let name = spec.workload.names;
     let page = page_size();
-    for (flag, size) in [("--min", spec.min), ("--max", spec.max)] {
+    for (setting, size) in [(Setting::SmallestRing, spec.min), (Setting::LargestRing, spec.max)] {
         if !size.is_power_of_two() || size < page {
             anyhow::bail!(
-                "{flag} {size} must be a power of two of at least one page ({page}): try {}",
+                "{} {size} must be a power of two of at least one page ({page}): try {}",
+                name(setting),
                 size.next_power_of_two().max(page)
             );
         }
     }
     if spec.max > MAX_RING {
-        anyhow::bail!("--max {} is larger than the kernel allows (2G)", format_bytes(spec.max));
+        anyhow::bail!("{} {} is larger than the kernel allows (2G)", name(Setting::LargestRing), format_bytes(spec.max));
     }
     if spec.min > spec.max {
-        anyhow::bail!("--min {} is above --max {}", format_bytes(spec.min), format_bytes(spec.max));
+        anyhow::bail!(
+            "{} {} is above {} {}",
+            name(Setting::SmallestRing),
+            format_bytes(spec.min),
+            name(Setting::LargestRing),
+            format_bytes(spec.max)
+        );
     }
     if !(0.0..1.0).contains(&spec.max_drop_rate) {
-        anyhow::bail!("--max-drop-rate must be at least 0 and below 1 (e.g. 0 for no drops, 0.001 for 0.1%)");
+        anyhow::bail!(
+            "{} must be at least 0 and below 1 (e.g. 0 for no drops, 0.001 for 0.1%)",
+            name(Setting::MaxDropRate)
+        );
     }
     if !(spec.buffer_seconds.is_finite() && spec.buffer_seconds > 0.0) {
-        anyhow::bail!("--buffer-seconds must be positive");
+        anyhow::bail!("{} must be positive", name(Setting::BufferSeconds));
     }
     if spec.workload.rate.is_infinite() {
-        anyhow::bail!("size needs a paced --rate: a ring for an unpaced producer has no answer");
+        anyhow::bail!("size needs a paced {}: a ring for an unpaced producer has no answer", name(Setting::Rate));
     }
     RunConfig { ringbuf_size: spec.max, ..spec.workload.clone() }.validate()
 }
@@ -478,10 +491,10 @@ mod tests {
     #[test]
     fn bad_bounds_are_refused() {
         let bad = |s: SizeSpec| validate(&s).unwrap_err().to_string();
-        assert!(bad(SizeSpec { max: 5000, ..spec() }).contains("--max 5000 must be a power of two"));
-        assert!(bad(SizeSpec { min: 1024, ..spec() }).contains("--min 1024"));
-        assert!(bad(SizeSpec { min: 1 << 20, max: 1 << 16, ..spec() }).contains("above --max"));
-        assert!(bad(SizeSpec { max_drop_rate: 1.0, ..spec() }).contains("--max-drop-rate"));
+        assert!(bad(SizeSpec { max: 5000, ..spec() }).contains("largest ring 5000 must be a power of two"));
+        assert!(bad(SizeSpec { min: 1024, ..spec() }).contains("smallest ring 1024"));
+        assert!(bad(SizeSpec { min: 1 << 20, max: 1 << 16, ..spec() }).contains("above largest ring"));
+        assert!(bad(SizeSpec { max_drop_rate: 1.0, ..spec() }).contains("max drop rate"));
         assert!(bad(SizeSpec { max: 1 << 32, ..spec() }).contains("larger than the kernel allows"));
         assert!(validate(&spec()).is_ok());
     }
