@@ -44,7 +44,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         check::config(&report, &workload, args.duration, flags::report).validate()?;
         size::validate(&check::size_spec(&report, &workload, args.duration, flags::report))?;
         let check = check::run(&report, &workload, args.duration, flags::report, stop_flag())?;
-        if check.interrupted {
+        if check.run.interrupted {
             outcome = Outcome::Interrupted;
         }
         if let Some(costs) = check.costs() {

@@ -14,7 +14,7 @@ use super::{
 use crate::{
     output::key_values,
     preflight,
-    run::{config::defaults, run_fixed_rate, RunConfig},
+    run::{config::defaults, run_fixed_rate, RunConfig, RunResult},
     search::size::SizeSpec,
     settings::{Names, Setting},
     units::{format_bytes, format_rate},
@@ -28,35 +28,25 @@ const TRIGGERS_PER_SECOND: f64 = 100_000.0;
 /// What the load run saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    pub target_rate: f64,
-    pub actual_rate: f64,
-    pub duration_s: f64,
-    /// The recommended ring (after growth) the run used.
-    pub ringbuf_size: u64,
-    /// The event the program reserved: the workload's size, at least the
-    /// tool's own header.
-    pub event_size: u32,
-    pub batch: u32,
-    pub emitted: u64,
-    pub consumed: u64,
-    pub dropped: u64,
-    pub drop_rate: f64,
-    pub peak_occupancy_bytes: u64,
-    /// Peak occupancy as a share of the recommended ring.
-    pub peak_occupancy_pct: f64,
-    pub kernel_ns_per_event: Option<f64>,
-    pub consumer_ns_per_event: Option<f64>,
     /// `holds`: no drops at the target rate; `drops`; or `rate not reached`.
     pub verdict: &'static str,
-    pub interrupted: bool,
+    /// Peak occupancy as a share of the recommended ring.
+    pub peak_occupancy_pct: f64,
+    /// The run itself, its fields inline in the JSON: `target_rate` (the
+    /// grown rate), `ringbuf_size` (the recommended ring), `event_size`
+    /// (the workload's, at least the tool's own header), `batch`, the counts,
+    /// `peak_occupancy_bytes`, the per-event costs and the rest of
+    /// `capacity load`'s result.
+    #[serde(flatten)]
+    pub run: RunResult,
 }
 
 impl Check {
     /// Costs for the CPU plan, when the run measured both.
     pub fn costs(&self) -> Option<CpuCosts> {
         Some(CpuCosts {
-            kernel_ns_per_event: self.kernel_ns_per_event?,
-            consumer_ns_per_event: self.consumer_ns_per_event?,
+            kernel_ns_per_event: self.run.kernel_ns_per_event?,
+            consumer_ns_per_event: self.run.consumer_ns_per_event?,
         })
     }
 
@@ -68,31 +58,31 @@ impl Check {
                 "rate",
                 format!(
                     "{} target, {} reached in {:.2} s",
-                    format_rate(self.target_rate),
-                    format_rate(self.actual_rate),
-                    self.duration_s
+                    format_rate(self.run.target_rate),
+                    format_rate(self.run.actual_rate),
+                    self.run.duration_s
                 ),
             ),
-            ("events", format!("{} B each, batch {}", self.event_size, self.batch)),
+            ("events", format!("{} B each, batch {}", self.run.event_size, self.run.batch)),
             (
                 "dropped",
-                format!("{} of {} ({:.4}%)", self.dropped, self.emitted + self.dropped, self.drop_rate * 100.0),
+                format!("{} of {} ({:.4}%)", self.run.dropped, self.run.emitted + self.run.dropped, self.run.drop_rate * 100.0),
             ),
             (
                 "peak occupancy",
                 format!(
                     "{} of the {} ring ({:.2}%)",
-                    format_bytes(self.peak_occupancy_bytes),
-                    format_bytes(self.ringbuf_size),
+                    format_bytes(self.run.peak_occupancy_bytes),
+                    format_bytes(self.run.ringbuf_size),
                     self.peak_occupancy_pct
                 ),
             ),
             (
                 "cost per event",
-                format!("kernel {}, consumer {}", ns(self.kernel_ns_per_event), ns(self.consumer_ns_per_event)),
+                format!("kernel {}, consumer {}", ns(self.run.kernel_ns_per_event), ns(self.run.consumer_ns_per_event)),
             ),
         ];
-        if self.interrupted {
+        if self.run.interrupted {
             pairs.push(("interrupted", "yes: partial result".into()));
         }
         key_values(&pairs)
@@ -175,7 +165,6 @@ pub fn run(
     preflight::check_load_environment("capacity report --measure")?;
     let config = config(plan, workload, duration, names);
     let result = run_fixed_rate(&config, stop)?;
-    let ring = config.ringbuf_size;
     let verdict = if result.dropped > 0 {
         "drops"
     } else if result.actual_rate < 0.95 * config.rate {
@@ -184,22 +173,9 @@ pub fn run(
         "holds"
     };
     Ok(Check {
-        target_rate: config.rate,
-        actual_rate: result.actual_rate,
-        duration_s: result.duration_s,
-        ringbuf_size: ring,
-        event_size: config.event_size,
-        batch: config.batch,
-        emitted: result.emitted,
-        consumed: result.consumed,
-        dropped: result.dropped,
-        drop_rate: result.drop_rate,
-        peak_occupancy_bytes: result.peak_occupancy_bytes,
-        peak_occupancy_pct: result.peak_occupancy_bytes as f64 * 100.0 / ring as f64,
-        kernel_ns_per_event: result.kernel_ns_per_event,
-        consumer_ns_per_event: result.consumer_ns_per_event,
         verdict,
-        interrupted: result.interrupted,
+        peak_occupancy_pct: result.peak_occupancy_bytes as f64 * 100.0 / result.ringbuf_size as f64,
+        run: result,
     })
 }
 

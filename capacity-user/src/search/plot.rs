@@ -166,15 +166,15 @@ pub fn size_title(workload: &RunConfig) -> String {
 /// One point per ring size tried: its worst drop rate and highest peak
 /// occupancy over all its trials (a confirmation run included).
 pub fn size_points(result: &SizeResult) -> Vec<(u64, f64, u64)> {
-    let mut sizes: Vec<u64> = result.trials.iter().map(|t| t.ringbuf_size).collect();
+    let mut sizes: Vec<u64> = result.trials.iter().map(|t| t.run.ringbuf_size).collect();
     sizes.sort_unstable();
     sizes.dedup();
     sizes
         .into_iter()
         .map(|size| {
-            let at = result.trials.iter().filter(|t| t.ringbuf_size == size);
-            let drops = at.clone().map(|t| t.drop_rate).fold(0.0, f64::max);
-            let peak = at.map(|t| t.peak_occupancy_bytes).max().unwrap_or(0);
+            let at = result.trials.iter().filter(|t| t.run.ringbuf_size == size);
+            let drops = at.clone().map(|t| t.run.drop_rate).fold(0.0, f64::max);
+            let peak = at.map(|t| t.run.peak_occupancy_bytes).max().unwrap_or(0);
             (size, drops, peak)
         })
         .collect()

@@ -116,32 +116,18 @@ impl std::fmt::Display for Phase {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Trial {
-    pub target_rate: f64,
-    pub actual_rate: f64,
-    pub drop_rate: f64,
     pub passed: bool,
     /// Why it failed (`drops` or `producer`), null when it passed.
     pub failed_by: Option<Limit>,
-    pub duration_s: f64,
-    pub triggers: u64,
-    pub emitted: u64,
-    pub consumed: u64,
-    pub dropped: u64,
-    /// Of `dropped`: reserves refused with the ring full.
-    pub dropped_full: u64,
-    /// Of `dropped`: reserves refused although the ring had room (lock busy, 6.15+).
-    pub dropped_busy: u64,
-    /// Program runs the kernel skipped (recursion_misses).
-    pub missed_runs: u64,
-    /// Overwrite mode: records overwritten before the consumer read them.
-    pub overwritten: u64,
-    pub peak_occupancy_bytes: u64,
-    /// Events per trigger in this trial (raised when the producer limited).
-    pub batch: u32,
     pub phase: Phase,
     /// Kept for scripts written against the older search: true for trials
     /// at the answer's current estimate (`phase: refine`).
     pub confirmation: bool,
+    /// The run itself, its fields inline in the JSON: `target_rate`,
+    /// `actual_rate`, `drop_rate`, the counts, `batch` (raised when the
+    /// producer limited) and the rest of `capacity load`'s result.
+    #[serde(flatten)]
+    pub run: RunResult,
 }
 
 /// Where the rate passing with `pass_probability` lies, from what the
@@ -219,8 +205,8 @@ pub fn candidate(rate: f64, spec: &SearchSpec) -> f64 {
 /// its consumer kept up with while the ring overflowed (consumed events per
 /// second of the run). None for passes and producer failures.
 pub fn capacity_measured(trial: &Trial) -> Option<f64> {
-    (trial.failed_by == Some(Limit::Drops) && trial.consumed > 0 && trial.duration_s > 0.0)
-        .then(|| (trial.consumed as f64 / trial.duration_s).min(trial.target_rate))
+    (trial.failed_by == Some(Limit::Drops) && trial.run.consumed > 0 && trial.run.duration_s > 0.0)
+        .then(|| (trial.run.consumed as f64 / trial.run.duration_s).min(trial.run.target_rate))
 }
 
 /// Pass or fail, and why.
@@ -317,7 +303,6 @@ struct Searcher<'a> {
     /// Learned from every trial with the current workload.
     curve: PassCurve,
     trials: Vec<Trial>,
-    runs: Vec<RunResult>,
 }
 
 impl Searcher<'_> {
@@ -334,28 +319,8 @@ impl Searcher<'_> {
             return Ok(None);
         }
         let failed_by = judge(&result, self.spec.max_drop_rate);
-        let trial = Trial {
-            target_rate: rate,
-            actual_rate: result.actual_rate,
-            drop_rate: result.drop_rate,
-            passed: failed_by.is_none(),
-            failed_by,
-            duration_s: result.duration_s,
-            triggers: result.triggers,
-            emitted: result.emitted,
-            consumed: result.consumed,
-            dropped: result.dropped,
-            dropped_full: result.dropped_full,
-            dropped_busy: result.dropped_busy,
-            missed_runs: result.missed_runs,
-            overwritten: result.overwritten,
-            peak_occupancy_bytes: result.peak_occupancy_bytes,
-            batch: config.batch,
-            phase,
-            confirmation: phase == Phase::Refine,
-        };
+        let trial = Trial { passed: failed_by.is_none(), failed_by, phase, confirmation: phase == Phase::Refine, run: result };
         self.trials.push(trial.clone());
-        self.runs.push(result);
         match capacity_measured(&trial) {
             Some(capacity) => self.curve.observe_capacity(capacity),
             None => self.curve.observe(rate, trial.passed),
@@ -365,8 +330,8 @@ impl Searcher<'_> {
             "{phase:<7} {:>10} (batch {}): actual {}, drops {:.4}% -> {}; answer so far {} (spread {} to {})",
             format_rate(rate),
             config.batch,
-            format_rate(trial.actual_rate),
-            trial.drop_rate * 100.0,
+            format_rate(trial.run.actual_rate),
+            trial.run.drop_rate * 100.0,
             match failed_by {
                 None => "pass".to_string(),
                 Some(l) => format!("fail ({l})"),
@@ -387,11 +352,11 @@ impl Searcher<'_> {
         loop {
             let Some(t) = self.trial(high, Phase::Probe)? else { return Ok(None) };
             if t.failed_by == Some(Limit::Drops) {
-                return Ok(Some(Some(t.consumed as f64 / t.duration_s.max(1e-9))));
+                return Ok(Some(Some(t.run.consumed as f64 / t.run.duration_s.max(1e-9))));
             }
             let batch = self.workload.batch;
-            let saturated = t.actual_rate < high * offered_load::SATURATED;
-            let raised = offered_load::batch_to_reach(high, t.actual_rate, batch).filter(|_| {
+            let saturated = t.run.actual_rate < high * offered_load::SATURATED;
+            let raised = offered_load::batch_to_reach(high, t.run.actual_rate, batch).filter(|_| {
                 saturated && self.spec.raise_batch && raises < MAX_RAISES && self.trials.len() < self.spec.max_trials
             });
             match raised {
@@ -400,7 +365,7 @@ impl Searcher<'_> {
                     eprintln!(
                         "capacity: the producers peaked at {} with {} {batch}, short of {}: raising the batch to {next} \
                          so the ring and the consumer set the limit ({} keeps it)",
-                        format_rate(t.actual_rate),
+                        format_rate(t.run.actual_rate),
                         name(Setting::Batch),
                         format_rate(high),
                         name(Setting::KeepBatch)
@@ -411,7 +376,7 @@ impl Searcher<'_> {
                     raises += 1;
                 }
                 None if t.passed => return Ok(Some(None)),
-                None => return Ok(Some(Some(t.actual_rate))),
+                None => return Ok(Some(Some(t.run.actual_rate))),
             }
         }
     }
@@ -452,7 +417,7 @@ impl Searcher<'_> {
         let spec = self.spec;
         while self.trials.len() < spec.max_trials {
             let now = estimate(&self.curve, spec);
-            let at_high = self.trials.iter().filter(|t| t.batch == self.workload.batch && t.target_rate == spec.high);
+            let at_high = self.trials.iter().filter(|t| t.run.batch == self.workload.batch && t.run.target_rate == spec.high);
             if now.answer >= spec.high && at_high.count() >= TRIALS_AT_HIGH {
                 break;
             }
@@ -462,7 +427,7 @@ impl Searcher<'_> {
             }
             // Failing at low is settled once low failed most of a few times.
             let at_low: Vec<bool> =
-                self.trials.iter().filter(|t| t.target_rate == spec.low).map(|t| t.passed).collect();
+                self.trials.iter().filter(|t| t.run.target_rate == spec.low).map(|t| t.passed).collect();
             if at_low.len() >= 3 && at_low.iter().filter(|p| !**p).count() * 2 > at_low.len() {
                 break;
             }
@@ -488,7 +453,6 @@ pub fn search_with<'a>(spec: &'a SearchSpec, stop: &'a AtomicBool, run: &'a mut 
         workload: spec.workload.clone(),
         curve: PassCurve::new(spec.low, spec.high, spec.pass_probability),
         trials: Vec::new(),
-        runs: Vec::new(),
     };
     let completed = match s.probe()? {
         None => false,
@@ -500,16 +464,16 @@ pub fn search_with<'a>(spec: &'a SearchSpec, stop: &'a AtomicBool, run: &'a mut 
     let answer = found.answer;
     let limited_by = limit(&s.trials, answer, spec.high, s.workload.batch);
     let advice = (limited_by == Limit::Producer).then(|| {
-        let peak = s.trials.iter().filter(|t| t.batch == s.workload.batch).map(|t| t.actual_rate).fold(0.0, f64::max);
+        let peak = s.trials.iter().filter(|t| t.run.batch == s.workload.batch).map(|t| t.run.actual_rate).fold(0.0, f64::max);
         let w = &s.workload;
         offered_load::advice(spec.high, peak, w.batch, w.producers, !spec.raise_batch, w.names)
     });
     let at_answer = s
         .trials
         .iter()
-        .zip(&s.runs)
-        .filter(|(t, _)| t.passed && t.batch == s.workload.batch && t.target_rate <= answer)
-        .max_by(|a, b| a.0.target_rate.total_cmp(&b.0.target_rate))
+        .map(|t| (t.passed, &t.run))
+        .filter(|(passed, r)| *passed && r.batch == s.workload.batch && r.target_rate <= answer)
+        .max_by(|a, b| a.1.target_rate.total_cmp(&b.1.target_rate))
         .map(|(_, r)| r);
     let w = &s.workload;
     Ok(SearchResult {
@@ -554,7 +518,7 @@ pub fn limit(trials: &[Trial], answer: f64, high: f64, batch: u32) -> Limit {
         return Limit::High;
     }
     let above = |l: Limit| {
-        trials.iter().filter(|t| t.batch == batch && t.target_rate > answer && t.failed_by == Some(l)).count()
+        trials.iter().filter(|t| t.run.batch == batch && t.run.target_rate > answer && t.failed_by == Some(l)).count()
     };
     match (above(Limit::Drops), above(Limit::Producer)) {
         (0, 0) => Limit::High,
@@ -569,11 +533,11 @@ impl Report for SearchResult {
         for t in &self.trials {
             table.row([
                 t.phase.to_string(),
-                format_rate(t.target_rate),
-                t.batch.to_string(),
-                format_rate(t.actual_rate),
-                format!("{:.4}%", t.drop_rate * 100.0),
-                format!("{}/{}", t.dropped_full, t.dropped_busy),
+                format_rate(t.run.target_rate),
+                t.run.batch.to_string(),
+                format_rate(t.run.actual_rate),
+                format!("{:.4}%", t.run.drop_rate * 100.0),
+                format!("{}/{}", t.run.dropped_full, t.run.dropped_busy),
                 match (t.failed_by, capacity_measured(t)) {
                     (None, _) => "pass".to_string(),
                     (Some(l), Some(c)) => format!("fail: {l} (kept up with {})", format_rate(c)),
@@ -628,24 +592,11 @@ mod tests {
 
     fn trial(rate: f64, failed_by: Option<Limit>) -> Trial {
         Trial {
-            target_rate: rate,
-            actual_rate: rate,
-            drop_rate: 0.0,
             passed: failed_by.is_none(),
             failed_by,
-            duration_s: 2.0,
-            triggers: 0,
-            emitted: 0,
-            consumed: 0,
-            dropped: 0,
-            dropped_full: 0,
-            dropped_busy: 0,
-            missed_runs: 0,
-            overwritten: 0,
-            peak_occupancy_bytes: 0,
-            batch: 1,
             phase: Phase::Refine,
             confirmation: true,
+            run: RunResult { target_rate: rate, actual_rate: rate, duration_s: 2.0, batch: 1, ..Default::default() },
         }
     }
 
@@ -776,7 +727,7 @@ mod tests {
         assert!(r.advice.is_none());
         assert!(r.max_sustainable_rate > 2.7e6 && r.max_sustainable_rate <= host.passing_with(0.9), "{r:?}");
         assert_eq!(r.trials[0].failed_by, Some(Limit::Producer));
-        assert_eq!(r.trials[0].batch, 1);
+        assert_eq!(r.trials[0].run.batch, 1);
     }
 
     #[test]

@@ -71,21 +71,16 @@ impl std::fmt::Display for SizeLimit {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SizeTrial {
-    pub ringbuf_size: u64,
-    pub drop_rate: f64,
-    pub peak_occupancy_bytes: u64,
     pub passed: bool,
     /// Why it failed (`drops` or `producer`), null when it passed.
     pub failed_by: Option<Limit>,
-    pub target_rate: f64,
-    pub actual_rate: f64,
-    pub duration_s: f64,
-    pub triggers: u64,
-    pub emitted: u64,
-    pub consumed: u64,
-    pub dropped: u64,
     /// A re-run of the answer, not a bisection step.
     pub confirmation: bool,
+    /// The run itself, its fields inline in the JSON: `ringbuf_size`,
+    /// `drop_rate`, `peak_occupancy_bytes`, the rates, the counts and the
+    /// rest of `capacity load`'s result.
+    #[serde(flatten)]
+    pub run: RunResult,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -246,26 +241,12 @@ impl Sizer<'_> {
                 Some(l) => format!(" -> fail ({l})"),
             }
         ));
-        self.trials.push(SizeTrial {
-            ringbuf_size: size,
-            drop_rate: result.drop_rate,
-            peak_occupancy_bytes: result.peak_occupancy_bytes,
-            passed: failed_by.is_none(),
-            failed_by,
-            target_rate: result.target_rate,
-            actual_rate: result.actual_rate,
-            duration_s: result.duration_s,
-            triggers: result.triggers,
-            emitted: result.emitted,
-            consumed: result.consumed,
-            dropped: result.dropped,
-            confirmation,
-        });
+        self.trials.push(SizeTrial { passed: failed_by.is_none(), failed_by, confirmation, run: result });
         Ok(Some(failed_by.is_none()))
     }
 
     fn limit_at(&self, size: u64) -> SizeLimit {
-        match self.trials.iter().rev().find(|t| t.ringbuf_size == size && !t.passed).and_then(|t| t.failed_by) {
+        match self.trials.iter().rev().find(|t| t.run.ringbuf_size == size && !t.passed).and_then(|t| t.failed_by) {
             Some(Limit::Producer) => SizeLimit::Producer,
             _ => SizeLimit::Consumer,
         }
@@ -343,8 +324,8 @@ pub fn size(spec: &SizeSpec, model: &Model, stop: &AtomicBool) -> anyhow::Result
         }
     }
     let min_ringbuf_size = answer.map(|i| candidates[i]);
-    let at_answer = || s.trials.iter().filter(move |t| Some(t.ringbuf_size) == min_ringbuf_size);
-    let peak_occupancy_bytes = min_ringbuf_size.and_then(|_| at_answer().map(|t| t.peak_occupancy_bytes).max());
+    let at_answer = || s.trials.iter().filter(move |t| Some(t.run.ringbuf_size) == min_ringbuf_size);
+    let peak_occupancy_bytes = min_ringbuf_size.and_then(|_| at_answer().map(|t| t.run.peak_occupancy_bytes).max());
     let answer_figure = min_ringbuf_size.map(|size| model.ring(size)).transpose()?;
     let lab_figure = model.ring(lab_bytes.max(model.host.page_size)).ok();
     let recommended_figure = model.ring(recommended_bytes).ok();
@@ -383,10 +364,10 @@ impl Report for SizeResult {
         let mut table = Table::new(["ring", "drops", "peak occupancy", "actual", "result"]);
         for t in &self.trials {
             table.row([
-                format_bytes(t.ringbuf_size),
-                format!("{:.4}%", t.drop_rate * 100.0),
-                format_bytes(t.peak_occupancy_bytes),
-                format_rate(t.actual_rate),
+                format_bytes(t.run.ringbuf_size),
+                format!("{:.4}%", t.run.drop_rate * 100.0),
+                format_bytes(t.run.peak_occupancy_bytes),
+                format_rate(t.run.actual_rate),
                 match (t.passed, t.confirmation) {
                     (true, false) => "pass".to_string(),
                     (true, true) => "pass (confirm)".to_string(),
