@@ -121,13 +121,8 @@ impl EmitProgram {
             }
         }
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
-        let logger = if log_level > 0 {
-            log::set_logger(&STDERR_LOG).ok();
-            log::set_max_level(log::LevelFilter::Trace);
-            aya_log::EbpfLogger::init(&mut ebpf).ok()
-        } else {
-            None
-        };
+        // Records go to the `log` logger the binary installed (cli::init_logging).
+        let logger = if log_level > 0 { aya_log::EbpfLogger::init(&mut ebpf).ok() } else { None };
         let program: &mut TracePoint =
             ebpf.program_mut(names::PROGRAM).context("the kernel object has no capacity_emit program")?.try_into()?;
         program.load().context("the verifier rejected the kernel program")?;
@@ -185,7 +180,7 @@ impl EmitProgram {
         Ok(())
     }
 
-    /// Print what the program logged (only when CAPACITY_BPF_LOG is set).
+    /// Hand what the program logged to the `log` logger (only when CAPACITY_BPF_LOG is set).
     pub fn flush_logs(&mut self) {
         if let Some(logger) = &mut self.logger {
             logger.flush();
@@ -317,20 +312,6 @@ fn bpf_log_level() -> anyhow::Result<u8> {
             anyhow::bail!("CAPACITY_BPF_LOG={other} is not a level: use off, error, warn, info, debug or trace")
         }
     })
-}
-
-/// Prints the kernel program's log records on stderr.
-struct StderrLog;
-static STDERR_LOG: StderrLog = StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        eprintln!("capacity: bpf {}: {}", record.level(), record.args());
-    }
-    fn flush(&self) {}
 }
 
 /// A per-instance token in the `which` argument of getpriority(2). Values 0-2
