@@ -106,6 +106,9 @@ pub mod names {
     /// Non-zero: events take their sizes from the `EVENT_SIZES` table.
     pub const SIZE_MIX: &str = "SIZE_MIX";
     pub const EVENT_SIZES: &str = "EVENT_SIZES";
+    /// The `log` target of the kernel program's aya-log records: capacity
+    /// prints them as `capacity: bpf LEVEL: ...`; `RUST_LOG=bpf=...` filters them.
+    pub const LOG_TARGET: &str = "bpf";
 }
 
 /// How the kernel program wakes the consumer, as the driver and the

@@ -21,8 +21,8 @@ mod program {
     };
     use aya_log_ebpf::warn;
     use capacity_common::{
-        counter, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, EVENT_HEADER_SIZE, MAX_BATCH, MAX_MIX_EVENT_SIZE,
-        MAX_PRODUCERS, SIZE_SLOTS,
+        counter, names, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, EVENT_HEADER_SIZE, MAX_BATCH,
+        MAX_MIX_EVENT_SIZE, MAX_PRODUCERS, SIZE_SLOTS,
     };
 
     // Load-time settings. They live in .rodata, which the loader freezes, so
@@ -113,7 +113,7 @@ mod program {
         if producer >= MAX_PRODUCERS as u64 {
             // Diagnostics only, never per event; userspace keeps the level
             // off while measuring unless CAPACITY_BPF_LOG asks for it.
-            warn!(&ctx, "capacity: producer id {} is out of range, trigger ignored", producer);
+            warn!(&ctx, target: names::LOG_TARGET, "capacity: producer id {} is out of range, trigger ignored", producer);
             add(counter::OTHER_RUNS, 1);
             return 0;
         }

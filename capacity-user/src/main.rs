@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use capacity::{cli, error};
 
 fn main() -> ExitCode {
+    cli::init_logging();
     let command = match cli::parse() {
         Ok(command) => command,
         Err(code) => return code,

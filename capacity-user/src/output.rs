@@ -16,36 +16,38 @@ pub fn print(report: &impl Report, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A plain left-aligned text table.
-#[derive(Default)]
+/// A plain text table: left-aligned columns two spaces apart, no borders, no
+/// trailing blanks (comfy-table with no style).
 pub struct Table {
-    rows: Vec<Vec<String>>,
+    table: comfy_table::Table,
 }
 
 impl Table {
     pub fn new<S: ToString>(header: impl IntoIterator<Item = S>) -> Self {
-        Self { rows: vec![header.into_iter().map(|h| h.to_string()).collect()] }
+        let mut table = comfy_table::Table::new();
+        table.load_style(comfy_table::presets::NOTHING).set_header(cells(header));
+        Self { table }
     }
 
-    pub fn row<S: ToString>(&mut self, cells: impl IntoIterator<Item = S>) -> &mut Self {
-        self.rows.push(cells.into_iter().map(|c| c.to_string()).collect());
+    pub fn row<S: ToString>(&mut self, row: impl IntoIterator<Item = S>) -> &mut Self {
+        self.table.add_row(cells(row));
         self
     }
 
     pub fn render(&self) -> String {
-        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| self.rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut out = String::new();
-        for row in &self.rows {
-            let line: Vec<String> =
-                row.iter().enumerate().map(|(i, cell)| format!("{cell:<width$}", width = widths[i])).collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
+        // Columns exist once a row has them, so the padding is set here.
+        let mut table = self.table.clone();
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
         }
+        let mut out = table.trim_fmt();
+        out.push('\n');
         out
     }
+}
+
+fn cells<S: ToString>(cells: impl IntoIterator<Item = S>) -> Vec<String> {
+    cells.into_iter().map(|c| c.to_string()).collect()
 }
 
 /// Key/value lines for one-record results.

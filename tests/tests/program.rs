@@ -64,6 +64,28 @@ fn only_this_instance_and_process_trigger_events() {
     assert!(programs_left_behind().is_empty(), "dropping the program must detach it");
 }
 
+/// The program's aya-log records reach stderr through the binary's logger
+/// (env_logger, cli::init_logging) only when CAPACITY_BPF_LOG turns them on.
+#[test]
+fn kernel_log_records_are_printed_when_asked_for() {
+    let Some(_kernel) = kernel_test() else { return };
+    let stderr = |level: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bpf_log"));
+        cmd.env_remove("RUST_LOG").env_remove("CAPACITY_BPF_LOG");
+        if let Some(level) = level {
+            cmd.env("CAPACITY_BPF_LOG", level);
+        }
+        let out = cmd.output().expect("run bpf_log");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let warning = "capacity: bpf WARN: capacity: producer id 100000 is out of range, trigger ignored\n";
+    assert_eq!(stderr(Some("warn")), warning);
+    assert_eq!(stderr(Some("error")), "", "the program filters below its level");
+    assert_eq!(stderr(None), "", "off by default");
+    assert!(programs_left_behind().is_empty());
+}
+
 unsafe fn libc_exit() -> ! {
     // _exit: no atexit handlers or test-harness teardown in the child.
     nix::libc::_exit(0)

@@ -21,6 +21,7 @@ use capacity_common::Wakeup;
 use crate::{
     bench_output::{field, format_rate, json_output, optional_field},
     setup::{apt_install, describe, ensure_toolchain, run_checked, step},
+    table,
     tasks::{build_release_capacity, is_root, workspace_root},
 };
 
@@ -298,9 +299,39 @@ fn human_report(args: &BenchArgs, rounds: &[Round], pacing: &[Pacing]) -> String
         "\nconsumer throughput, unpaced: batch {}, {} B events, ring {}, {} wakeups, {} s per run",
         args.batch, args.event_size, args.ringbuf_size, args.wakeup, args.duration
     );
-    let _ = writeln!(
-        out,
-        "{:<7} {:>12} {:>12} {:>7} {:>12} {:>12} {:>9} {:>9} {:>16} {:>18}",
+    let ns_pair = |capacity: Option<f64>, libbpf: Option<f64>| format!("{}/{}", format_ns(capacity), format_ns(libbpf));
+    let mut rows: Vec<Vec<String>> = rounds
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            vec![
+                (i + 1).to_string(),
+                format_rate(r.capacity.events_per_s),
+                format_rate(r.libbpf.events_per_s),
+                format!("{:.3}", r.ratio()),
+                format_rate(r.capacity.offered_per_s),
+                format_rate(r.libbpf.offered_per_s),
+                r.capacity.dropped.to_string(),
+                r.libbpf.dropped.to_string(),
+                ns_pair(r.capacity.kernel_ns, r.libbpf.kernel_ns),
+                ns_pair(r.capacity.consumer_ns, r.libbpf.consumer_ns),
+            ]
+        })
+        .collect();
+    let m = |pick: fn(&Round) -> Option<f64>| median_of(rounds, pick);
+    rows.push(vec![
+        "median".into(),
+        format_rate(m(|r| Some(r.capacity.events_per_s)).unwrap_or(0.0)),
+        format_rate(m(|r| Some(r.libbpf.events_per_s)).unwrap_or(0.0)),
+        format!("{:.3}", m(|r| Some(r.ratio())).unwrap_or(0.0)),
+        format_rate(m(|r| Some(r.capacity.offered_per_s)).unwrap_or(0.0)),
+        format_rate(m(|r| Some(r.libbpf.offered_per_s)).unwrap_or(0.0)),
+        String::new(),
+        String::new(),
+        ns_pair(m(|r| r.capacity.kernel_ns), m(|r| r.libbpf.kernel_ns)),
+        ns_pair(m(|r| r.capacity.consumer_ns), m(|r| r.libbpf.consumer_ns)),
+    ]);
+    let header = [
         "round",
         "capacity",
         "libbpf",
@@ -310,39 +341,9 @@ fn human_report(args: &BenchArgs, rounds: &[Round], pacing: &[Pacing]) -> String
         "cap drops",
         "lib drops",
         "kernel ns/ev c/l",
-        "consumer ns/ev c/l"
-    );
-    for (i, r) in rounds.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "{:<7} {:>12} {:>12} {:>7.3} {:>12} {:>12} {:>9} {:>9} {:>16} {:>18}",
-            i + 1,
-            format_rate(r.capacity.events_per_s),
-            format_rate(r.libbpf.events_per_s),
-            r.ratio(),
-            format_rate(r.capacity.offered_per_s),
-            format_rate(r.libbpf.offered_per_s),
-            r.capacity.dropped,
-            r.libbpf.dropped,
-            format!("{}/{}", format_ns(r.capacity.kernel_ns), format_ns(r.libbpf.kernel_ns)),
-            format!("{}/{}", format_ns(r.capacity.consumer_ns), format_ns(r.libbpf.consumer_ns)),
-        );
-    }
-    let m = |pick: fn(&Round) -> Option<f64>| median_of(rounds, pick);
-    let _ = writeln!(
-        out,
-        "{:<7} {:>12} {:>12} {:>7.3} {:>12} {:>12} {:>9} {:>9} {:>16} {:>18}",
-        "median",
-        format_rate(m(|r| Some(r.capacity.events_per_s)).unwrap_or(0.0)),
-        format_rate(m(|r| Some(r.libbpf.events_per_s)).unwrap_or(0.0)),
-        m(|r| Some(r.ratio())).unwrap_or(0.0),
-        format_rate(m(|r| Some(r.capacity.offered_per_s)).unwrap_or(0.0)),
-        format_rate(m(|r| Some(r.libbpf.offered_per_s)).unwrap_or(0.0)),
-        "",
-        "",
-        format!("{}/{}", format_ns(m(|r| r.capacity.kernel_ns)), format_ns(m(|r| r.libbpf.kernel_ns))),
-        format!("{}/{}", format_ns(m(|r| r.capacity.consumer_ns)), format_ns(m(|r| r.libbpf.consumer_ns))),
-    );
+        "consumer ns/ev c/l",
+    ];
+    let _ = writeln!(out, "{}", table::plain(header, rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
     let _ = writeln!(
         out,
         "capacity, libbpf: consumed events / producer run time; offered: (consumed + dropped) / run time; \
@@ -359,17 +360,10 @@ fn human_report(args: &BenchArgs, rounds: &[Round], pacing: &[Pacing]) -> String
         "\npacing accuracy: capacity load, {} wakeups, {} s per run (batch = rate / {})",
         args.wakeup, args.pacing_duration, PACING_TRIGGERS_PER_S
     );
-    let _ = writeln!(out, "{:>12} {:>6} {:>14} {:>14}", "target", "batch", "actual", "actual/target");
-    for p in pacing {
-        let _ = writeln!(
-            out,
-            "{:>12} {:>6} {:>14} {:>14.4}",
-            format_rate(p.target),
-            p.batch,
-            format_rate(p.actual),
-            p.actual / p.target
-        );
-    }
+    let rows = pacing.iter().map(|p| {
+        [format_rate(p.target), p.batch.to_string(), format_rate(p.actual), format!("{:.4}", p.actual / p.target)]
+    });
+    let _ = writeln!(out, "{}", table::plain(["target", "batch", "actual", "actual/target"], rows, &[0, 1, 2, 3]));
     out
 }
 
@@ -422,6 +416,43 @@ mod tests {
         assert_eq!(optional_field(&out, "duration_s"), Some(2.0021));
         assert_eq!(optional_field(&out, "kernel_ns_per_event"), None);
         assert!(field(&out, "missing").is_err());
+    }
+
+    #[test]
+    fn the_tables_are_plain_columns_numbers_right_aligned() {
+        use clap::{Args, FromArgMatches};
+        let defaults = BenchArgs::augment_args(clap::Command::new("bench")).get_matches_from(["bench"]);
+        let args = BenchArgs::from_arg_matches(&defaults).unwrap();
+        let run = |events_per_s, dropped| Throughput {
+            events_per_s,
+            offered_per_s: events_per_s,
+            dropped,
+            kernel_ns: Some(60.0),
+            consumer_ns: None,
+        };
+        let rounds = [Round { capacity: run(2e6, 0), libbpf: run(1e6, 12) }];
+        let pacing = [Pacing { target: 10e3, batch: 1, actual: 9.99e3 }];
+        let out = human_report(&args, &rounds, &pacing);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[2..5],
+            [
+                "round    capacity     libbpf  ratio  cap offered  lib offered  cap drops  lib drops  \
+                 kernel ns/ev c/l  consumer ns/ev c/l",
+                concat!(
+                    "1       2.000 M/s  1.000 M/s  2.000    2.000 M/s    1.000 M/s          0         12",
+                    "             60/60                 -/-"
+                ),
+                concat!(
+                    "median  2.000 M/s  1.000 M/s  2.000    2.000 M/s    1.000 M/s                      ",
+                    "             60/60                 -/-"
+                ),
+            ]
+        );
+        assert_eq!(
+            lines[10..],
+            ["  target  batch    actual  actual/target", "10.0 k/s      1  10.0 k/s         0.9990"]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::{
     bench_output::{field, format_rate, json_output},
     setup::{ensure_toolchain, step},
+    table,
     tasks::{build_release_capacity, is_root},
 };
 
@@ -116,19 +117,19 @@ pub fn run(args: &SearchBenchArgs) -> Result<()> {
         return Ok(());
     }
     println!("\nrepeated searches: capacity search {}", search.join(" "));
-    println!("{:<4} {:>12} {:>25} {:>10} {:>6} {:>7} {:>8}", "run", "answer", "spread", "limited_by", "batch", "trials", "time");
-    for (i, a) in answers.iter().enumerate() {
-        println!(
-            "{:<4} {:>12} {:>25} {:>10} {:>6} {:>7} {:>7.1}s",
-            i + 1,
+    let rows = answers.iter().enumerate().map(|(i, a)| {
+        [
+            (i + 1).to_string(),
             format_rate(a.rate),
             format!("{} .. {}", format_rate(a.spread.0), format_rate(a.spread.1)),
-            a.limited_by,
-            a.batch,
-            a.trials,
-            a.seconds
-        );
-    }
+            a.limited_by.to_string(),
+            a.batch.to_string(),
+            a.trials.to_string(),
+            format!("{:.1}s", a.seconds),
+        ]
+    });
+    let header = ["run", "answer", "spread", "limited_by", "batch", "trials", "time"];
+    println!("{}", table::plain(header, rows, &[1, 2, 4, 5, 6]));
     println!(
         "max/min of the answers: {ratio:.3}; slowest search {slowest:.1} s; goal (<= {GOAL_RATIO}, <= {GOAL_SECONDS} s): {}",
         if met { "met" } else { "not met" }

@@ -11,6 +11,7 @@ mod bench_output;
 mod bench_search;
 mod kernel_sizes;
 mod setup;
+mod table;
 mod tasks;
 mod vm;
 

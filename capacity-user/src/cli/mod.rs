@@ -98,6 +98,17 @@ impl<'a> PlotFile<'a> {
     }
 }
 
+/// `log` records on stderr, one line each: `capacity: TARGET LEVEL: message`.
+/// By default only the kernel program's (aya-log, when CAPACITY_BPF_LOG sets
+/// its level); RUST_LOG picks others, e.g. `RUST_LOG=bpf,aya=debug`.
+pub fn init_logging() {
+    use std::io::Write as _;
+    let default = format!("{}=trace", capacity_common::names::LOG_TARGET);
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        .format(|out, record| writeln!(out, "capacity: {} {}: {}", record.target(), record.level(), record.args()))
+        .init();
+}
+
 /// Parse the command line. Help and version print as usual; a bad argument
 /// becomes one line on stderr and exit code 2.
 pub fn parse() -> Result<Command, ExitCode> {

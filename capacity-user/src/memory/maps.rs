@@ -1,39 +1,26 @@
-//! Real maps, made with the bpf(2) syscall directly: a map needs no program,
-//! and aya creates maps only from an object file. Dropping a [`BpfMap`]
-//! closes its fd, and the kernel frees the map.
+//! Real maps, made without a program or an object file: aya's
+//! `MapData::create` from a bare map definition. Elements go in through the
+//! bpf(2) syscall directly, since aya's typed maps need key and value types
+//! of the map's sizes at compile time and these sizes come at run time.
+//! Dropping a [`BpfMap`] closes its fd, and the kernel frees the map.
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd},
     time::Duration,
 };
 
 use anyhow::Context as _;
+use aya::maps::{MapData, MapError};
+use aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF;
 
 use super::{round_up, MapSpec};
 
-const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 const BPF_F_NO_PREALLOC: u32 = 1;
 const BPF_ANY: u64 = 0;
 const ENOMEM_RETRIES: u32 = 100;
 /// Shown by bpftool; the kernel keeps 15 characters and refuses dots.
-const MAP_NAME: &[u8] = b"capacity_verify";
-
-/// The leading fields of `union bpf_attr` for BPF_MAP_CREATE; the kernel
-/// zero-fills the fields a shorter attr leaves out.
-#[repr(C)]
-#[derive(Default)]
-struct MapCreateAttr {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    inner_map_fd: u32,
-    numa_node: u32,
-    map_name: [u8; 16],
-}
+const MAP_NAME: &str = "capacity_verify";
 
 /// `union bpf_attr` for BPF_MAP_UPDATE_ELEM.
 #[repr(C)]
@@ -59,7 +46,7 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
 /// A map this process created and owns.
 #[derive(Debug)]
 pub struct BpfMap {
-    fd: OwnedFd,
+    map: MapData,
     key_size: u32,
     /// Bytes one update passes: per-CPU maps take a value for every possible CPU.
     value_bytes: usize,
@@ -67,7 +54,7 @@ pub struct BpfMap {
 
 impl AsFd for BpfMap {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.map.fd().as_fd()
     }
 }
 
@@ -76,7 +63,7 @@ impl BpfMap {
     /// `cpus` is the number of possible CPUs, for per-CPU value buffers.
     pub fn create(spec: &MapSpec, cpus: u32) -> anyhow::Result<Self> {
         let flags = if spec.prealloc { 0 } else { BPF_F_NO_PREALLOC };
-        let fd = create_map(spec.kind.bpf_map_type(), spec.key_size, spec.value_size, spec.entries, flags)
+        let map = create_map(spec.kind.bpf_map_type(), spec.key_size, spec.value_size, spec.entries, flags)
             .with_context(|| {
                 format!(
                     "the kernel refused to create a {} map ({} entries, key {} B, value {} B{})",
@@ -92,15 +79,15 @@ impl BpfMap {
         } else {
             spec.value_size as usize
         };
-        Ok(Self { fd, key_size: spec.key_size, value_bytes })
+        Ok(Self { map, key_size: spec.key_size, value_bytes })
     }
 
     /// Creates a ring buffer of `size` bytes.
     pub fn ring(size: u64) -> anyhow::Result<Self> {
         let entries = u32::try_from(size).context("ring size over 4 GiB")?;
-        let fd = create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, entries, 0)
+        let map = create_map(BPF_MAP_TYPE_RINGBUF as u32, 0, 0, entries, 0)
             .with_context(|| format!("the kernel refused to create a ring buffer of {size} bytes"))?;
-        Ok(Self { fd, key_size: 0, value_bytes: 0 })
+        Ok(Self { map, key_size: 0, value_bytes: 0 })
     }
 
     /// Inserts keys 0..count (little-endian in the key's bytes), zero values.
@@ -122,7 +109,7 @@ impl BpfMap {
 
     fn update(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
         let mut attr = MapUpdateAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
+            map_fd: self.as_fd().as_raw_fd() as u32,
             _pad: 0,
             key: key.as_ptr() as u64,
             value: value.as_ptr() as u64,
@@ -141,18 +128,18 @@ impl BpfMap {
     }
 }
 
-/// BPF_MAP_CREATE with any type and flags (named `capacity_verify`), for
-/// shapes `MapSpec` does not describe.
+/// A map of any type and flags (named `capacity_verify`), also for shapes
+/// `MapSpec` does not describe. The error is the kernel's own.
 pub fn create_map(
     map_type: u32,
     key_size: u32,
     value_size: u32,
     max_entries: u32,
     map_flags: u32,
-) -> io::Result<OwnedFd> {
-    let mut attr = MapCreateAttr { map_type, key_size, value_size, max_entries, map_flags, ..Default::default() };
-    attr.map_name[..MAP_NAME.len()].copy_from_slice(MAP_NAME);
-    let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
-    // SAFETY: BPF_MAP_CREATE returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+) -> io::Result<MapData> {
+    let definition = aya_obj::Map::new_from_params(map_type, key_size, value_size, max_entries, map_flags);
+    MapData::create(definition, MAP_NAME, None).map_err(|e| match e {
+        MapError::CreateError { io_error, .. } => io_error,
+        other => io::Error::other(other),
+    })
 }

@@ -13,7 +13,7 @@ use aya::{
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
-use aya_obj::generated::{bpf_cmd, bpf_prog_info};
+use aya_obj::generated::{bpf_cmd, bpf_map_type::BPF_MAP_TYPE_RINGBUF, bpf_prog_info};
 use capacity_common::{counter, names, BPF_F_RB_OVERWRITE, MAX_PRODUCERS};
 
 static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/capacity"));
@@ -121,13 +121,8 @@ impl EmitProgram {
             }
         }
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
-        let logger = if log_level > 0 {
-            log::set_logger(&STDERR_LOG).ok();
-            log::set_max_level(log::LevelFilter::Trace);
-            aya_log::EbpfLogger::init(&mut ebpf).ok()
-        } else {
-            None
-        };
+        // Records go to the `log` logger the binary installed (cli::init_logging).
+        let logger = if log_level > 0 { aya_log::EbpfLogger::init(&mut ebpf).ok() } else { None };
         let program: &mut TracePoint =
             ebpf.program_mut(names::PROGRAM).context("the kernel object has no capacity_emit program")?.try_into()?;
         program.load().context("the verifier rejected the kernel program")?;
@@ -185,7 +180,7 @@ impl EmitProgram {
         Ok(())
     }
 
-    /// Print what the program logged (only when CAPACITY_BPF_LOG is set).
+    /// Hand what the program logged to the `log` logger (only when CAPACITY_BPF_LOG is set).
     pub fn flush_logs(&mut self) {
         if let Some(logger) = &mut self.logger {
             logger.flush();
@@ -235,37 +230,8 @@ fn with_ring_flags(flags: u32) -> anyhow::Result<Vec<u8>> {
 /// Whether this kernel accepts BPF_F_RB_OVERWRITE (Linux 6.19+): creates a
 /// one-page ring with the flag and closes it again.
 pub fn overwrite_supported() -> bool {
-    #[repr(C)]
-    struct MapCreate {
-        map_type: u32,
-        key_size: u32,
-        value_size: u32,
-        max_entries: u32,
-        map_flags: u32,
-    }
-    const BPF_MAP_TYPE_RINGBUF: u32 = 27;
-    let attr = MapCreate {
-        map_type: BPF_MAP_TYPE_RINGBUF,
-        key_size: 0,
-        value_size: 0,
-        max_entries: crate::memory::host::page_size() as u32,
-        map_flags: BPF_F_RB_OVERWRITE,
-    };
-    // SAFETY: attr is a valid prefix of union bpf_attr for BPF_MAP_CREATE.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            bpf_cmd::BPF_MAP_CREATE as libc::c_long,
-            &attr as *const MapCreate,
-            std::mem::size_of::<MapCreate>() as libc::c_long,
-        )
-    };
-    if fd < 0 {
-        return false;
-    }
-    // SAFETY: the kernel just returned this descriptor to us.
-    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) });
-    true
+    let page = crate::memory::host::page_size() as u32;
+    crate::memory::maps::create_map(BPF_MAP_TYPE_RINGBUF as u32, 0, 0, page, BPF_F_RB_OVERWRITE).is_ok()
 }
 
 /// BPF_OBJ_GET_INFO_BY_FD for a program. aya 0.14's ProgramInfo has no
@@ -317,20 +283,6 @@ fn bpf_log_level() -> anyhow::Result<u8> {
             anyhow::bail!("CAPACITY_BPF_LOG={other} is not a level: use off, error, warn, info, debug or trace")
         }
     })
-}
-
-/// Prints the kernel program's log records on stderr.
-struct StderrLog;
-static STDERR_LOG: StderrLog = StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        eprintln!("capacity: bpf {}: {}", record.level(), record.args());
-    }
-    fn flush(&self) {}
 }
 
 /// A per-instance token in the `which` argument of getpriority(2). Values 0-2

@@ -3,10 +3,10 @@
 //! renders the per-kernel summary.
 use std::{fmt::Write as _, time::Duration};
 
-use comfy_table::{presets, Row, Table};
 use serde_json::Value;
 
 use super::qemu::{Boot, End};
+use crate::table;
 
 pub struct KernelReport {
     pub label: String,
@@ -188,17 +188,6 @@ fn minutes(d: Duration) -> String {
     format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
 }
 
-/// Left-aligned columns two spaces apart, no borders, no trailing blanks:
-/// the layout of capacity's own tables.
-fn plain_table(header: impl Into<Row>, rows: impl IntoIterator<Item = impl Into<Row>>) -> String {
-    let mut table = Table::new();
-    table.load_style(presets::NOTHING).set_header(header).add_rows(rows);
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 2));
-    }
-    table.trim_fmt()
-}
-
 /// The table, then what failed on each kernel.
 pub fn summary(reports: &[KernelReport]) -> String {
     let header = ["kernel", "release", "tests passed", "tests failed", "verify exact/total", "time", "result"];
@@ -216,7 +205,7 @@ pub fn summary(reports: &[KernelReport]) -> String {
             ]
         })
         .collect();
-    let mut out = format!("\n{}\n", plain_table(header, rows));
+    let mut out = format!("\n{}\n", table::plain(header, rows, &[]));
     // The plain closing line CI tools read as the test count.
     let (passed, failed) = reports.iter().fold((0, 0), |(p, f), r| (p + r.passed, f + r.failed));
     let _ = writeln!(out, "\nvm: {passed} passed, {failed} failed");
