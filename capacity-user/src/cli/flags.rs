@@ -71,13 +71,13 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
-    use crate::cli::Cli;
+    use crate::{cli::Cli, settings::Names};
 
     /// Every flag an error may name is one the subcommand takes.
     #[test]
     fn every_named_flag_exists() {
         let cli = Cli::command();
-        let namers: [(&str, fn(Setting) -> &'static str, &[Setting]); 4] = [
+        let namers: [(&str, Names, &[Setting]); 4] = [
             ("load", load, &[Setting::Rate, Setting::Duration, Setting::EventSize, Setting::RingbufSize]),
             ("ramp", trials, &[Setting::FirstRate, Setting::LastRate, Setting::Steps, Setting::Factor]),
             ("search", trials, &[Setting::LowRate, Setting::HighRate, Setting::KeepBatch, Setting::MaxTrials]),

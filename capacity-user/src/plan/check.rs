@@ -23,8 +23,6 @@ use crate::{
 /// Triggers per second one producer issues comfortably (about 200 ns per
 /// unbatched trigger here): higher rates batch events per trigger.
 const TRIGGERS_PER_SECOND: f64 = 100_000.0;
-/// Warm-up before the measured part, as `capacity load` does by default.
-
 /// What the load run saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {

@@ -23,7 +23,7 @@ pub const SATURATED: f64 = 0.99;
 /// `batch` can offer `target`: None when `batch` already suffices or
 /// nothing larger is allowed.
 pub fn batch_to_reach(target: f64, reached: f64, batch: u32) -> Option<u32> {
-    if !(reached > 0.0) || reached >= target {
+    if reached.is_nan() || reached <= 0.0 || reached >= target {
         return None;
     }
     let triggers_per_s = reached / f64::from(batch);

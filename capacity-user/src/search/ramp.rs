@@ -25,7 +25,7 @@ pub enum Steps {
 /// The target rates of a ramp, both ends included; `name` names the
 /// settings in an error.
 pub fn rates(from: f64, to: f64, steps: Steps, name: Names) -> anyhow::Result<Vec<f64>> {
-    if !(from > 0.0 && to >= from) || !to.is_finite() {
+    if !(from > 0.0 && to >= from && to.is_finite()) {
         anyhow::bail!("{} must be positive and not above {}", name(Setting::FirstRate), name(Setting::LastRate));
     }
     Ok(match steps {

@@ -236,7 +236,7 @@ pub fn validate(spec: &SearchSpec) -> anyhow::Result<()> {
             spec.high
         );
     }
-    if !(spec.precision > 0.0) {
+    if spec.precision.is_nan() || spec.precision <= 0.0 {
         anyhow::bail!("{} must be positive", name(Setting::Precision));
     }
     if !(spec.max_drop_rate > 0.0 && spec.max_drop_rate < 1.0) {
