@@ -93,6 +93,8 @@ pub mod names {
     /// fail at once with EINVAL).
     pub const TRACEPOINT_NAME: &str = "sys_enter_getpriority";
     pub const RING: &str = "EVENTS";
+    /// The per-CPU buffer a size mix's records are written in.
+    pub const MIX_SCRATCH: &str = "MIX_SCRATCH";
     pub const FLOWS: &str = "FLOWS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const PRODUCER_SEQ: &str = "PRODUCER_SEQ";

@@ -98,7 +98,7 @@ impl EmitProgram {
         let token = run_token();
         let log_level = bpf_log_level()?;
         let overwrite = u32::from(settings.overwrite);
-        let object = if settings.overwrite { with_ring_flags(BPF_F_RB_OVERWRITE)? } else { PROGRAM_OBJECT.to_vec() };
+        let object = program_object(settings)?;
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &log_level, false)
             .override_global(names::TARGET_TGID, &tgid, true)
@@ -203,28 +203,52 @@ impl EmitProgram {
     }
 }
 
-/// The program object with the ring's map flags set to `flags`. aya 0.14's
-/// loader cannot set map flags, so this patches the map definition in a
-/// copy of the object: the `EVENTS` symbol in the `maps` section is a
-/// `bpf_map_def` {type, key_size, value_size, max_entries, map_flags, ...}.
-fn with_ring_flags(flags: u32) -> anyhow::Result<Vec<u8>> {
+/// A field of a legacy `bpf_map_def` {type, key_size, value_size,
+/// max_entries, map_flags, ...}: its byte offset.
+#[derive(Clone, Copy)]
+enum MapDefField {
+    ValueSize = 8,
+    MapFlags = 16,
+}
+
+/// The program object as the settings need it. aya 0.14's loader sets a
+/// map's max_entries but neither its flags nor its value size, so those are
+/// patched into a copy of the object's map definitions: the ring's flags
+/// for overwrite mode, and, without a size mix, the mix's per-CPU scratch
+/// buffer cut to 8 bytes (the program's mix path is then dead code, which
+/// the verifier skips since SIZE_MIX is a read-only constant), so a run
+/// without a mix does not pin 16 KiB per CPU for nothing.
+fn program_object(settings: &ProgramSettings) -> anyhow::Result<Vec<u8>> {
+    let mut object = PROGRAM_OBJECT.to_vec();
+    if settings.overwrite {
+        patch_map_def(&mut object, names::RING, MapDefField::MapFlags, BPF_F_RB_OVERWRITE)?;
+    }
+    if settings.size_table.is_none() {
+        patch_map_def(&mut object, names::MIX_SCRATCH, MapDefField::ValueSize, 8)?;
+    }
+    Ok(object)
+}
+
+/// Set `field` of `map`'s definition in `object` to `value`.
+fn patch_map_def(object: &mut [u8], map: &str, field: MapDefField, value: u32) -> anyhow::Result<()> {
     use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
-    const MAP_FLAGS_OFFSET: u64 = 16;
-    let file = object::File::parse(PROGRAM_OBJECT).context("parsing the kernel program object")?;
+    let file = object::File::parse(&*object).context("parsing the kernel program object")?;
     let symbol = file
         .symbols()
-        .find(|s| s.name() == Ok(names::RING))
-        .with_context(|| format!("the kernel program object has no {} symbol", names::RING))?;
+        .find(|s| s.name() == Ok(map))
+        .with_context(|| format!("the kernel program object has no {map} symbol"))?;
     let section = symbol
         .section_index()
         .and_then(|i| file.section_by_index(i).ok())
-        .context("the ring's map definition has no section")?;
-    let (start, _) = section.file_range().context("the ring's map definition is not in the file")?;
+        .with_context(|| format!("{map}'s map definition has no section"))?;
+    let (start, _) = section.file_range().with_context(|| format!("{map}'s map definition is not in the file"))?;
     // Relocatable object: a symbol's value is its offset in its section.
-    let at = (start + symbol.address() + MAP_FLAGS_OFFSET) as usize;
-    let mut copy = PROGRAM_OBJECT.to_vec();
-    copy.get_mut(at..at + 4).context("the ring's map definition is cut short")?.copy_from_slice(&flags.to_ne_bytes());
-    Ok(copy)
+    let at = (start + symbol.address() + field as u64) as usize;
+    object
+        .get_mut(at..at + 4)
+        .with_context(|| format!("{map}'s map definition is cut short"))?
+        .copy_from_slice(&value.to_ne_bytes());
+    Ok(())
 }
 
 /// Whether this kernel accepts BPF_F_RB_OVERWRITE (Linux 6.19+): creates a
