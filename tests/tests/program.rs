@@ -90,3 +90,37 @@ unsafe fn libc_exit() -> ! {
     // _exit: no atexit handlers or test-harness teardown in the child.
     nix::libc::_exit(0)
 }
+
+/// The per-CPU scratch buffer a size mix writes through is full size only
+/// for a mix: without one it is cut to 8 bytes (the program still loads,
+/// its mix path being dead code to the verifier).
+#[test]
+fn the_mix_scratch_buffer_is_full_size_only_for_a_mix() {
+    let Some(_kernel) = kernel_test() else { return };
+    capacity::preflight::check_load_environment("test").expect("environment");
+    let scratch_maps = || -> Vec<(u32, u32)> {
+        aya::maps::loaded_maps()
+            .filter_map(Result::ok)
+            .filter(|m| m.name_as_str() == Some(capacity_common::names::MIX_SCRATCH))
+            .map(|m| (m.id(), m.value_size()))
+            .collect()
+    };
+    // The scratch map a load adds (maps of earlier loads may linger a
+    // moment after they are dropped).
+    let value_size_after = |load: &dyn Fn() -> EmitProgram| {
+        let before = scratch_maps();
+        let program = load();
+        let new: Vec<u32> = scratch_maps().into_iter().filter(|m| !before.contains(m)).map(|m| m.1).collect();
+        assert_eq!(new.len(), 1, "one load, one new scratch map: {new:?}");
+        (program, new[0])
+    };
+    let (fixed, size) = value_size_after(&|| EmitProgram::load(&settings(1)).expect("load without a mix"));
+    assert_eq!(size, 8);
+    drop(fixed);
+    let table = "64:1,4096:1".parse::<capacity::event_sizes::EventSizes>().unwrap().table();
+    let mix = ProgramSettings { size_table: Some(table), ..settings(1) };
+    let (mixed, size) = value_size_after(&|| EmitProgram::load(&mix).expect("load with a mix"));
+    assert_eq!(size, capacity_common::MAX_MIX_EVENT_SIZE as u32);
+    drop(mixed);
+    assert!(programs_left_behind().is_empty());
+}
