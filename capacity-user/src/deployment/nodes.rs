@@ -27,8 +27,8 @@ impl FromStr for NodeShape {
 
     /// `6.1`, `6.12:192`, `6.12:192:16K`.
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad =
-            |why: String| format!("--node `{text}`: {why}; use KERNEL[:CPUS[:PAGE]], e.g. 6.1:96 or 6.12:192:4096");
+        // The caller (clap) names the flag and the value.
+        let bad = |why: String| format!("{why}; use KERNEL[:CPUS[:PAGE]], e.g. 6.1:96 or 6.12:192:4096");
         let mut parts = text.split(':');
         let kernel = parts.next().unwrap_or("").parse::<KernelVersion>().map_err(bad)?;
         let cpus = parts
@@ -67,7 +67,7 @@ impl NodeShape {
 
 /// `--btf KERNEL=FILE`: the BTF of the nodes running KERNEL (raw BTF or an ELF vmlinux).
 pub fn parse_btf(text: &str) -> Result<(KernelVersion, PathBuf), String> {
-    let bad = || format!("--btf `{text}`: use KERNEL=FILE, e.g. 6.12=/boot/vmlinux-6.12 (raw BTF or an ELF vmlinux)");
+    let bad = || "use KERNEL=FILE, e.g. 6.12=/boot/vmlinux-6.12 (raw BTF or an ELF vmlinux)".to_string();
     let (kernel, path) = text.split_once('=').ok_or_else(bad)?;
     let kernel = kernel.parse::<KernelVersion>().map_err(|_| bad())?;
     if path.is_empty() {
@@ -153,7 +153,7 @@ pub fn set_entries(maps: &mut [DeclaredMap], overrides: &[(String, u32)]) -> any
             Some(map) => map.max_entries = *entries,
             None => {
                 let names: Vec<&str> = maps.iter().map(|m| m.name.as_str()).collect();
-                anyhow::bail!("--set {name}: the object has no map `{name}` (its maps: {})", names.join(", "));
+                anyhow::bail!("the object has no map `{name}` to resize (its maps: {})", names.join(", "));
             }
         }
     }
