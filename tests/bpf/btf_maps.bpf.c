@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //
-// BTF-defined maps (`.maps`) of many kinds, for tests/tests/inspect.rs:
+// BTF-defined maps (`.maps`) of many kinds, for tests/tests/integration/inspect.rs:
 // a padded key (the kernel sees 8 bytes), per-CPU and LRU types, a map
 // without preallocation, a ring buffer, arrays of maps and hashes of maps
 // with their inner maps, a program array, an LPM trie (a type the memory

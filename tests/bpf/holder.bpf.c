@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //
-// What tests/src/bin/bpf_holder.rs loads and holds for tests/tests/host.rs:
+// What tests/src/bin/bpf_holder.rs loads and holds for tests/tests/integration/host.rs:
 // a ring the program writes RECORD_SIZE-byte records to and nobody reads,
 // a hash map and a hash map without preallocation that the holder fills
 // from userspace.

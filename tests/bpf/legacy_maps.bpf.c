@@ -2,7 +2,7 @@
 //
 // Maps in the legacy `maps` section (struct bpf_map_def, as iproute2 and
 // aya-ebpf write them; libbpf 1.0 no longer reads them, aya does). Used by
-// tests/tests/inspect.rs.
+// tests/tests/integration/inspect.rs.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 

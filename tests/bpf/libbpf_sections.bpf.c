@@ -2,7 +2,7 @@
 //
 // Programs in sections that libbpf knows and aya does not (tcx, ksyscall,
 // uprobe.multi): `capacity inspect` reads an object's maps whatever its
-// programs are. Used by tests/tests/inspect.rs.
+// programs are. Used by tests/tests/integration/inspect.rs.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 

@@ -63,6 +63,12 @@ pub fn test(extra: &[String]) -> Result<()> {
     test.args(extra);
     toolchain.apply(&mut test);
     test.env("CAPACITY_BIN", binary);
+    // One test at a time: the integration tests are one binary, and a cheap
+    // test of one area beside a timing-sensitive kernel test of another
+    // disturbs it (ARCHITECTURE.md). `-- --test-threads=N` overrides it.
+    if std::env::var_os("RUST_TEST_THREADS").is_none() {
+        test.env("RUST_TEST_THREADS", "1");
+    }
     run_checked(&mut test).or_else(|e| bail!("{e}"))
 }
 

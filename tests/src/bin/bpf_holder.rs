@@ -1,4 +1,4 @@
-//! A process that holds BPF maps and programs for tests/tests/host.rs:
+//! A process that holds BPF maps and programs for tests/tests/integration/host.rs:
 //! `bpf_holder OBJECT K N` loads tests/bpf/holder.bpf.c's object, puts K
 //! keys in `held_hash` and `held_sparse`, runs `held_emit` N times (N
 //! records in `held_ring`, never consumed), keeps running `held_tick`, prints

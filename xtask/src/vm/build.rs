@@ -1,4 +1,4 @@
-//! Static builds of `capacity` and of the capacity-tests binaries, so they
+//! Static builds of `capacity` and of the capacity-tests binary, so they
 //! run in an initramfs that has no C library. An explicit `--target` keeps
 //! build scripts and proc-macros dynamic (they run on the host), and
 //! aya-build compiles the kernel crate with its own CARGO_ENCODED_RUSTFLAGS,
@@ -18,15 +18,18 @@ use crate::{
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
+/// The integration test binary of capacity-tests (tests/tests/integration/main.rs).
+pub const TEST_BINARY: &str = "integration";
+
 pub struct Built {
     pub capacity: PathBuf,
-    /// Integration test binaries of capacity-tests, by target name.
-    pub tests: Vec<(String, PathBuf)>,
+    /// The integration test binary, every area's tests.
+    pub tests: PathBuf,
 }
 
 /// `target_dir` is the VM builds' own, so they do not evict the host builds.
 pub fn build(toolchain: &BpfToolchain, target_dir: &Path) -> Result<Built> {
-    step("building capacity and the test binaries, statically linked, for the VM");
+    step("building capacity and the integration test binary, statically linked, for the VM");
     let static_cargo = |args: &[&str]| {
         let mut cmd = cargo(args);
         cmd.args(["--release", "--target", TARGET, "--message-format=json-render-diagnostics"])
@@ -42,9 +45,9 @@ pub fn build(toolchain: &BpfToolchain, target_dir: &Path) -> Result<Built> {
         .context("cargo built no `capacity` binary")?;
     let tests = artifacts(&mut static_cargo(&["test", "--no-run", "--package", "capacity-tests"]))?
         .into_iter()
-        .filter(|(target, _)| target.is_kind(TargetKind::Test))
-        .map(|(target, path)| (target.name, path))
-        .collect();
+        .find(|(target, _)| target.is_kind(TargetKind::Test) && target.name == TEST_BINARY)
+        .map(|(_, path)| path)
+        .with_context(|| format!("cargo built no `{TEST_BINARY}` test binary of capacity-tests"))?;
     Ok(Built { capacity, tests })
 }
 

@@ -32,7 +32,7 @@ export CI=true CAPACITY_VM=1 CAPACITY_BIN=/usr/bin/capacity HOME=/root TMPDIR=/t
 echo "CAPACITY-VM-BEGIN release=$(uname -r) cpus=$(nproc)"
 failed=0
 
-# run_test NAME ARGS...: one test binary, one at a time (they share the kernel).
+# run_test NAME ARGS...: the test binary, its tests one at a time (they share the kernel).
 run_test() {
     name=$1
     shift

@@ -1,6 +1,6 @@
 //! The guest's whole filesystem: an uncompressed newc cpio archive holding
 //! busybox, the init script, the test plan, `capacity` and the test
-//! binaries. Dynamically linked programs get their shared libraries copied
+//! binary. Dynamically linked programs get their shared libraries copied
 //! in, so only the static builds are an optimisation, not a requirement.
 use std::{
     collections::BTreeSet,
@@ -30,7 +30,7 @@ const TESTS_DIR: &str = "tests";
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 
-pub fn write(path: &Path, capacity: &Path, plan: &[PlannedTest]) -> Result<()> {
+pub fn write(path: &Path, capacity: &Path, plan: &PlannedTest) -> Result<()> {
     step(&format!("writing the initramfs {}", path.display()));
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
@@ -51,9 +51,7 @@ pub fn write(path: &Path, capacity: &Path, plan: &[PlannedTest]) -> Result<()> {
     for (source, dest) in HOST_TOOLS.iter().filter(|(source, _)| Path::new(source).exists()) {
         cpio.program(Path::new(source), dest)?;
     }
-    for test in plan {
-        cpio.program(&test.binary, &format!("/vm/tests/{}", test.name))?;
-    }
+    cpio.program(&plan.binary, &format!("/vm/tests/{}", plan.name))?;
     cpio.dir(&workspace_root().join(TESTS_DIR).to_string_lossy())?;
     for dir in WORKSPACE_DATA.iter().map(|d| workspace_root().join(d)).filter(|d| d.is_dir()) {
         cpio.tree(&dir)?;
@@ -62,19 +60,15 @@ pub fn write(path: &Path, capacity: &Path, plan: &[PlannedTest]) -> Result<()> {
     Ok(())
 }
 
-/// One `run_test NAME ARGS...` line per test binary, for init.sh to source.
-fn plan_script(plan: &[PlannedTest]) -> String {
+/// The `run_test NAME ARGS...` line for init.sh to source.
+fn plan_script(plan: &PlannedTest) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    plan.iter()
-        .map(|t| {
-            let mut line = format!("run_test {}", quote(&t.name));
-            for arg in &t.args {
-                line.push(' ');
-                line.push_str(&quote(arg));
-            }
-            line + "\n"
-        })
-        .collect()
+    let mut line = format!("run_test {}", quote(&plan.name));
+    for arg in &plan.args {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    line + "\n"
 }
 
 /// The shared libraries `ldd` names for a program: none for a static one.
@@ -228,7 +222,7 @@ mod tests {
     #[test]
     fn plan_quotes_arguments_for_the_shell() {
         let plan =
-            [PlannedTest { name: "load".into(), binary: PathBuf::new(), args: vec!["it's".into(), "--skip".into()] }];
-        assert_eq!(plan_script(&plan), "run_test 'load' 'it'\\''s' '--skip'\n");
+            PlannedTest { name: "integration".into(), binary: PathBuf::new(), args: vec!["it's".into(), "--skip".into()] };
+        assert_eq!(plan_script(&plan), "run_test 'integration' 'it'\\''s' '--skip'\n");
     }
 }

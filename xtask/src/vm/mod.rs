@@ -1,6 +1,6 @@
 //! `cargo xtask vm`: the privileged tests and `capacity verify` on other
 //! kernels. Each kernel boots under qemu from a minimal initramfs that holds
-//! static builds of the test binaries and of `capacity`; the serial console
+//! static builds of the integration test binary and of `capacity`; the serial console
 //! carries the results back.
 mod build;
 mod initramfs;
@@ -8,9 +8,13 @@ mod kernel;
 mod qemu;
 mod results;
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::{kernel_sizes, setup, tasks::workspace_root};
@@ -21,10 +25,10 @@ use crate::{kernel_sizes, setup, tasks::workspace_root};
 /// preemptible syscall tracepoints.
 const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12", "7.2"];
 
-/// Test binaries (tests/tests/<name>.rs) run when no TEST ARGS are given:
-/// the short load runs, which check the accounting invariants, and the
-/// memory tests.
-const DEFAULT_TESTS: &[&str] = &["load", "memory"];
+/// Areas of the integration test binary (tests/tests/integration/<area>.rs)
+/// run when no TEST ARGS are given: the short load runs, which check the
+/// accounting invariants, and the memory tests.
+const DEFAULT_AREAS: &[&str] = &["load", "memory"];
 
 /// qemu and the guest's shell; the initramfs is written in Rust.
 const PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static"];
@@ -51,16 +55,17 @@ pub struct VmArgs {
     /// `auto` uses KVM when a probe boot works and software emulation (TCG) otherwise.
     #[arg(long, value_enum, default_value_t = qemu::Accel::Auto)]
     accel: qemu::Accel,
-    /// Arguments for every test binary of capacity-tests (after `--`): a name
-    /// filter, `--skip NAME`, `--exact`, ... Without them the VM runs the
-    /// tests of tests/tests/load.rs (short runs that check the accounting
-    /// invariants) and tests/tests/memory.rs. Tests see CI=true (they must not
-    /// skip) and CAPACITY_VM=1 (emulated CPUs: relax speed and timing checks).
+    /// Arguments for the integration test binary of capacity-tests (after
+    /// `--`), instead of the default areas: name filters such as `watch::`,
+    /// `--skip NAME`, `--exact`, ...; `::` runs every area. Without them the
+    /// VM runs the areas `load::` (short runs that check the accounting
+    /// invariants) and `memory::`. Tests see CI=true (they must not skip) and
+    /// CAPACITY_VM=1 (emulated CPUs: relax speed and timing checks).
     #[arg(last = true, value_name = "TEST ARGS")]
     test_args: Vec<String>,
 }
 
-/// One test binary to run in the guest, with its arguments.
+/// The test binary to run in the guest, with its arguments.
 pub struct PlannedTest {
     pub name: String,
     pub binary: PathBuf,
@@ -76,9 +81,11 @@ pub fn run(args: VmArgs) -> Result<()> {
 
     let work_dir = workspace_root().join("target/vm");
     let built = build::build(&toolchain, &work_dir)?;
-    let (plan, missing) = plan(built.tests, &args.test_args);
-    for name in &missing {
-        setup::step(&format!("WARNING: test binary `{name}` (tests/tests/{name}.rs) does not exist: it cannot run"));
+    let (plan, missing) = plan(built.tests.clone(), &list_tests(&built.tests)?, &args.test_args);
+    for area in &missing {
+        setup::step(&format!(
+            "WARNING: the integration tests have no area `{area}` (tests/tests/integration/{area}.rs): it cannot run"
+        ));
     }
     let image = work_dir.join("initramfs.cpio");
     initramfs::write(&image, &built.capacity, &plan)?;
@@ -97,7 +104,7 @@ pub fn run(args: VmArgs) -> Result<()> {
     println!("{}", results::summary(&reports));
     let failed: Vec<&str> = reports.iter().filter(|r| !r.passed()).map(|r| r.label.as_str()).collect();
     if !missing.is_empty() {
-        bail!("test binaries missing: {} (the VM run is incomplete without them)", missing.join(", "));
+        bail!("test areas missing: {} (the VM run is incomplete without them)", missing.join(", "));
     }
     if !failed.is_empty() {
         bail!("failed on {} (console logs in {})", failed.join(", "), work_dir.join("logs").display());
@@ -137,43 +144,57 @@ fn check_kernel_sizes(reports: &mut [results::KernelReport], write: bool) -> Res
     Ok(())
 }
 
-/// Which test binaries run, with which arguments: every one with TEST ARGS,
-/// else the default ones; and the default ones that do not exist.
-fn plan(tests: Vec<(String, PathBuf)>, test_args: &[String]) -> (Vec<PlannedTest>, Vec<String>) {
-    let all = !test_args.is_empty();
-    let missing = DEFAULT_TESTS
+/// The names of the tests in a test binary, as libtest lists them (the
+/// static build runs on the host too).
+fn list_tests(binary: &Path) -> Result<Vec<String>> {
+    let out = Command::new(binary)
+        .args(["--list", "--format", "terse"])
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !out.status.success() {
+        bail!("`{} --list` failed ({})", binary.display(), out.status);
+    }
+    let listing = String::from_utf8_lossy(&out.stdout);
+    Ok(listing.lines().filter_map(|l| l.strip_suffix(": test")).map(String::from).collect())
+}
+
+/// The run in the guest: the binary with TEST ARGS, else with a name filter
+/// per default area (libtest runs the tests that match any); and the
+/// default areas that have no test in `tests` (names as `area::test`).
+fn plan(binary: PathBuf, tests: &[String], test_args: &[String]) -> (PlannedTest, Vec<String>) {
+    let name = build::TEST_BINARY.to_string();
+    if !test_args.is_empty() {
+        return (PlannedTest { name, binary, args: test_args.to_vec() }, Vec::new());
+    }
+    let missing = DEFAULT_AREAS
         .iter()
-        .filter(|d| !all && !tests.iter().any(|(name, _)| name == *d))
-        .map(|d| d.to_string())
+        .filter(|area| !tests.iter().any(|t| t.starts_with(&format!("{area}::"))))
+        .map(|area| area.to_string())
         .collect();
-    let plan = tests
-        .into_iter()
-        .filter(|(name, _)| all || DEFAULT_TESTS.contains(&name.as_str()))
-        .map(|(name, binary)| PlannedTest { name, binary, args: test_args.to_vec() })
-        .collect();
-    (plan, missing)
+    let args = DEFAULT_AREAS.iter().map(|area| format!("{area}::")).collect();
+    (PlannedTest { name, binary, args }, missing)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn built(names: &[&str]) -> Vec<(String, PathBuf)> {
-        names.iter().map(|n| (n.to_string(), PathBuf::from(format!("/t/{n}")))).collect()
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
     }
 
     #[test]
-    fn default_plan_runs_the_selection_and_names_what_is_missing() {
-        let (plan, missing) = plan(built(&["bad_input", "load"]), &[]);
-        assert_eq!(plan.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["load"]);
+    fn default_plan_filters_the_areas_and_names_what_is_missing() {
+        let (plan, missing) = plan(PathBuf::from("/t/integration"), &names(&["bad_input::a", "load::b"]), &[]);
+        assert_eq!(plan.name, "integration");
+        assert_eq!(plan.args, ["load::", "memory::"]);
         assert_eq!(missing, ["memory"]);
     }
 
     #[test]
-    fn test_args_go_to_every_binary() {
-        let (plan, missing) = plan(built(&["bad_input", "load"]), &["--skip".into(), "slow".into()]);
-        assert_eq!(plan.len(), 2);
-        assert!(plan.iter().all(|t| t.args == ["--skip", "slow"]));
+    fn test_args_replace_the_default_areas() {
+        let (plan, missing) = plan(PathBuf::from("/t/integration"), &[], &["--skip".into(), "slow".into()]);
+        assert_eq!(plan.args, ["--skip", "slow"]);
         assert!(missing.is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::Command;
 
-const CLI_MD: &str = include_str!("../../docs/CLI.md");
+const CLI_MD: &str = include_str!("../../../docs/CLI.md");
 
 /// Each runnable subcommand as its path (`["estimate", "map"]`) with its
 /// visible long flags, walking clap's tree.
