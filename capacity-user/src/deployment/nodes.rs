@@ -220,6 +220,6 @@ mod tests {
         set_entries(&mut maps, &[("flows".into(), 1 << 20)]).unwrap();
         assert_eq!(maps[0].max_entries, 1 << 20);
         let err = set_entries(&mut maps, &[("nope".into(), 1)]).unwrap_err().to_string();
-        assert_eq!(err, "--set nope: the object has no map `nope` (its maps: flows)");
+        assert_eq!(err, "the object has no map `nope` to resize (its maps: flows)");
     }
 }

@@ -332,20 +332,52 @@ pub fn trigger(token: u32, producer: u32) {
 mod tests {
     use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
+    use super::*;
+
+    fn settings(overwrite: bool, size_table: Option<Vec<u32>>) -> ProgramSettings {
+        ProgramSettings {
+            event_size: 64,
+            size_table,
+            batch: 1,
+            keyspace: 16,
+            ringbuf_size: 1 << 20,
+            map_entries: 64,
+            wakeup_every: 0,
+            overwrite,
+        }
+    }
+
+    /// Word `i` of `map`'s bpf_map_def {type, key_size, value_size, max_entries, map_flags}.
+    fn map_def_word(object: &[u8], map: &str, i: usize) -> u32 {
+        let file = object::File::parse(object).expect("parse");
+        let symbol = file.symbols().find(|s| s.name() == Ok(map)).expect("map symbol");
+        let section = file.section_by_index(symbol.section_index().unwrap()).unwrap();
+        let at = (section.file_range().unwrap().0 + symbol.address()) as usize + 4 * i;
+        u32::from_ne_bytes(object[at..at + 4].try_into().unwrap())
+    }
+
+    fn bytes_changed(object: &[u8]) -> usize {
+        object.iter().zip(PROGRAM_OBJECT).filter(|(a, b)| a != b).count()
+    }
+
     #[test]
     fn the_ring_flags_land_in_the_rings_map_definition() {
-        let patched = super::with_ring_flags(super::BPF_F_RB_OVERWRITE).expect("patch");
-        assert_eq!(patched.len(), super::PROGRAM_OBJECT.len());
-        let file = object::File::parse(&*patched).expect("parse");
-        let ring = file.symbols().find(|s| s.name() == Ok(super::names::RING)).expect("EVENTS");
-        let section = file.section_by_index(ring.section_index().unwrap()).unwrap();
-        let at = (section.file_range().unwrap().0 + ring.address()) as usize;
-        let word = |i: usize| u32::from_ne_bytes(patched[at + 4 * i..at + 4 * i + 4].try_into().unwrap());
-        // bpf_map_def: type, key_size, value_size, max_entries, map_flags.
-        assert_eq!(word(0), 27, "BPF_MAP_TYPE_RINGBUF");
-        assert_eq!(word(4), 1 << 19, "BPF_F_RB_OVERWRITE");
-        // Only those four bytes changed.
-        let changed = patched.iter().zip(super::PROGRAM_OBJECT).filter(|(a, b)| a != b).count();
-        assert_eq!(changed, 1, "one byte of the flags word is set (bit 19)");
+        let patched = program_object(&settings(true, Some(vec![64; 4]))).expect("patch");
+        assert_eq!(patched.len(), PROGRAM_OBJECT.len());
+        assert_eq!(map_def_word(&patched, names::RING, 0), 27, "BPF_MAP_TYPE_RINGBUF");
+        assert_eq!(map_def_word(&patched, names::RING, 4), BPF_F_RB_OVERWRITE);
+        assert_eq!(bytes_changed(&patched), 1, "one byte of the flags word is set (bit 19)");
+    }
+
+    #[test]
+    fn without_a_mix_the_scratch_buffer_shrinks_and_nothing_else_changes() {
+        let full = capacity_common::MAX_MIX_EVENT_SIZE as u32;
+        assert_eq!(map_def_word(PROGRAM_OBJECT, names::MIX_SCRATCH, 2), full);
+        let with_mix = program_object(&settings(false, Some(vec![64; 4]))).expect("patch");
+        assert_eq!(bytes_changed(&with_mix), 0);
+        let fixed = program_object(&settings(false, None)).expect("patch");
+        assert_eq!(map_def_word(&fixed, names::MIX_SCRATCH, 0), 6, "BPF_MAP_TYPE_PERCPU_ARRAY");
+        assert_eq!(map_def_word(&fixed, names::MIX_SCRATCH, 2), 8);
+        assert!(bytes_changed(&fixed) <= 2, "only the value size's low bytes");
     }
 }

@@ -1,4 +1,4 @@
-//! The kernel program's log path, for tests/tests/program.rs: loads the
+//! The kernel program's log path, for tests/tests/integration/program.rs: loads the
 //! program, triggers it once with a producer id out of range (which it logs
 //! at warn level), prints what it logged on stderr through the logger the
 //! `capacity` binary installs, and exits.

@@ -142,7 +142,7 @@ fn small_ring_and_slow_consumer_drop_but_every_event_is_counted() {
     assert_eq!(u(&v, "dropped_busy"), 0, "{v}");
     assert!(u(&v, "consumed") > 0, "{v}");
     assert!(u(&v, "peak_occupancy_bytes") <= 4096, "{v}");
-    assert_eq!(u(&v, "seq_gaps") <= u(&v, "dropped"), true, "{v}");
+    assert!(u(&v, "seq_gaps") <= u(&v, "dropped"), "{v}");
     assert!(v["drop_rate"].as_f64().unwrap() > 0.5, "{v}");
 }
 

@@ -168,7 +168,7 @@ fn ramp_rises_until_drops_begin_and_plots_the_curve() {
     }
     // 35k and 50k are beyond the consumer: drops must begin by then.
     let first_drop = steps.iter().position(|s| u(s, "dropped") > 0).expect("drops began");
-    assert!(first_drop >= 1 && first_drop <= 2, "drops began at step {first_drop}: {v}");
+    assert!((1..=2).contains(&first_drop), "drops began at step {first_drop}: {v}");
     assert_eq!(f(&v, "drops_began_at"), targets[first_drop]);
     for pair in steps[..first_drop].windows(2) {
         assert!(f(&pair[1], "actual_rate") >= f(&pair[0], "actual_rate"), "achieved rate fell before drops: {v}");
