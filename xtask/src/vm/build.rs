@@ -25,6 +25,9 @@ pub struct Built {
     pub capacity: PathBuf,
     /// The integration test binary, every area's tests.
     pub tests: PathBuf,
+    /// The test crate's helper programs (bpf_holder, bpf_log): the tests
+    /// start them by the paths cargo built them at (CARGO_BIN_EXE_*).
+    pub test_helpers: Vec<PathBuf>,
 }
 
 /// `target_dir` is the VM builds' own, so they do not evict the host builds.
@@ -43,12 +46,15 @@ pub fn build(toolchain: &BpfToolchain, target_dir: &Path) -> Result<Built> {
         .find(|(target, _)| target.is_kind(TargetKind::Bin) && target.name == "capacity")
         .map(|(_, path)| path)
         .context("cargo built no `capacity` binary")?;
-    let tests = artifacts(&mut static_cargo(&["test", "--no-run", "--package", "capacity-tests"]))?
-        .into_iter()
+    let test_artifacts = artifacts(&mut static_cargo(&["test", "--no-run", "--package", "capacity-tests"]))?;
+    let tests = test_artifacts
+        .iter()
         .find(|(target, _)| target.is_kind(TargetKind::Test) && target.name == TEST_BINARY)
-        .map(|(_, path)| path)
+        .map(|(_, path)| path.clone())
         .with_context(|| format!("cargo built no `{TEST_BINARY}` test binary of capacity-tests"))?;
-    Ok(Built { capacity, tests })
+    let test_helpers =
+        test_artifacts.into_iter().filter(|(target, _)| target.is_kind(TargetKind::Bin)).map(|(_, path)| path).collect();
+    Ok(Built { capacity, tests, test_helpers })
 }
 
 /// Run cargo with JSON messages and return the executables it produced,

@@ -30,7 +30,9 @@ const TESTS_DIR: &str = "tests";
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 
-pub fn write(path: &Path, capacity: &Path, plan: &PlannedTest) -> Result<()> {
+/// `helpers` go to their own absolute paths in the guest, where the test
+/// binary was built to find them.
+pub fn write(path: &Path, capacity: &Path, helpers: &[PathBuf], plan: &PlannedTest) -> Result<()> {
     step(&format!("writing the initramfs {}", path.display()));
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
@@ -52,6 +54,9 @@ pub fn write(path: &Path, capacity: &Path, plan: &PlannedTest) -> Result<()> {
         cpio.program(Path::new(source), dest)?;
     }
     cpio.program(&plan.binary, &format!("/vm/tests/{}", plan.name))?;
+    for helper in helpers {
+        cpio.program(helper, &helper.to_string_lossy())?;
+    }
     cpio.dir(&workspace_root().join(TESTS_DIR).to_string_lossy())?;
     for dir in WORKSPACE_DATA.iter().map(|d| workspace_root().join(d)).filter(|d| d.is_dir()) {
         cpio.tree(&dir)?;

@@ -27,8 +27,10 @@ const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12", "7.2"];
 
 /// Areas of the integration test binary (tests/tests/integration/<area>.rs)
 /// run when no TEST ARGS are given: the short load runs, which check the
-/// accounting invariants, and the memory tests.
-const DEFAULT_AREAS: &[&str] = &["load", "memory"];
+/// accounting invariants, the kernel program's filters, log and map
+/// definitions (what the verifier accepts differs by kernel), and the
+/// memory tests.
+const DEFAULT_AREAS: &[&str] = &["load", "program", "memory"];
 
 /// qemu and the guest's shell; the initramfs is written in Rust.
 const PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static"];
@@ -88,7 +90,7 @@ pub fn run(args: VmArgs) -> Result<()> {
         ));
     }
     let image = work_dir.join("initramfs.cpio");
-    initramfs::write(&image, &built.capacity, &plan)?;
+    initramfs::write(&image, &built.capacity, &built.test_helpers, &plan)?;
 
     let accel = qemu::choose_accel(args.accel, &kernels[0].image, &image)?;
     let timeout = Duration::from_secs(args.timeout);
@@ -187,8 +189,8 @@ mod tests {
     fn default_plan_filters_the_areas_and_names_what_is_missing() {
         let (plan, missing) = plan(PathBuf::from("/t/integration"), &names(&["bad_input::a", "load::b"]), &[]);
         assert_eq!(plan.name, "integration");
-        assert_eq!(plan.args, ["load::", "memory::"]);
-        assert_eq!(missing, ["memory"]);
+        assert_eq!(plan.args, ["load::", "program::", "memory::"]);
+        assert_eq!(missing, ["program", "memory"]);
     }
 
     #[test]
