@@ -19,6 +19,13 @@ fn assert_trials_consistent(v: &Value, batch: u64) {
     }
 }
 
+/// `capacity size --json ARGS`, which must exit with `code`.
+fn size_json(args: &[&str], code: i32) -> Value {
+    let out = capacity(&[&["size", "--json"], args].concat());
+    assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stderr));
+    json_of(&out)
+}
+
 /// memlock of a ring of `size` bytes as `estimate` reports it.
 fn memlock_of_ring(size: u64) -> u64 {
     let out = capacity(&["estimate", "ringbuf", "--size", &size.to_string(), "--json"]);
@@ -40,28 +47,13 @@ fn memlock_of_ring(size: u64) -> u64 {
 fn size_holds_the_backlog_of_a_consumer_stall() {
     let Some(_lock) = kernel_test() else { return };
     let plot = std::env::temp_dir().join(format!("capacity-size-{}.svg", std::process::id()));
-    let out = capacity(&[
-        "size",
-        "--json",
-        "--rate",
-        "200k",
-        "--event-size",
-        "64",
-        "--batch",
-        "8",
-        "--consumer-stall",
-        "50@1000",
-        "--step-duration",
-        "1s",
-        "--min",
-        "256K",
-        "--max",
-        "4M",
-        "--plot",
-        plot.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let v = json_of(&out);
+    let v = size_json(
+        &[
+            "--rate", "200k", "--event-size", "64", "--batch", "8", "--consumer-stall", "50@1000",
+            "--step-duration", "1s", "--min", "256K", "--max", "4M", "--plot", plot.to_str().unwrap(),
+        ],
+        0,
+    );
     let answer = u(&v, "min_ringbuf_size");
     assert!(answer == 1 << 20 || answer == 2 << 20, "answer {answer}, expected 1 MiB (2 MiB on a noisy host): {v}");
     assert_eq!(v["confirmed"], true, "{v}");
@@ -122,24 +114,13 @@ fn size_holds_the_backlog_of_a_consumer_stall() {
 #[test]
 fn size_holds_the_backlog_of_a_burst_above_the_consumer() {
     let Some(_lock) = kernel_test() else { return };
-    let out = capacity(&[
-        "size",
-        "--json",
-        "--rate",
-        "10k",
-        "--arrivals",
-        "burst:10x100ms/1s",
-        "--consumer-work",
-        "50000",
-        "--step-duration",
-        "1s",
-        "--min",
-        "256K",
-        "--max",
-        "4M",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let v = json_of(&out);
+    let v = size_json(
+        &[
+            "--rate", "10k", "--arrivals", "burst:10x100ms/1s", "--consumer-work", "50000",
+            "--step-duration", "1s", "--min", "256K", "--max", "4M",
+        ],
+        0,
+    );
     assert_eq!(u(&v, "min_ringbuf_size"), 1 << 20, "{v}");
     assert_eq!(v["confirmed"], true, "{v}");
     assert_trials_consistent(&v, 1);
@@ -162,21 +143,13 @@ fn size_holds_the_backlog_of_a_burst_above_the_consumer() {
 #[test]
 fn size_blames_a_consumer_too_slow_on_average() {
     let Some(_lock) = kernel_test() else { return };
-    let out = capacity(&[
-        "size",
-        "--json",
-        "--rate",
-        "40k",
-        "--consumer-work",
-        "50000",
-        "--busy-poll",
-        "--step-duration",
-        "1s",
-        "--max",
-        "256K",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    let v = json_of(&out);
+    let v = size_json(
+        &[
+            "--rate", "40k", "--consumer-work", "50000", "--busy-poll", "--step-duration", "1s",
+            "--max", "256K",
+        ],
+        1,
+    );
     assert_eq!(v["limited_by"], "consumer", "{v}");
     assert_eq!(v["min_ringbuf_size"], Value::Null, "{v}");
     assert_eq!(v["confirmed"], false, "{v}");
