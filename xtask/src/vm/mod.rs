@@ -61,8 +61,8 @@ pub struct VmArgs {
     /// `--`), instead of the default areas: name filters such as `watch::`,
     /// `--skip NAME`, `--exact`, ...; `::` runs every area. Without them the
     /// VM runs the areas `load::` (short runs that check the accounting
-    /// invariants) and `memory::`. Tests see CI=true (they must not skip) and
-    /// CAPACITY_VM=1 (emulated CPUs: relax speed and timing checks).
+    /// invariants), `program::` and `memory::`. Tests see CI=true (they must
+    /// not skip) and CAPACITY_VM=1 (emulated CPUs: relax speed and timing checks).
     #[arg(last = true, value_name = "TEST ARGS")]
     test_args: Vec<String>,
 }
