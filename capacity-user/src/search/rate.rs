@@ -471,10 +471,9 @@ pub fn search_with<'a>(spec: &'a SearchSpec, stop: &'a AtomicBool, run: &'a mut 
     let at_answer = s
         .trials
         .iter()
-        .map(|t| (t.passed, &t.run))
-        .filter(|(passed, r)| *passed && r.batch == s.workload.batch && r.target_rate <= answer)
-        .max_by(|a, b| a.1.target_rate.total_cmp(&b.1.target_rate))
-        .map(|(_, r)| r);
+        .filter(|t| t.passed && t.run.batch == s.workload.batch && t.run.target_rate <= answer)
+        .map(|t| &t.run)
+        .max_by(|a, b| a.target_rate.total_cmp(&b.target_rate));
     let w = &s.workload;
     Ok(SearchResult {
         max_sustainable_rate: answer,
