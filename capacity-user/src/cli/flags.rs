@@ -27,6 +27,7 @@ pub fn load(setting: Setting) -> &'static str {
         Setting::PassProbability => "--pass-probability",
         Setting::Confidence => "--confidence",
         Setting::MaxTrials => "--max-trials",
+        Setting::TimeBudget => "--time-budget",
         Setting::FirstRate => "--from",
         Setting::LastRate => "--to",
         Setting::Steps => "--steps",
@@ -80,7 +81,7 @@ mod tests {
         let namers: [(&str, Names, &[Setting]); 4] = [
             ("load", load, &[Setting::Rate, Setting::Duration, Setting::EventSize, Setting::RingbufSize]),
             ("ramp", trials, &[Setting::FirstRate, Setting::LastRate, Setting::Steps, Setting::Factor]),
-            ("search", trials, &[Setting::LowRate, Setting::HighRate, Setting::KeepBatch, Setting::MaxTrials]),
+            ("search", trials, &[Setting::LowRate, Setting::HighRate, Setting::KeepBatch, Setting::MaxTrials, Setting::TimeBudget]),
             ("size", size, &[Setting::SmallestRing, Setting::RingbufSize, Setting::BufferSeconds]),
         ];
         let run_settings = [

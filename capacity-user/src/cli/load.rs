@@ -28,9 +28,10 @@ pub struct LoadOptions {
     /// Ring buffer size: a power of two and a multiple of the page size.
     #[arg(long, default_value = defaults::RINGBUF_SIZE, value_parser = parse_size)]
     pub ringbuf_size: u64,
-    /// Events per trigger (one syscall emits this many events).
-    #[arg(long, default_value_t = defaults::BATCH)]
-    pub batch: u32,
+    /// Events per trigger (one syscall emits this many events) [default: 1;
+    /// search: chosen once by calibrating the producers].
+    #[arg(long)]
+    pub batch: Option<u32>,
     /// Producer threads firing triggers.
     #[arg(long, default_value_t = defaults::PRODUCERS)]
     pub producers: u32,
@@ -89,7 +90,7 @@ impl LoadOptions {
             warmup: self.warmup,
             event_size,
             ringbuf_size: self.ringbuf_size,
-            batch: self.batch,
+            batch: self.batch.unwrap_or(defaults::BATCH),
             producers: self.producers,
             keyspace: self.keyspace,
             map_entries: self.map_entries,

@@ -7,7 +7,11 @@ use super::{flags, JsonOutput};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
-    search::{self, SearchSpec},
+    search::{
+        self,
+        rate::{BatchSource, DEFAULT_STEP},
+        SearchSpec,
+    },
     signal::stop_flag,
     units::{parse_duration, parse_rate},
 };
@@ -21,27 +25,33 @@ pub struct SearchArgs {
     #[arg(long, default_value = "10M", value_parser = parse_rate)]
     pub high: f64,
     /// The answer is rounded down to a multiple of this (events/s); the
-    /// search may stop once the spread is this narrow (or within 4%).
+    /// search may stop once the spread is this narrow (or within 3%).
     #[arg(long, default_value = "1000", value_parser = parse_rate)]
     pub precision: f64,
     /// Highest drop rate a passing trial may have (0.001 = 0.1%).
     #[arg(long, default_value_t = 0.001)]
     pub max_drop_rate: f64,
-    /// Measured length of each trial (longer when needed to see enough events).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub step_duration: Duration,
+    /// Measured length of each trial (longer when needed to see enough
+    /// events) [default: 2s].
+    #[arg(long, value_parser = parse_duration)]
+    pub step_duration: Option<Duration>,
     /// The answer passes a trial with at least this probability (at --confidence).
     #[arg(long, default_value_t = 0.9)]
     pub pass_probability: f64,
     /// How sure the statement is: the posterior probability that the answer passes with --pass-probability.
     #[arg(long, default_value_t = 0.95)]
     pub confidence: f64,
-    /// Trials in all, probes included: the search's time is about this
-    /// many step durations.
-    #[arg(long, default_value_t = 22)]
-    pub max_trials: usize,
-    /// Never raise --batch: when the producers cannot offer the rate, say so
-    /// (limited_by producer, with advice) instead.
+    /// Trials in all, probes included; when given, it replaces --time-budget
+    /// [default: as many as the time budget holds].
+    #[arg(long)]
+    pub max_trials: Option<usize>,
+    /// What the whole search may take, calibration included; it stops sooner
+    /// once the answer is settled within 3%.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub time_budget: Duration,
+    /// No effect, kept for old scripts: a --batch given is always kept for
+    /// the whole search, and without --batch the search chooses one batch
+    /// before its first trial and keeps it.
     #[arg(long)]
     pub keep_batch: bool,
     #[command(flatten)]
@@ -51,8 +61,9 @@ pub struct SearchArgs {
 }
 
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
+    let step = args.step_duration.unwrap_or(DEFAULT_STEP);
     // The top of the bracket, too, must be a rate the generator can attempt.
-    args.options.config(args.high, args.step_duration, flags::trials)?.validate()?;
+    args.options.config(args.high, step, flags::trials)?.validate()?;
     let spec = SearchSpec {
         low: args.low,
         high: args.high,
@@ -62,8 +73,9 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         pass_probability: args.pass_probability,
         confidence: args.confidence,
         max_trials: args.max_trials,
-        raise_batch: !args.keep_batch,
-        workload: args.options.config(args.low, args.step_duration, flags::trials)?,
+        time_budget: args.time_budget,
+        batch_source: if args.options.batch.is_some() { BatchSource::Requested } else { BatchSource::Calibrated },
+        workload: args.options.config(args.low, step, flags::trials)?,
     };
     let result = search::search(&spec, stop_flag())?;
     args.output.print(&result)?;

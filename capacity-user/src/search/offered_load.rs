@@ -42,10 +42,10 @@ pub fn advice(target: f64, reached: f64, batch: u32, producers: u32, batch_fixed
     );
     match batch_to_reach(target, reached, batch) {
         Some(needed) if batch_fixed => format!(
-            "{head}; rerun with {} {needed} (or without {}) to offer {}",
+            "{head}; rerun with {} {needed} to offer {} (or without {}: the search then chooses one)",
             name(Setting::Batch),
-            name(Setting::KeepBatch),
-            format_rate(target)
+            format_rate(target),
+            name(Setting::Batch)
         ),
         _ => {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
@@ -87,7 +87,7 @@ mod tests {
             other => other.plain(),
         };
         let fixed = advice(10e6, 450e3, 1, 1, true, flags);
-        assert!(fixed.contains("rerun with --batch 34 (or without --keep-batch)"), "{fixed}");
+        assert!(fixed.contains("rerun with --batch 34 to offer 10.00M/s (or without --batch: the search then chooses one)"), "{fixed}");
         assert!(fixed.contains("not the ring"), "{fixed}");
         let maxed = advice(10e6, 3e6, MAX_BATCH, 1, false, flags);
         assert!(maxed.contains("--producers") || maxed.contains("no CPU to spare"), "{maxed}");

@@ -177,6 +177,21 @@ impl PassCurve {
         self.weights().iter().zip(&self.curves).map(|(w, c)| w * c.pass_probability(x)).sum()
     }
 
+    /// The host's trial-to-trial noise as the curve has learned it: the
+    /// posterior median width, as the standard deviation of ln(capacity)
+    /// (a logistic of width w has sd w·π/√3), i.e. a fraction of rate.
+    pub fn noise(&self) -> f64 {
+        let mut cells: Vec<(f64, f64)> =
+            self.weights().into_iter().zip(&self.curves).map(|(weight, curve)| (curve.width, weight)).collect();
+        cells.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut seen = 0.0;
+        let width = cells.iter().find(|c| {
+            seen += c.1;
+            seen >= 0.5
+        });
+        width.map_or(f64::NAN, |c| c.0 * std::f64::consts::PI / 3f64.sqrt())
+    }
+
     /// Posterior share of the curves at the model's edge: the widest fall
     /// or the largest lapse. High when the host is noisier than the model,
     /// so the stated confidence is optimistic.

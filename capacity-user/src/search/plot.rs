@@ -1,7 +1,8 @@
 //! Plots as self-contained SVG, written by hand (no font or rendering
 //! dependencies):
-//! - the ramp curve: achieved rate and drop rate against target rate (left
-//!   axis, events/s and %), p99 latency on a second axis (right);
+//! - the ramp curve: consumed events/s (what the ring carried) against the
+//!   target rate (left axis), the drop rate on its own axis (right), and
+//!   the target where drops began marked;
 //! - the size search: drop rate (left axis, %) and peak occupancy (right
 //!   axis, bytes) against ring size (a power-of-two axis).
 use std::fmt::Write as _;
@@ -20,7 +21,6 @@ const TOP: f64 = 50.0;
 const BOTTOM: f64 = 70.0;
 const ACHIEVED: &str = "#1f77b4";
 const DROPS: &str = "#d62728";
-const P99: &str = "#2ca02c";
 
 struct Axis {
     max: f64,
@@ -90,24 +90,36 @@ fn svg_start(title: &str) -> String {
     out
 }
 
+/// Events per second a run's consumer took from the ring: what the ring
+/// carried, as opposed to what was offered.
+pub fn consumed_rate(run: &crate::run::RunResult) -> f64 {
+    if run.duration_s > 0.0 {
+        run.consumed as f64 / run.duration_s
+    } else {
+        0.0
+    }
+}
+
+/// The ramp: what the ring carried (consumed events/s) against the target,
+/// beside the ideal line; drops on a right-hand axis of their own; the
+/// target where drops began marked on the curve. p99 latency is in the table.
 pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
     let steps = &ramp.steps;
     let max_target = steps.iter().map(|s| s.target_rate).fold(0.0, f64::max);
-    let max_rate = steps.iter().map(|s| s.actual_rate.max(s.target_rate)).fold(0.0, f64::max);
+    let max_rate = steps.iter().map(|s| consumed_rate(s).max(s.target_rate)).fold(0.0, f64::max);
     let x = Axis::new(max_target);
     let y = Axis::new(max_rate);
-    let lat = Axis::new(steps.iter().map(|s| s.latency_ns.p99 as f64 / 1e3).fold(0.0, f64::max));
-    let drop_axis = 100.0; // Drop rate in % shares the left axis scaled to 0-100%.
+    let drop_axis = Axis::new(steps.iter().map(|s| s.drop_rate * 100.0).fold(1.0, f64::max));
 
     let mut out = svg_start(title);
     // Grid and axes.
     for t in y.ticks() {
         let py = y.y(t);
         let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#ddd"/>"##, W - RIGHT);
-        text(&mut out, LEFT - 8.0, py + 4.0, "end", "", &format_rate(t).replace("/s", ""));
+        text(&mut out, LEFT - 8.0, py + 4.0, "end", &format!(r#" fill="{ACHIEVED}""#), &format_rate(t).replace("/s", ""));
     }
-    for t in lat.ticks() {
-        text(&mut out, W - RIGHT + 8.0, lat.y(t) + 4.0, "start", &format!(r#" fill="{P99}""#), &format!("{t:.0}"));
+    for t in drop_axis.ticks() {
+        text(&mut out, W - RIGHT + 8.0, drop_axis.y(t) + 4.0, "start", &format!(r#" fill="{DROPS}""#), &format!("{t}%"));
     }
     for t in x.ticks() {
         let px = x.x(t);
@@ -121,9 +133,16 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
         H - TOP - BOTTOM
     );
     text(&mut out, W / 2.0, H - 22.0, "middle", "", "target rate (events/s)");
-    text(&mut out, 22.0, H / 2.0, "middle", r#" transform="rotate(-90 22 240)""#, "achieved rate (events/s); drops (% of full scale)");
-    text(&mut out, W - 22.0, H / 2.0, "middle", &format!(r#" fill="{P99}" transform="rotate(90 {} 240)""#, W - 22.0), "p99 latency (µs)");
-    // Ideal: achieved = target.
+    text(
+        &mut out,
+        22.0,
+        H / 2.0,
+        "middle",
+        &format!(r#" fill="{ACHIEVED}" transform="rotate(-90 22 240)""#),
+        "consumed: what the ring carried (events/s)",
+    );
+    text(&mut out, W - 22.0, H / 2.0, "middle", &format!(r#" fill="{DROPS}" transform="rotate(90 {} 240)""#, W - 22.0), "drop rate (%)");
+    // Ideal: consumed = target.
     let _ = writeln!(
         out,
         r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="2 4"/>"##,
@@ -132,17 +151,27 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
         x.x(max_target),
         y.y(max_target)
     );
-    let achieved: Vec<(f64, f64)> = steps.iter().map(|s| (x.x(s.target_rate), y.y(s.actual_rate))).collect();
-    let drops: Vec<(f64, f64)> =
-        steps.iter().map(|s| (x.x(s.target_rate), y.y(s.drop_rate * 100.0 / drop_axis * y.max))).collect();
-    let p99: Vec<(f64, f64)> =
-        steps.iter().map(|s| (x.x(s.target_rate), lat.y(s.latency_ns.p99 as f64 / 1e3))).collect();
-    polyline(&mut out, &achieved, ACHIEVED, false);
-    polyline(&mut out, &drops, DROPS, false);
-    polyline(&mut out, &p99, P99, true);
+    let consumed: Vec<(f64, f64)> = steps.iter().map(|s| (x.x(s.target_rate), y.y(consumed_rate(s)))).collect();
+    let drops: Vec<(f64, f64)> = steps.iter().map(|s| (x.x(s.target_rate), drop_axis.y(s.drop_rate * 100.0))).collect();
+    polyline(&mut out, &consumed, ACHIEVED, false);
+    polyline(&mut out, &drops, DROPS, true);
+    if let Some(knee) = ramp.drops_began_at.and_then(|r| steps.iter().find(|s| s.target_rate == r)) {
+        let (px, py) = (x.x(knee.target_rate), y.y(consumed_rate(knee)));
+        let _ = writeln!(out, r#"<circle cx="{px:.1}" cy="{py:.1}" r="8" fill="none" stroke="{DROPS}" stroke-width="2"/>"#);
+        text(
+            &mut out,
+            px - 10.0,
+            py - 12.0,
+            "end",
+            &format!(r#" fill="{DROPS}""#),
+            &format!("drops began at {}", format_rate(knee.target_rate)),
+        );
+    }
     // Legend.
     for (i, (color, label)) in
-        [(ACHIEVED, "achieved rate"), (DROPS, "drop rate (0-100%)"), (P99, "p99 latency (right axis)")].iter().enumerate()
+        [(ACHIEVED, "consumed events/s (left axis)"), (DROPS, "drop rate (right axis)"), ("#999", "consumed = target")]
+            .iter()
+            .enumerate()
     {
         let ly = TOP + 18.0 + 20.0 * i as f64;
         let _ = writeln!(out, r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, LEFT + 14.0, ly - 5.0);

@@ -1,0 +1,103 @@
+//! What the trials say: the answer as a statistical statement, its spread,
+//! the host's noise, and what stopped a higher answer.
+use serde::Serialize;
+
+use super::{
+    report::Trial,
+    spec::{Limit, SearchSpec},
+};
+use crate::search::pass_curve::PassCurve;
+
+/// Posterior share at the model's widest curve or largest lapse above which
+/// the host is reported as noisier than the model (the confidence is then
+/// optimistic).
+const NOISY_HOST: f64 = 0.5;
+
+/// Where the rate passing with `pass_probability` lies, from what the
+/// search saw: the central `confidence` interval of its estimate.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Spread {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// Its width as a share of its low end (infinite when that is 0).
+    pub fn relative_width(&self) -> f64 {
+        if self.min > 0.0 {
+            self.max / self.min - 1.0
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    pub fn overlaps(&self, other: &Spread) -> bool {
+        self.min <= other.max && other.min <= self.max
+    }
+}
+
+/// The answer, its spread and what the curve learned of the host.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub answer: f64,
+    pub spread: Spread,
+    pub median: f64,
+    pub noisy_host: bool,
+    /// Trial-to-trial variation of the rate a trial can pass at, a fraction.
+    pub noise: f64,
+}
+
+/// The answer from a curve fitted to a search's trials: the lower
+/// `confidence` bound of the rate passing with `pass_probability`, rounded
+/// down to the precision, `high` when that bound reaches it, 0 below `low`.
+pub fn estimate(curve: &PassCurve, spec: &SearchSpec) -> Estimate {
+    if curve.trials() == 0 {
+        // Interrupted before any trial: nothing is claimed.
+        return Estimate {
+            answer: 0.0,
+            spread: Spread { min: 0.0, max: spec.high },
+            median: 0.0,
+            noisy_host: false,
+            noise: f64::NAN,
+        };
+    }
+    let tail = (1.0 - spec.confidence) / 2.0;
+    let q = curve.threshold_quantiles(spec.pass_probability, &[tail, 1.0 - spec.confidence, 0.5, 1.0 - tail]);
+    let floor = |r: f64| (r / spec.precision).floor() * spec.precision;
+    let answer = if q[1] >= spec.high {
+        spec.high
+    } else if q[1] < spec.low {
+        0.0
+    } else {
+        floor(q[1]).max(spec.low)
+    };
+    let max = ((q[3] / spec.precision).ceil() * spec.precision).min(spec.high).max(answer);
+    Estimate {
+        answer,
+        spread: Spread { min: floor(q[0]).min(answer), max },
+        median: q[2].min(spec.high),
+        noisy_host: curve.noisy_share() > NOISY_HOST,
+        noise: curve.noise(),
+    }
+}
+
+/// The claim in words; percentages rounded so that 0.9 reads as 90.
+pub fn statement(pass_probability: f64, confidence: f64) -> String {
+    let percent = (confidence * 1e6).round() / 1e4;
+    format!("passes with probability >= {pass_probability} at {percent}% confidence")
+}
+
+/// What stopped a higher answer: `high` when the answer reached it, else
+/// the commoner reason among the failures above the answer (drops on a
+/// tie). Failures that did not repeat do not count.
+pub fn limit(trials: &[Trial], answer: f64, high: f64) -> Limit {
+    if answer >= high {
+        return Limit::High;
+    }
+    let above = |l: Limit| trials.iter().filter(|t| !t.stray && t.run.target_rate > answer && t.failed_by == Some(l)).count();
+    match (above(Limit::Drops), above(Limit::Producer)) {
+        (0, 0) => Limit::High,
+        (d, p) if p > d => Limit::Producer,
+        _ => Limit::Drops,
+    }
+}
