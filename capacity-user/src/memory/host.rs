@@ -14,7 +14,7 @@ pub struct Host {
 }
 
 impl Host {
-    /// This machine. Falls back to the online CPU count when sysfs is absent.
+    /// This machine. Falls back to the CPUs this process may use when sysfs is absent.
     pub fn this() -> Self {
         let cpus = sys::possible_cpus().ok().filter(|&n| n > 0).unwrap_or_else(sys::host::usable_cpus);
         Self { cpus, page_size: sys::page_size() }
