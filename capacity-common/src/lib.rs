@@ -22,6 +22,10 @@ pub struct EventHeader {
 /// The kernel's ring buffer record header (`BPF_RINGBUF_HDR_SZ`).
 pub const RINGBUF_HEADER: u64 = 8;
 
+/// The largest ring buffer: `max_entries` is a u32 and must be a power of
+/// two (`ringbuf_map_alloc`), so 2 GiB.
+pub const MAX_RING_BYTES: u64 = 1 << 31;
+
 /// Bytes one record of `event_size` takes in a ring buffer: the header plus
 /// the data, rounded up to 8 (`__bpf_ringbuf_reserve`, kernel/bpf/ringbuf.c).
 pub const fn record_bytes(event_size: u64) -> u64 {

@@ -21,9 +21,12 @@ mod program {
     };
     use aya_log_ebpf::warn;
     use capacity_common::{
-        counter, names, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, EVENT_HEADER_SIZE, MAX_BATCH,
+        counter, names, record_bytes, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, EVENT_HEADER_SIZE, MAX_BATCH,
         MAX_MIX_EVENT_SIZE, MAX_PRODUCERS, SIZE_SLOTS,
     };
+
+    /// include/uapi/asm-generic/errno-base.h; helpers return it negated.
+    const EEXIST: i32 = 17;
 
     // Load-time settings. They live in .rodata, which the loader freezes, so
     // the verifier treats them as constants: bpf_ringbuf_reserve needs a size
@@ -69,6 +72,7 @@ mod program {
 
     fn setting(value: &'static u32) -> u32 {
         // A volatile read keeps the compiler from folding in the placeholder.
+        // SAFETY: `value` is a valid, aligned `&'static u32` in .rodata.
         unsafe { core::ptr::read_volatile(value) }
     }
 
@@ -104,11 +108,14 @@ mod program {
             return 0;
         }
         let args = ctx.as_ptr() as *const u8;
+        // SAFETY: the tracepoint context holds the six syscall arguments at
+        // ARG0.. (layout above); the verifier checks the read is in bounds.
         let token = unsafe { core::ptr::read(args.add(ARG0) as *const u64) };
         if token as u32 != setting(&RUN_TOKEN) {
             add(counter::OTHER_RUNS, 1);
             return 0;
         }
+        // SAFETY: as for the token, the second argument's 8 bytes at ARG1.
         let producer = unsafe { core::ptr::read(args.add(ARG1) as *const u64) };
         if producer >= MAX_PRODUCERS as u64 {
             // Diagnostics only, never per event; userspace keeps the level
@@ -128,9 +135,12 @@ mod program {
         };
         let batch = setting(&BATCH);
         let mut state = Batch {
-            // One thread per producer id, so a plain read-modify-write is safe.
+            // SAFETY: `seq` is a non-null pointer into PRODUCER_SEQ's value,
+            // valid for this run; one thread per producer id, so a plain
+            // read-modify-write races with no one.
             base_seq: unsafe { *seq },
             producer: producer as u16,
+            // SAFETY: a helper without arguments, callable from any program.
             cpu: unsafe { bpf_get_smp_processor_id() } as u16,
             emitted: 0,
             dropped: 0,
@@ -141,6 +151,9 @@ mod program {
             map_errors: 0,
         };
         let n = if batch > MAX_BATCH { MAX_BATCH } else { batch };
+        // SAFETY: bpf_loop calls `emit_one` with `state`, which lives on
+        // this stack across the call and is not touched here meanwhile;
+        // `seq` is still the map value read above.
         unsafe {
             bpf_loop(n, emit_one as *mut c_void, &mut state as *mut Batch as *mut c_void, 0);
             *seq = state.base_seq.wrapping_add(n);
@@ -155,6 +168,8 @@ mod program {
         // Sampled once per trigger, right after the batch: when the ring is fullest.
         let occupancy = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
         if let Some(peak) = COUNTERS.get_ptr_mut(counter::PEAK_OCCUPANCY) {
+            // SAFETY: a non-null pointer to this CPU's slot, which no other
+            // run touches meanwhile (see `add`).
             unsafe {
                 if occupancy > *peak {
                     *peak = occupancy;
@@ -172,13 +187,17 @@ mod program {
             // Per-CPU slot, and never two runs of this program on one CPU
             // at once: since 7.x a run can be preempted, but the kernel
             // then skips the other run (bpf_prog_active: missed_runs).
+            // SAFETY: a non-null pointer to that slot, valid for this run.
             unsafe { *counter += value };
         }
     }
 
     extern "C" fn emit_one(index: u32, ctx: *mut c_void) -> i64 {
+        // SAFETY: bpf_loop passes back the `&mut Batch` capacity_emit gave
+        // it, the only reference to it while the loop runs.
         let state = unsafe { &mut *(ctx as *mut Batch) };
         let seq = state.base_seq.wrapping_add(index);
+        // SAFETY: a helper without arguments, callable from any program.
         let now = unsafe { bpf_ktime_get_ns() };
         let size = if setting(&SIZE_MIX) != 0 { emit_mixed(seq, now, state) } else { emit_fixed(seq, now, state) };
         // `max(1)` keeps Rust's divide-by-zero panic path, which the verifier
@@ -194,7 +213,9 @@ mod program {
         match EVENTS.reserve_bytes(size as usize, 0) {
             Some(mut record) => {
                 let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
-                // Ring records start 8-byte aligned.
+                // SAFETY: the reserved record holds `size` bytes, at least
+                // EVENT_HEADER_SIZE (validated before loading), and ring
+                // records start 8-byte aligned.
                 unsafe { core::ptr::write(record.as_mut_ptr() as *mut EventHeader, header) };
                 record.submit(wakeup_flags(seq));
                 state.emitted += 1;
@@ -213,7 +234,7 @@ mod program {
     /// certainly had room.
     fn count_drop(size: u32, state: &mut Batch) {
         state.dropped += 1;
-        let record = ((size as u64) + 8 + 7) & !7;
+        let record = record_bytes(size as u64);
         let produced = EVENTS.query(BPF_RB_PROD_POS as u64);
         let ring = EVENTS.query(BPF_RB_RING_SIZE as u64);
         if produced.wrapping_add(record).wrapping_sub(state.floor) >= ring {
@@ -237,7 +258,11 @@ mod program {
             return size as u32;
         };
         let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
+        // SAFETY: a non-null pointer to this CPU's scratch value, which only
+        // this run uses until bpf_ringbuf_output has copied it.
         let scratch = unsafe { &mut *scratch };
+        // SAFETY: the scratch buffer is MAX_MIX_EVENT_SIZE bytes, more than a
+        // header, and a map value starts 8-byte aligned.
         unsafe { core::ptr::write(scratch.as_mut_ptr() as *mut EventHeader, header) };
         let sent = match scratch.get(..size) {
             Some(bytes) => EVENTS.output::<[u8]>(bytes, wakeup_flags(seq)).is_ok(),
@@ -267,6 +292,8 @@ mod program {
             // Plain updates: the BPF target's `core` has no atomic RMW, and
             // these values stand in for per-connection state; nothing is
             // measured from them (producers sharing a flow may lose a count).
+            // SAFETY: a non-null pointer to the flow's value, which the
+            // kernel keeps valid for this run (RCU) even if it is deleted.
             unsafe {
                 (*existing).count += 1;
                 (*existing).bytes += size as u64;
@@ -279,7 +306,7 @@ mod program {
         match FLOWS.insert(&flow, &fresh, BPF_NOEXIST as u64) {
             Ok(()) => state.map_updates += 1,
             // Another CPU created it between our lookup and insert: it exists.
-            Err(e) if e == -17 => state.map_updates += 1,
+            Err(e) if e == -EEXIST => state.map_updates += 1,
             // E2BIG: the map is full. Counted, never fatal.
             Err(_) => state.map_errors += 1,
         }

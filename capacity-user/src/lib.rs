@@ -17,4 +17,5 @@ pub mod run;
 pub mod search;
 pub mod settings;
 pub mod signal;
+pub mod sys;
 pub mod units;

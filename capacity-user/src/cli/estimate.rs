@@ -125,12 +125,6 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
                     estimate::ring_for_rate(&model, rate, event_size.into(), args.buffer_seconds.as_secs_f64())?
                 }
                 (None, Some(rate), Some(mix)) => {
-                    let mix = estimate::SizeMix {
-                        label: mix.to_string(),
-                        mean_event_size: mix.mean_event_size(),
-                        mean_record_bytes: mix.mean_record_bytes(),
-                        largest_record_bytes: capacity_common::record_bytes(mix.largest().into()),
-                    };
                     estimate::ring_for_mix(&model, rate, &mix, args.buffer_seconds.as_secs_f64())?
                 }
                 _ => return Err(anyhow::anyhow!("give --rate and --event-size, or --size")),

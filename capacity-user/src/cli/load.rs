@@ -78,17 +78,12 @@ impl LoadOptions {
     /// The run configuration at `rate` for `duration`, its settings named
     /// in errors by `names` (the subcommand's flags).
     pub fn config(&self, rate: f64, duration: Duration, names: Names) -> anyhow::Result<RunConfig> {
-        let (event_size, size_mix) = match &self.event_size {
-            EventSizes::Fixed(size) => (*size, None),
-            mix => (mix.mean_event_size().round() as u32, Some(mix.clone())),
-        };
         Ok(RunConfig {
-            size_mix,
             arrivals: self.arrivals()?,
             rate,
             duration,
             warmup: self.warmup,
-            event_size,
+            event_sizes: self.event_size.clone(),
             ringbuf_size: self.ringbuf_size,
             batch: self.batch.unwrap_or(defaults::BATCH),
             producers: self.producers,

@@ -3,11 +3,11 @@
 //! that a huge map cannot stall the report (the count then says it is partial).
 use std::{
     io,
-    os::fd::{AsRawFd, BorrowedFd},
+    os::fd::BorrowedFd,
     time::{Duration, Instant},
 };
 
-const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+use crate::sys::bpf::map_get_next_key;
 
 /// How far a count may go.
 #[derive(Debug, Clone, Copy)]
@@ -29,15 +29,6 @@ pub struct Count {
     pub complete: bool,
 }
 
-/// `union bpf_attr` for BPF_MAP_GET_NEXT_KEY.
-#[repr(C)]
-struct NextKeyAttr {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
-    next_key: u64,
-}
-
 /// Counts the keys of the map `fd` (keys of `key_size` bytes).
 pub fn count(fd: BorrowedFd<'_>, key_size: u32, bound: Bound) -> io::Result<Count> {
     let start = Instant::now();
@@ -49,29 +40,8 @@ pub fn count(fd: BorrowedFd<'_>, key_size: u32, bound: Bound) -> io::Result<Coun
         if entries >= bound.max_keys || (entries.is_multiple_of(1024) && start.elapsed() > bound.max_time) {
             return Ok(Count { entries, complete: false });
         }
-        let mut attr = NextKeyAttr {
-            map_fd: fd.as_raw_fd() as u32,
-            _pad: 0,
-            // A null key asks for the first key.
-            key: if first { 0 } else { key.as_ptr() as u64 },
-            next_key: next.as_mut_ptr() as u64,
-        };
-        // SAFETY: `attr` is a repr(C) prefix of union bpf_attr; the key
-        // buffers hold key_size bytes each and outlive the call.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_GET_NEXT_KEY,
-                &mut attr as *mut NextKeyAttr,
-                std::mem::size_of::<NextKeyAttr>() as libc::c_uint,
-            )
-        };
-        if ret < 0 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                Some(libc::ENOENT) => Ok(Count { entries, complete: true }),
-                _ => Err(err),
-            };
+        if !map_get_next_key(fd, (!first).then_some(&key[..]), &mut next)? {
+            return Ok(Count { entries, complete: true });
         }
         entries += 1;
         first = false;

@@ -4,8 +4,7 @@
 //! of each (`owners`), live entries of hash maps (`entries`) and ring
 //! backlogs (`ringbuf`). A library API: `capacity watch` samples it too.
 use std::{
-    collections::HashMap,
-    os::fd::{AsFd, AsRawFd, BorrowedFd},
+    os::fd::{AsFd, BorrowedFd},
     time::Duration,
 };
 
@@ -13,7 +12,7 @@ use serde::Serialize;
 
 use super::{
     entries::{self, Bound},
-    kinds::{self, BPF_MAP_TYPE_RINGBUF},
+    kinds,
     owners::{self, Owner},
     ringbuf,
     sizing::{self, MapNamed, MapShape},
@@ -23,6 +22,7 @@ use crate::{
     level::Level,
     memory::{host::Host, model::Model},
     output::{Report, Table},
+    sys::{bpf_map_type::BPF_MAP_TYPE_RINGBUF, FdInfo},
     units::format_bytes,
 };
 
@@ -100,24 +100,6 @@ pub struct Inventory {
     pub programs: Vec<LiveProgram>,
 }
 
-/// `key:\tvalue` lines of an fdinfo file.
-fn fdinfo(fd: BorrowedFd<'_>) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap_or_default();
-    parse_fdinfo(&text)
-}
-
-fn parse_fdinfo(text: &str) -> HashMap<String, String> {
-    text.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
-}
-
-fn number(info: &HashMap<String, String>, key: &str) -> Option<u64> {
-    let value = info.get(key)?;
-    match value.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => value.parse().ok(),
-    }
-}
-
 /// Reads everything loaded now (needs CAP_SYS_ADMIN: the caller checks).
 pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inventory> {
     let host = Host::this();
@@ -174,8 +156,9 @@ fn live_map(
     fd: BorrowedFd<'_>,
     bound: Bound,
 ) -> LiveMap {
-    let fields = fdinfo(fd);
-    let map_type = number(&fields, "map_type").unwrap_or(0) as u32;
+    // A map freed meanwhile reads as empty fields: type 0, no memlock.
+    let fields = FdInfo::of(fd).unwrap_or_default();
+    let map_type = fields.number_u32("map_type").unwrap_or(0);
     let shape = MapShape {
         map_type,
         key_size: info.key_size(),
@@ -200,7 +183,7 @@ fn live_map(
     } else {
         (None, None)
     };
-    let (ringbuf_pending_bytes, ringbuf_fill) = if map_type == BPF_MAP_TYPE_RINGBUF {
+    let (ringbuf_pending_bytes, ringbuf_fill) = if map_type == BPF_MAP_TYPE_RINGBUF as u32 {
         match ringbuf::backlog(fd, shape.max_entries.into()) {
             Ok(b) => (Some(b.pending_bytes), Some(b.fill)),
             Err(e) => {
@@ -214,7 +197,7 @@ fn live_map(
     let live = entries.map(|e| u32::try_from(e).unwrap_or(u32::MAX).min(shape.max_entries));
     let sized = sizing::size(model, &shape, live.or(Some(shape.max_entries)));
     notes.extend(sized.note.clone());
-    let memlock_bytes = number(&fields, "memlock").unwrap_or(0);
+    let memlock_bytes = fields.number("memlock").unwrap_or(0);
     let pressure = match (entries, ringbuf_fill) {
         (Some(e), _) if shape.max_entries > 0 => Some(e as f64 / f64::from(shape.max_entries)),
         (_, Some(fill)) => Some(fill),
@@ -244,20 +227,20 @@ fn read_programs(owners: &owners::Owners) -> Vec<LiveProgram> {
         .filter_map(Result::ok)
         .filter_map(|info| {
             let fd = info.fd().ok()?;
-            let fields = fdinfo(fd.as_fd());
-            let run_cnt = number(&fields, "run_cnt").unwrap_or(0);
-            let run_time_ns = number(&fields, "run_time_ns").unwrap_or(0);
+            let fields = FdInfo::of(fd.as_fd()).unwrap_or_default();
+            let run_cnt = fields.number("run_cnt").unwrap_or(0);
+            let run_time_ns = fields.number("run_time_ns").unwrap_or(0);
             Some(LiveProgram {
                 id: info.id(),
                 // The raw name: name_as_str() would make aya probe the kernel with maps of its own.
                 name: String::from_utf8_lossy(info.name()).into_owned(),
-                type_name: kinds::prog_type_name(number(&fields, "prog_type").unwrap_or(0) as u32),
+                type_name: kinds::prog_type_name(fields.number_u32("prog_type").unwrap_or(0)),
                 owners: owners.of_program(info.id()),
-                memlock_bytes: number(&fields, "memlock"),
+                memlock_bytes: fields.number("memlock"),
                 run_cnt,
                 run_time_ns,
                 ns_per_run: ns_per_run(run_time_ns, run_cnt),
-                recursion_misses: number(&fields, "recursion_misses"),
+                recursion_misses: fields.number("recursion_misses"),
             })
         })
         .collect();
@@ -355,15 +338,6 @@ impl Report for Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fdinfo_fields_parse() {
-        let info = parse_fdinfo("pos:\t0\nflags:\t02000002\nmap_type:\t27\nmap_flags:\t0x0\nmemlock:\t16728\n");
-        assert_eq!(number(&info, "map_type"), Some(27));
-        assert_eq!(number(&info, "map_flags"), Some(0));
-        assert_eq!(number(&info, "memlock"), Some(16_728));
-        assert_eq!(number(&info, "run_cnt"), None);
-    }
 
     #[test]
     fn the_stats_window_subtracts_the_first_sample() {

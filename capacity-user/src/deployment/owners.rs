@@ -8,6 +8,8 @@ use std::{
 
 use serde::Serialize;
 
+use crate::sys::FdInfo;
+
 /// A process holding a BPF object open.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Owner {
@@ -41,13 +43,10 @@ pub enum Held {
 }
 
 /// Classifies an open file from its /proc/PID/fd link target and its fdinfo.
-pub fn classify(link_target: &str, fdinfo: &str) -> Option<Held> {
-    let field = |name: &str| {
-        fdinfo.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).and_then(|v| v.trim().parse().ok())
-    };
+pub fn classify(link_target: &str, fdinfo: &FdInfo) -> Option<Held> {
     match link_target {
-        "anon_inode:bpf-map" => field("map_id").map(Held::Map),
-        "anon_inode:bpf-prog" | "anon_inode:bpf_link" => field("prog_id").map(Held::Program),
+        "anon_inode:bpf-map" => fdinfo.number_u32("map_id").map(Held::Map),
+        "anon_inode:bpf-prog" | "anon_inode:bpf_link" => fdinfo.number_u32("prog_id").map(Held::Program),
         _ => None,
     }
 }
@@ -72,9 +71,7 @@ pub fn scan() -> Owners {
                 continue;
             }
             let fd_name = fd.file_name();
-            let Ok(info) = fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd_name.to_string_lossy())) else {
-                continue;
-            };
+            let Ok(info) = FdInfo::of_process(pid, &fd_name.to_string_lossy()) else { continue };
             let Some(held) = classify(&target, &info) else { continue };
             let comm = comm
                 .get_or_insert_with(|| {
@@ -99,13 +96,13 @@ mod tests {
 
     #[test]
     fn files_are_classified_by_target_and_fdinfo() {
-        let map = "pos:\t0\nflags:\t02000002\nmnt_id:\t16\nino:\t1057\nmap_type:\t1\nkey_size:\t4\nmemlock:\t1120\nmap_id:\t42\nfrozen:\t0\n";
+        let map = &FdInfo::parse("pos:\t0\nflags:\t02000002\nmnt_id:\t16\nino:\t1057\nmap_type:\t1\nkey_size:\t4\nmemlock:\t1120\nmap_id:\t42\nfrozen:\t0\n");
         assert_eq!(classify("anon_inode:bpf-map", map), Some(Held::Map(42)));
-        let prog = "prog_type:\t5\nprog_tag:\tabc\nmemlock:\t4096\nprog_id:\t7\nrun_time_ns:\t0\n";
+        let prog = &FdInfo::parse("prog_type:\t5\nprog_tag:\tabc\nmemlock:\t4096\nprog_id:\t7\nrun_time_ns:\t0\n");
         assert_eq!(classify("anon_inode:bpf-prog", prog), Some(Held::Program(7)));
-        let link = "link_type:\tperf\nlink_id:\t3\nprog_tag:\tabc\nprog_id:\t7\n";
+        let link = &FdInfo::parse("link_type:\tperf\nlink_id:\t3\nprog_tag:\tabc\nprog_id:\t7\n");
         assert_eq!(classify("anon_inode:bpf_link", link), Some(Held::Program(7)));
         assert_eq!(classify("/dev/null", map), None);
-        assert_eq!(classify("anon_inode:bpf-map", "pos:\t0\n"), None);
+        assert_eq!(classify("anon_inode:bpf-map", &FdInfo::parse("pos:\t0\n")), None);
     }
 }

@@ -2,12 +2,9 @@
 //! consumer position, read through a read-only mapping of the two position
 //! pages (`ringbuf_map_mmap_kern` allows read-only mappings of both; only
 //! the consumer page may be mapped writable, and this never does).
-use std::{
-    io,
-    os::fd::{AsRawFd, BorrowedFd},
-    ptr::NonNull,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::{io, os::fd::BorrowedFd, sync::atomic::Ordering};
+
+use crate::sys::{page_size, Access, Mapping};
 
 /// How much of a ring is waiting for its consumer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,24 +25,11 @@ impl Backlog {
 
 /// Reads the positions of the ring `fd` (data size `size`).
 pub fn backlog(fd: BorrowedFd<'_>, size: u64) -> io::Result<Backlog> {
-    let page = crate::memory::host::Host::this().page_size as usize;
-    let len = 2 * page;
-    // SAFETY: a fresh shared read-only mapping of the ring's first two
-    // pages; nothing else aliases it and it is unmapped below.
-    let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
-    if base == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    let base = NonNull::new(base.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-    // SAFETY: both positions are page-aligned u64s inside the mapping,
-    // written by the kernel and the ring's consumer: read them atomically.
-    let (consumer, producer) = unsafe {
-        let consumer = &*base.as_ptr().cast::<AtomicU64>();
-        let producer = &*base.as_ptr().add(page).cast::<AtomicU64>();
-        (consumer.load(Ordering::Acquire), producer.load(Ordering::Acquire))
-    };
-    // SAFETY: the mapping made above, with its length.
-    unsafe { libc::munmap(base.as_ptr().cast(), len) };
+    let page = page_size() as usize;
+    let positions = Mapping::shared(fd, 2 * page, 0, Access::Read)?;
+    // Written by the kernel and the ring's consumer: read atomically.
+    let consumer = positions.atomic_u64(0).load(Ordering::Acquire);
+    let producer = positions.atomic_u64(page).load(Ordering::Acquire);
     Ok(Backlog::of(consumer, producer, size))
 }
 

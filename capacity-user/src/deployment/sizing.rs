@@ -4,8 +4,11 @@
 //! (maps loaded now, with the entries they hold).
 use serde::Serialize;
 
-use super::kinds::{self, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC};
-use crate::memory::{model::Model, MapKind, MapSpec};
+use super::kinds;
+use crate::{
+    memory::{model::Model, MapKind, MapSpec},
+    sys::{bpf_map_type::*, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
+};
 
 /// What a map is, as the kernel describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +87,7 @@ enum Modelled {
 fn modelled(shape: &MapShape, live: Option<u32>) -> Modelled {
     let entries = shape.max_entries;
     let no_prealloc = shape.flags & BPF_F_NO_PREALLOC != 0;
-    if shape.map_type == kinds::BPF_MAP_TYPE_RINGBUF {
+    if shape.map_type == BPF_MAP_TYPE_RINGBUF as u32 {
         return Modelled::Ring(entries.into());
     }
     if let Some(kind) = MapKind::from_bpf_map_type(shape.map_type) {
@@ -100,13 +103,13 @@ fn modelled(shape: &MapShape, live: Option<u32>) -> Modelled {
     // Arrays of file descriptors: the kernel keeps one pointer per slot
     // (value_size 4, rounded up to 8) and accounts them with
     // array_map_mem_usage, as for a plain array.
-    if matches!(
-        shape.map_type,
-        kinds::BPF_MAP_TYPE_PROG_ARRAY
-            | kinds::BPF_MAP_TYPE_PERF_EVENT_ARRAY
-            | kinds::BPF_MAP_TYPE_CGROUP_ARRAY
-            | kinds::BPF_MAP_TYPE_ARRAY_OF_MAPS
-    ) {
+    let pointer_arrays = [
+        BPF_MAP_TYPE_PROG_ARRAY,
+        BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+        BPF_MAP_TYPE_CGROUP_ARRAY,
+        BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    ];
+    if pointer_arrays.iter().any(|&t| t as u32 == shape.map_type) {
         let spec = MapSpec::new(MapKind::Array, entries, shape.key_size, shape.value_size);
         return Modelled::Map(spec, Some("modelled as an array of pointers (array_map_mem_usage)"));
     }

@@ -2,7 +2,10 @@
 //! forecasts: when entries reach max_entries, when a ring's backlog fills it.
 use std::{collections::BTreeMap, time::Duration};
 
-use super::{sample::Snapshot, trend::Fit};
+use super::{
+    sample::{RingSample, Snapshot},
+    trend::Fit,
+};
 
 /// One series: (time, value) points and the limit it runs into.
 #[derive(Debug, Clone, Default)]
@@ -50,13 +53,13 @@ impl History {
     pub fn record(&mut self, snapshot: &Snapshot) {
         let window = self.window.as_secs_f64();
         self.entries.retain(|id, _| snapshot.maps.iter().any(|m| m.id == *id && m.entries.is_some()));
-        self.backlog.retain(|id, _| snapshot.maps.iter().any(|m| m.id == *id && m.ring.is_some()));
+        self.backlog.retain(|id, _| snapshot.maps.iter().any(|m| m.id == *id && m.ringbuf_pending_bytes.is_some()));
         for map in &snapshot.maps {
             if let Some(entries) = map.entries {
                 let track = self.entries.entry(map.id).or_default();
-                track.push(snapshot.at, entries as f64, f64::from(map.max_entries), window);
+                track.push(snapshot.at, entries as f64, f64::from(map.map.max_entries), window);
             }
-            if let Some(ring) = map.ring {
+            if let Some(ring) = RingSample::of(map) {
                 let track = self.backlog.entry(map.id).or_default();
                 track.push(snapshot.at, ring.pending_bytes as f64, ring.size_bytes as f64, window);
             }
@@ -83,27 +86,19 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::sample::{MapSample, RingSample};
+    use crate::{
+        deployment::inventory::LiveMap,
+        export::sample::test_map,
+        sys::bpf_map_type::{BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF},
+    };
 
     fn snapshot(at: f64, entries: u64, pending: u64) -> Snapshot {
-        let map = |id, entries, ring| MapSample {
-            id,
-            name: format!("m{id}"),
-            type_name: "hash".into(),
-            owner: String::new(),
-            memory_bytes: 0,
-            entries,
-            max_entries: 1000,
-            pressure: None,
-            level: None,
-            ring,
-        };
         Snapshot {
             at,
             read_seconds: 0.0,
             maps: vec![
-                map(1, Some(entries), None),
-                map(2, None, Some(RingSample { pending_bytes: pending, size_bytes: 4096 })),
+                LiveMap { entries: Some(entries), ..test_map(1, "m1", BPF_MAP_TYPE_HASH, 1000) },
+                LiveMap { ringbuf_pending_bytes: Some(pending), ..test_map(2, "m2", BPF_MAP_TYPE_RINGBUF, 4096) },
             ],
             programs: vec![],
         }

@@ -10,7 +10,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::{history::History, sample::Snapshot};
+use super::{
+    history::History,
+    sample::{owner_of, RingSample, Snapshot},
+};
 
 /// Metric names as in CLI.md ("watch and alerts"); counters get `_total`
 /// from the encoder.
@@ -92,9 +95,9 @@ pub fn render(snapshot: &Snapshot, history: &History) -> String {
     read.set(snapshot.read_seconds);
 
     for map in &snapshot.maps {
-        let l = labels(map.id, &map.name, &map.type_name, &map.owner);
-        memory.get_or_create(&l).set(map.memory_bytes as f64);
-        max_entries.get_or_create(&l).set(f64::from(map.max_entries));
+        let l = labels(map.id, &map.map.name, &map.map.type_name, &owner_of(map));
+        memory.get_or_create(&l).set(map.memlock_bytes as f64);
+        max_entries.get_or_create(&l).set(f64::from(map.map.max_entries));
         if let Some(n) = map.entries {
             entries.get_or_create(&l).set(n as f64);
         }
@@ -104,7 +107,7 @@ pub fn render(snapshot: &Snapshot, history: &History) -> String {
         if let Some(seconds) = history.map(map.id).and_then(|f| f.exhaustion_seconds) {
             exhaustion.get_or_create(&l).set(seconds);
         }
-        if let Some(ring) = map.ring {
+        if let Some(ring) = RingSample::of(map) {
             pending.get_or_create(&l).set(ring.pending_bytes as f64);
             size.get_or_create(&l).set(ring.size_bytes as f64);
             if let Some(seconds) = history.ring(map.id).and_then(|f| f.exhaustion_seconds) {
@@ -128,36 +131,32 @@ pub fn render(snapshot: &Snapshot, history: &History) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::sample::{MapSample, ProgramSample, RingSample};
+    use crate::{
+        deployment::{inventory::LiveMap, owners::Owner},
+        export::sample::{test_map, ProgramSample},
+        level::Level,
+        sys::bpf_map_type::{BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF},
+    };
 
     fn snapshot(at: f64, entries: u64) -> Snapshot {
         Snapshot {
             at,
             read_seconds: 0.25,
             maps: vec![
-                MapSample {
-                    id: 7,
-                    name: "flows".into(),
-                    type_name: "hash".into(),
-                    owner: "agent".into(),
-                    memory_bytes: 1_063_216,
+                LiveMap {
+                    owners: vec![Owner { pid: 1, comm: "agent".into() }],
+                    memlock_bytes: 1_063_216,
                     entries: Some(entries),
-                    max_entries: 10_000,
                     pressure: Some(entries as f64 / 10_000.0),
-                    level: Some("healthy".into()),
-                    ring: None,
+                    level: Some(Level::Healthy),
+                    ..test_map(7, "flows", BPF_MAP_TYPE_HASH, 10_000)
                 },
-                MapSample {
-                    id: 8,
-                    name: "events".into(),
-                    type_name: "ringbuf".into(),
-                    owner: String::new(),
-                    memory_bytes: 8_392_000,
-                    entries: None,
-                    max_entries: 4096,
+                LiveMap {
+                    memlock_bytes: 8_392_000,
                     pressure: Some(0.25),
-                    level: Some("healthy".into()),
-                    ring: Some(RingSample { pending_bytes: 1024, size_bytes: 4096 }),
+                    level: Some(Level::Healthy),
+                    ringbuf_pending_bytes: Some(1024),
+                    ..test_map(8, "events", BPF_MAP_TYPE_RINGBUF, 4096)
                 },
             ],
             programs: vec![ProgramSample {

@@ -1,11 +1,11 @@
-//! One look at the host, reduced to what the exporter and the watch table
-//! need: per map its memory, entries, limit and ring backlog; per program
-//! its run counters. Filled from `capacity host`'s inventory.
+//! One look at the host: its maps as `capacity host` reads them (one
+//! [`LiveMap`] type for both commands), its programs reduced to their run
+//! counters, and how `watch` names a map's figures in its JSON and labels.
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{ser::SerializeStruct as _, Serialize, Serializer};
 
-use crate::deployment::inventory::{self, Inventory, Options};
+use crate::deployment::inventory::{self, Inventory, LiveMap, Options};
 
 /// A ring buffer's backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -15,24 +15,35 @@ pub struct RingSample {
     pub size_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MapSample {
-    pub id: u32,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub type_name: String,
-    /// Commands of the processes holding it, sorted, comma-separated ("" when none).
-    pub owner: String,
-    /// The kernel's figure (fdinfo memlock).
-    pub memory_bytes: u64,
-    /// Entries in use, where the kernel can count them (hash-family maps).
-    pub entries: Option<u64>,
-    pub max_entries: u32,
-    /// entries / max_entries, or a ring's fill.
-    pub pressure: Option<f64>,
-    /// The pressure's level (healthy, warning, critical, exhausted).
-    pub level: Option<String>,
-    pub ring: Option<RingSample>,
+impl RingSample {
+    /// The backlog of `map`, if it is a ring whose positions were read.
+    pub fn of(map: &LiveMap) -> Option<Self> {
+        let size_bytes = u64::from(map.map.max_entries);
+        map.ringbuf_pending_bytes.map(|pending_bytes| RingSample { pending_bytes, size_bytes })
+    }
+}
+
+/// The `owner` label of `map`: see [`owner_label`].
+pub fn owner_of(map: &LiveMap) -> String {
+    owner_label(map.owners.iter().map(|o| o.comm.as_str()))
+}
+
+/// A map as `watch --json` reports it (docs/CLI.md): `{id, name, type,
+/// owner, memory_bytes, entries, max_entries, pressure, level, ring}`, the
+/// metrics' names, where `host` reports the same map in its own words.
+pub fn serialize_for_watch<S: Serializer>(map: &LiveMap, s: S) -> Result<S::Ok, S::Error> {
+    let mut out = s.serialize_struct("LiveMap", 10)?;
+    out.serialize_field("id", &map.id)?;
+    out.serialize_field("name", &map.map.name)?;
+    out.serialize_field("type", &map.map.type_name)?;
+    out.serialize_field("owner", &owner_of(map))?;
+    out.serialize_field("memory_bytes", &map.memlock_bytes)?;
+    out.serialize_field("entries", &map.entries)?;
+    out.serialize_field("max_entries", &map.map.max_entries)?;
+    out.serialize_field("pressure", &map.pressure)?;
+    out.serialize_field("level", &map.level)?;
+    out.serialize_field("ring", &RingSample::of(map))?;
+    out.end()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,13 +59,13 @@ pub struct ProgramSample {
 }
 
 /// Everything seen at one instant.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Seconds since the Unix epoch.
     pub at: f64,
     /// How long reading the inventory took.
     pub read_seconds: f64,
-    pub maps: Vec<MapSample>,
+    pub maps: Vec<LiveMap>,
     pub programs: Vec<ProgramSample>,
 }
 
@@ -68,27 +79,9 @@ pub fn owner_label<'a>(commands: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 impl Snapshot {
-    /// The inventory `capacity host` reads, reduced; `at` and `read_seconds`
-    /// say when and how long.
-    pub fn of(inventory: &Inventory, at: f64, read_seconds: f64) -> Self {
-        let maps = inventory
-            .maps
-            .iter()
-            .map(|m| MapSample {
-                id: m.id,
-                name: m.map.name.clone(),
-                type_name: m.map.type_name.clone(),
-                owner: owner_label(m.owners.iter().map(|o| o.comm.as_str())),
-                memory_bytes: m.memlock_bytes,
-                entries: m.entries,
-                max_entries: m.map.max_entries,
-                pressure: m.pressure,
-                level: m.level.map(|l| l.name().to_string()),
-                ring: m
-                    .ringbuf_pending_bytes
-                    .map(|pending_bytes| RingSample { pending_bytes, size_bytes: u64::from(m.map.max_entries) }),
-            })
-            .collect();
+    /// The inventory `capacity host` reads, its programs reduced; `at` and
+    /// `read_seconds` say when and how long.
+    pub fn of(inventory: Inventory, at: f64, read_seconds: f64) -> Self {
         let programs = inventory
             .programs
             .iter()
@@ -102,7 +95,7 @@ impl Snapshot {
                 recursion_misses: p.recursion_misses,
             })
             .collect();
-        Snapshot { at, read_seconds, maps, programs }
+        Snapshot { at, read_seconds, maps: inventory.maps, programs }
     }
 
     /// Reads this host now (as `capacity host` does; needs CAP_SYS_ADMIN).
@@ -110,13 +103,62 @@ impl Snapshot {
         let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         let start = Instant::now();
         let inventory = inventory::inventory(&Options::default(), None)?;
-        Ok(Self::of(&inventory, at, start.elapsed().as_secs_f64()))
+        Ok(Self::of(inventory, at, start.elapsed().as_secs_f64()))
+    }
+}
+
+/// A live map for tests: a map of `map_type` with nothing read yet.
+#[cfg(test)]
+pub(crate) fn test_map(id: u32, name: &str, map_type: crate::sys::bpf_map_type, max_entries: u32) -> LiveMap {
+    use crate::deployment::sizing::{MapNamed, MapShape};
+    let shape = MapShape { map_type: map_type as u32, key_size: 4, value_size: 8, max_entries, flags: 0 };
+    LiveMap {
+        id,
+        map: MapNamed::new(name.into(), &shape),
+        owners: vec![],
+        memlock_bytes: 0,
+        model_bytes: None,
+        model_exact: false,
+        model_diff_bytes: None,
+        entries: None,
+        entries_complete: None,
+        pressure: None,
+        level: None,
+        ringbuf_pending_bytes: None,
+        ringbuf_fill: None,
+        note: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{deployment::owners::Owner, level::Level, sys::bpf_map_type::BPF_MAP_TYPE_RINGBUF};
+
+    #[test]
+    fn watch_names_a_live_map_as_its_contract_says() {
+        let ring = LiveMap {
+            owners: vec![Owner { pid: 9, comm: "tracer".into() }, Owner { pid: 3, comm: "agent".into() }],
+            memlock_bytes: 8_392_000,
+            pressure: Some(0.25),
+            level: Some(Level::Healthy),
+            ringbuf_pending_bytes: Some(1024),
+            ringbuf_fill: Some(0.25),
+            ..test_map(8, "events", BPF_MAP_TYPE_RINGBUF, 4096)
+        };
+        let mut json = serde_json::Serializer::new(Vec::new());
+        serialize_for_watch(&ring, &mut json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&json.into_inner()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": 8, "name": "events", "type": "ringbuf", "owner": "agent,tracer",
+                "memory_bytes": 8_392_000, "entries": null, "max_entries": 4096,
+                "pressure": 0.25, "level": "healthy",
+                "ring": {"pending_bytes": 1024, "size_bytes": 4096}
+            })
+        );
+    }
 
     #[test]
     fn owners_are_distinct_sorted_commands() {

@@ -14,10 +14,11 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use super::{
     history::{Forecast, History},
     metrics,
-    sample::{MapSample, ProgramSample, Snapshot},
+    sample::{self, owner_of, ProgramSample, RingSample, Snapshot},
     server::{self, Shared},
 };
 use crate::{
+    deployment::inventory::LiveMap,
     output::{Report, Table},
     units::format_bytes,
 };
@@ -41,8 +42,8 @@ pub type Sampler = Box<dyn FnMut() -> anyhow::Result<Snapshot> + Send>;
 /// A map with its trend over the window.
 #[derive(Debug, Clone, Serialize)]
 pub struct WatchedMap {
-    #[serde(flatten)]
-    pub map: MapSample,
+    #[serde(flatten, serialize_with = "sample::serialize_for_watch")]
+    pub map: LiveMap,
     /// Entries per second (maps) or pending bytes per second (rings).
     pub trend_per_s: Option<f64>,
     /// Seconds until max_entries (maps) or a full ring; null when not growing.
@@ -68,7 +69,7 @@ fn watched(snapshot: &Snapshot, history: &History) -> Vec<WatchedMap> {
         .iter()
         .map(|map| {
             let forecast: Option<Forecast> =
-                if map.ring.is_some() { history.ring(map.id) } else { history.map(map.id) };
+                if map.ringbuf_pending_bytes.is_some() { history.ring(map.id) } else { history.map(map.id) };
             WatchedMap {
                 map: map.clone(),
                 trend_per_s: forecast.map(|f| f.slope),
@@ -104,23 +105,24 @@ fn maps_table(maps: &[WatchedMap]) -> String {
         Table::new(["id", "name", "type", "used", "of", "pressure", "level", "trend", "full in", "memory", "owner"]);
     for w in maps {
         let m = &w.map;
-        let (used, of, unit) = match (m.entries, m.ring) {
+        let (used, of, unit) = match (m.entries, RingSample::of(m)) {
             (_, Some(ring)) => (format_bytes(ring.pending_bytes), format_bytes(ring.size_bytes), "B/s"),
-            (Some(e), None) => (e.to_string(), m.max_entries.to_string(), "/s"),
-            (None, None) => ("-".into(), m.max_entries.to_string(), "/s"),
+            (Some(e), None) => (e.to_string(), m.map.max_entries.to_string(), "/s"),
+            (None, None) => ("-".into(), m.map.max_entries.to_string(), "/s"),
         };
+        let owner = owner_of(m);
         table.row([
             m.id.to_string(),
-            m.name.clone(),
-            m.type_name.clone(),
+            m.map.name.clone(),
+            m.map.type_name.clone(),
             used,
             of,
             m.pressure.map_or("-".into(), |p| format!("{:.1}%", p * 100.0)),
-            m.level.clone().unwrap_or_else(|| "-".into()),
+            m.level.map_or("-".into(), |l| l.name().to_string()),
             w.trend_per_s.map_or("-".into(), |s| format!("{s:+.1}{unit}")),
             w.exhaustion_seconds.map_or("-".into(), format_seconds),
-            format_bytes(m.memory_bytes),
-            if m.owner.is_empty() { "-".into() } else { m.owner.clone() },
+            format_bytes(m.memlock_bytes),
+            if owner.is_empty() { "-".into() } else { owner },
         ]);
     }
     table.render()
@@ -244,7 +246,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
 /// Redraws the table: in place on a terminal, one table after another otherwise.
 fn draw(snapshot: &Snapshot, history: &History, options: &WatchOptions) {
     let clear = if std::io::stdout().is_terminal() { "\x1b[2J\x1b[H" } else { "" };
-    let total: u64 = snapshot.maps.iter().map(|m| m.memory_bytes).sum();
+    let total: u64 = snapshot.maps.iter().map(|m| m.memlock_bytes).sum();
     print!(
         "{clear}capacity watch · {} maps · {} of map memory · every {} · fit over {} · Ctrl-C stops\n\n{}\n",
         snapshot.maps.len(),

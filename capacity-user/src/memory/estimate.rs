@@ -2,14 +2,17 @@
 //! for one map or one ring buffer. Computation only: no privileges.
 use std::fmt;
 
+use capacity_common::MAX_RING_BYTES;
 use serde::Serialize;
 
 use super::{
     btf::StructSizes,
-    model::{recommended_ring_bytes, Figure, Model, Term, MAX_RING_BYTES},
-    naive, MapSpec,
+    model::{Figure, Model, Term},
+    ring_size::RingFormula,
+    MapSpec,
 };
 use crate::{
+    event_sizes::EventSizes,
     kernel::KernelVersion,
     output::{key_values, Report, Table},
     units::format_bytes,
@@ -152,39 +155,29 @@ pub fn ring_for_rate(model: &Model, rate: f64, event_size: u64, seconds: f64) ->
     })
 }
 
-/// A size mix as the estimate sees it: its means and its largest record.
-#[derive(Debug, Clone)]
-pub struct SizeMix {
-    pub label: String,
-    pub mean_event_size: f64,
-    pub mean_record_bytes: f64,
-    pub largest_record_bytes: u64,
-}
-
 /// The ring buffer a rate of mixed-size events needs: the lab's formula
 /// with the mean event size, the recommendation with the mean record (each
 /// event's header and alignment counted), never below the largest record.
-pub fn ring_for_mix(model: &Model, rate: f64, mix: &SizeMix, seconds: f64) -> anyhow::Result<RingEstimate> {
+pub fn ring_for_mix(model: &Model, rate: f64, mix: &EventSizes, seconds: f64) -> anyhow::Result<RingEstimate> {
+    let formula = RingFormula::of(mix);
     // The input checks of a single size, at the mix's mean.
-    RingPlan::new(model, rate, mix.mean_event_size.round() as u64, seconds)?;
-    let wanted = naive::next_power_of_two(rate * mix.mean_record_bytes * seconds * naive::RING_MARGIN);
-    let recommended = wanted.max(model.host.page_size).max(mix.largest_record_bytes.next_power_of_two());
+    RingPlan::new(model, rate, formula.mean_event_size.round() as u64, seconds)?;
+    let recommended = formula.recommended_bytes(rate, seconds, model.host.page_size);
     if recommended > MAX_RING_BYTES {
         anyhow::bail!(
-            "{rate} events/s of {} for {seconds} s need a ring of {}, more than the kernel's largest (2 GiB): lower the rate, the sizes or the buffer seconds",
-            mix.label,
+            "{rate} events/s of {mix} for {seconds} s need a ring of {}, more than the kernel's largest (2 GiB): lower the rate, the sizes or the buffer seconds",
             format_bytes(recommended)
         );
     }
     let figure = model.ring(recommended)?;
     Ok(RingEstimate {
         rate: Some(rate),
-        event_size: Some(mix.mean_event_size.round() as u64),
+        event_size: Some(formula.mean_event_size.round() as u64),
         buffer_seconds: Some(seconds),
-        record_bytes: Some(mix.mean_record_bytes.ceil() as u64),
-        event_size_mix: Some(mix.label.clone()),
-        mean_record_bytes: Some(mix.mean_record_bytes),
-        naive_bytes: Some(naive::next_power_of_two(rate * mix.mean_event_size * seconds * naive::RING_MARGIN)),
+        record_bytes: Some(formula.mean_record_bytes.ceil() as u64),
+        event_size_mix: Some(mix.to_string()),
+        mean_record_bytes: Some(formula.mean_record_bytes),
+        naive_bytes: Some(formula.lab_bytes(rate, seconds)),
         recommended_bytes: Some(recommended),
         ..ring_report(model, recommended, figure)
     })
@@ -235,8 +228,8 @@ impl RingPlan {
         if !(seconds.is_finite() && seconds > 0.0) {
             anyhow::bail!("the buffer seconds must be positive");
         }
-        let page = model.host.page_size;
-        let recommended_bytes = recommended_ring_bytes(rate, event_size, seconds, page);
+        let formula = RingFormula::fixed(event_size);
+        let recommended_bytes = formula.recommended_bytes(rate, seconds, model.host.page_size);
         if recommended_bytes > MAX_RING_BYTES {
             anyhow::bail!(
                 "{} events/s of {event_size} B for {seconds} s need a ring of {}, more than the kernel's largest (2 GiB): lower the rate, the event size or the buffer seconds",
@@ -245,8 +238,8 @@ impl RingPlan {
             );
         }
         Ok(Self {
-            record_bytes: capacity_common::record_bytes(event_size),
-            naive_bytes: naive::ring_bytes(rate, event_size, seconds),
+            record_bytes: formula.largest_record_bytes,
+            naive_bytes: formula.lab_bytes(rate, seconds),
             recommended_bytes,
         })
     }
@@ -319,7 +312,7 @@ mod mix_tests {
         let model = Model::with("6.18".parse().unwrap(), Host { cpus: 2, page_size: 4096 }, Accounting::PerType(super::super::model::Layout::reference()));
         // 64:70,512:25,4096:5 → mean record 384.8125 B: 10k/s × 5 s × 1.2 = 23.1 MB → 32 MiB;
         // the lab's mean event (376.8 B) gives 22.6 MB → 32 MiB too.
-        let mix = SizeMix { label: "64:70,512:25,4096:5".into(), mean_event_size: 376.8125, mean_record_bytes: 384.8125, largest_record_bytes: 4104 };
+        let mix: EventSizes = "64:70,512:25,4096:5".parse().unwrap();
         let r = ring_for_mix(&model, 10_000.0, &mix, 5.0).unwrap();
         assert_eq!(r.recommended_bytes, Some(32 << 20));
         assert_eq!(r.naive_bytes, Some(32 << 20));

@@ -1,7 +1,10 @@
-//! The two facts about a machine that map memory depends on: how many CPUs
-//! it could ever have (per-CPU values are allocated for each of them) and
-//! its page size.
+//! The two facts about a machine that map memory depends on, as the model
+//! takes them: how many CPUs it could ever have (per-CPU values are
+//! allocated for each of them) and its page size. `sys::host` reads them
+//! from this machine; a model of another machine is given them.
 use serde::Serialize;
+
+use crate::sys;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Host {
@@ -11,24 +14,10 @@ pub struct Host {
 }
 
 impl Host {
-    /// This machine. Falls back to the online CPU count when sysfs is absent.
+    /// This machine. Falls back to the CPUs this process may use when sysfs is absent.
     pub fn this() -> Self {
-        // aya counts /sys/devices/system/cpu/possible, as it does to size
-        // the per-CPU values it reads.
-        let cpus = aya::util::nr_cpus()
-            .ok()
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-        Self { cpus, page_size: page_size() }
-    }
-}
-
-/// This machine's page size (`sysconf(_SC_PAGESIZE)`); 4096 if it cannot say.
-pub fn page_size() -> u64 {
-    match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
-        Ok(Some(size)) if size > 0 => size as u64,
-        _ => 4096,
+        let cpus = sys::possible_cpus().ok().filter(|&n| n > 0).unwrap_or_else(sys::host::usable_cpus);
+        Self { cpus, page_size: sys::page_size() }
     }
 }
 

@@ -1,47 +1,25 @@
-//! Real maps, made without a program or an object file: aya's
-//! `MapData::create` from a bare map definition. Elements go in through the
-//! bpf(2) syscall directly, since aya's typed maps need key and value types
-//! of the map's sizes at compile time and these sizes come at run time.
-//! Dropping a [`BpfMap`] closes its fd, and the kernel frees the map.
+//! Real maps, made without a program or an object file, for `verify`: a
+//! map of a [`MapSpec`]'s shape, filled with keys of sizes known only at
+//! run time (aya's typed maps need them at compile time), through the
+//! bpf(2) commands in `sys::bpf`. Dropping a [`BpfMap`] closes its fd, and
+//! the kernel frees the map.
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd},
+    os::fd::{AsFd, BorrowedFd},
     time::Duration,
 };
 
 use anyhow::Context as _;
-use aya::maps::{MapData, MapError};
-use aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF;
+use aya::maps::MapData;
 
 use super::{round_up, MapSpec};
+use crate::sys::{
+    bpf::{create_map, map_update_elem},
+    bpf_map_type::BPF_MAP_TYPE_RINGBUF,
+    BPF_F_NO_PREALLOC,
+};
 
-const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-const BPF_F_NO_PREALLOC: u32 = 1;
-const BPF_ANY: u64 = 0;
 const ENOMEM_RETRIES: u32 = 100;
-/// Shown by bpftool; the kernel keeps 15 characters and refuses dots.
-const MAP_NAME: &str = "capacity_verify";
-
-/// `union bpf_attr` for BPF_MAP_UPDATE_ELEM.
-#[repr(C)]
-struct MapUpdateAttr {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
-    value: u64,
-    flags: u64,
-}
-
-fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
-    // SAFETY: `attr` is a live, initialised repr(C) prefix of union bpf_attr
-    // and the size passed is its own.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>() as libc::c_uint) };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
 
 /// A map this process created and owns.
 #[derive(Debug)]
@@ -85,7 +63,7 @@ impl BpfMap {
     /// Creates a ring buffer of `size` bytes.
     pub fn ring(size: u64) -> anyhow::Result<Self> {
         let entries = u32::try_from(size).context("ring size over 4 GiB")?;
-        let map = create_map(BPF_MAP_TYPE_RINGBUF as u32, 0, 0, entries, 0)
+        let map = create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, entries, 0)
             .with_context(|| format!("the kernel refused to create a ring buffer of {size} bytes"))?;
         Ok(Self { map, key_size: 0, value_bytes: 0 })
     }
@@ -108,38 +86,15 @@ impl BpfMap {
     }
 
     fn update(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
-        let mut attr = MapUpdateAttr {
-            map_fd: self.as_fd().as_raw_fd() as u32,
-            _pad: 0,
-            key: key.as_ptr() as u64,
-            value: value.as_ptr() as u64,
-            flags: BPF_ANY,
-        };
         // A map without preallocation takes elements from per-CPU caches
         // that irq_work refills; a burst of inserts can find them empty for
         // a moment. Give the refill a chance before calling it a failure.
         for _ in 0..ENOMEM_RETRIES {
-            match bpf(BPF_MAP_UPDATE_ELEM, &mut attr) {
+            match map_update_elem(self.as_fd(), key, value) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => std::thread::sleep(Duration::from_millis(1)),
-                other => return other.map(drop),
+                other => return other,
             }
         }
-        bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+        map_update_elem(self.as_fd(), key, value)
     }
-}
-
-/// A map of any type and flags (named `capacity_verify`), also for shapes
-/// `MapSpec` does not describe. The error is the kernel's own.
-pub fn create_map(
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-) -> io::Result<MapData> {
-    let definition = aya_obj::Map::new_from_params(map_type, key_size, value_size, max_entries, map_flags);
-    MapData::create(definition, MAP_NAME, None).map_err(|e| match e {
-        MapError::CreateError { io_error, .. } => io_error,
-        other => io::Error::other(other),
-    })
 }

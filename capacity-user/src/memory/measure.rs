@@ -5,22 +5,18 @@
 //!   moment, and the child is removed right after.
 use std::{
     fs,
-    os::fd::{AsRawFd, BorrowedFd},
+    os::fd::BorrowedFd,
     path::{Path, PathBuf},
     sync::atomic::{AtomicU32, Ordering},
 };
 
 use anyhow::Context as _;
 
+use crate::sys::{process::thread_id, FdInfo};
+
 /// The kernel's `memlock` figure for an open map.
 pub fn memlock(fd: BorrowedFd<'_>) -> anyhow::Result<u64> {
-    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
-    let info = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_memlock(&info).with_context(|| format!("{path} has no memlock: line"))
-}
-
-fn parse_memlock(fdinfo: &str) -> Option<u64> {
-    fdinfo.lines().find_map(|l| l.strip_prefix("memlock:")).and_then(|v| v.trim().parse().ok())
+    FdInfo::of(fd)?.number("memlock").context("the map's fdinfo has no memlock: line")
 }
 
 /// Which cgroup hierarchy charges are read from.
@@ -146,8 +142,7 @@ impl ChargeMeter {
     fn move_here(&self, cgroup: &Path) -> std::io::Result<()> {
         match self.version {
             // v1 places threads one by one: move only the measuring thread.
-            // SAFETY: gettid has no preconditions.
-            Version::V1 => fs::write(cgroup.join("tasks"), unsafe { libc::gettid() }.to_string()),
+            Version::V1 => fs::write(cgroup.join("tasks"), thread_id().to_string()),
             // v2's memory controller is process-wide.
             Version::V2 => fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string()),
         }
@@ -234,13 +229,6 @@ fn cgroup_mounts(mountinfo: &str) -> Vec<Mount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memlock_is_read_from_fdinfo_text() {
-        let info = "pos:\t0\nflags:\t02000002\nmap_type:\t1\nmemlock:\t81424\nmap_id:\t7\n";
-        assert_eq!(parse_memlock(info), Some(81_424));
-        assert_eq!(parse_memlock("pos:\t0\n"), None);
-    }
 
     #[test]
     fn cgroup_mounts_are_found_with_their_options() {

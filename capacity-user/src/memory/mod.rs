@@ -6,7 +6,8 @@
 //! - [`btf`]: sizes of kernel structures, read from the kernel's BTF;
 //! - [`kernels`]: those sizes for the kernels capacity knows (kernels.toml);
 //! - [`model`]: what a given kernel reports as `memlock` (per map type);
-//! - [`host`]: this machine's possible CPUs and page size;
+//! - [`ring_size`]: the ring a rate of events needs, the lab's and recommended;
+//! - [`host`]: the CPUs and page size a model assumes (this machine's, or given);
 //! - [`estimate`]: the `capacity estimate` reports;
 //! - [`maps`]: creating and filling maps with the bpf(2) syscall;
 //! - [`measure`]: the `memlock:` figure and a memory cgroup's charge;
@@ -14,6 +15,8 @@
 use std::{fmt, str::FromStr};
 
 use serde::Serialize;
+
+use crate::sys::bpf_map_type::{self, *};
 
 pub mod btf;
 pub mod estimate;
@@ -23,6 +26,7 @@ pub mod maps;
 pub mod measure;
 pub mod model;
 pub mod naive;
+pub mod ring_size;
 pub mod verify;
 
 /// The map types the tool models and creates.
@@ -57,15 +61,15 @@ impl MapKind {
         }
     }
 
-    /// `enum bpf_map_type` in include/uapi/linux/bpf.h.
-    pub fn bpf_map_type(self) -> u32 {
+    /// Its `enum bpf_map_type` (include/uapi/linux/bpf.h).
+    pub fn bpf_map_type(self) -> bpf_map_type {
         match self {
-            MapKind::Hash => 1,
-            MapKind::Array => 2,
-            MapKind::PercpuHash => 5,
-            MapKind::PercpuArray => 6,
-            MapKind::LruHash => 9,
-            MapKind::LruPercpuHash => 10,
+            MapKind::Hash => BPF_MAP_TYPE_HASH,
+            MapKind::Array => BPF_MAP_TYPE_ARRAY,
+            MapKind::PercpuHash => BPF_MAP_TYPE_PERCPU_HASH,
+            MapKind::PercpuArray => BPF_MAP_TYPE_PERCPU_ARRAY,
+            MapKind::LruHash => BPF_MAP_TYPE_LRU_HASH,
+            MapKind::LruPercpuHash => BPF_MAP_TYPE_LRU_PERCPU_HASH,
         }
     }
 
@@ -89,7 +93,7 @@ impl MapKind {
 
     /// The modelled kind of a kernel map type, if it is one.
     pub fn from_bpf_map_type(map_type: u32) -> Option<Self> {
-        MapKind::ALL.into_iter().find(|k| k.bpf_map_type() == map_type)
+        MapKind::ALL.into_iter().find(|k| k.bpf_map_type() as u32 == map_type)
     }
 }
 
@@ -174,7 +178,7 @@ mod tests {
         let err = "btree".parse::<MapKind>().unwrap_err();
         assert!(err.contains("percpu-array"), "{err}");
         assert_eq!(MapKind::from_bpf_map_type(10), Some(MapKind::LruPercpuHash));
-        assert_eq!(MapKind::from_bpf_map_type(27), None);
+        assert_eq!(MapKind::from_bpf_map_type(BPF_MAP_TYPE_RINGBUF as u32), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //!   ([`super::kernels`]).
 use std::path::Path;
 
+use capacity_common::MAX_RING_BYTES;
 use serde::Serialize;
 
 use super::{
@@ -47,8 +48,6 @@ const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
 const KMALLOC_MAX_PAGES: u64 = 1 << 10;
 /// `RINGBUF_POS_PAGES` (ringbuf.c): the consumer and producer pages.
 const RINGBUF_POS_PAGES: u64 = 2;
-/// The largest ring: `max_entries` is a u32 and must be a power of two.
-pub const MAX_RING_BYTES: u64 = 1 << 31;
 /// `sizeof(void *)`, `sizeof(struct page *)`: the tool models 64-bit kernels.
 const POINTER: u64 = 8;
 const SIZEOF_INT: u64 = 4;
@@ -541,16 +540,6 @@ fn dedup(mut notes: Vec<String>) -> Vec<String> {
     notes
 }
 
-/// The corrected ring size for a rate: what one record really takes (an
-/// 8-byte header, rounded up to 8: `__bpf_ringbuf_reserve`) times rate,
-/// seconds and the lab's 1.2 margin, as a power of two of at least a page
-/// and at least one record.
-pub fn recommended_ring_bytes(rate: f64, event_size: u64, seconds: f64, page_size: u64) -> u64 {
-    let record = capacity_common::record_bytes(event_size);
-    let wanted = super::naive::next_power_of_two(rate * record as f64 * seconds * super::naive::RING_MARGIN);
-    wanted.max(page_size).max(record.next_power_of_two())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,19 +710,5 @@ mod tests {
         assert!(m.check_ring(12_288).unwrap_err().to_string().contains("power of two"));
         assert!(m.check_ring(2048).unwrap_err().to_string().contains("multiple of the page size"));
         assert!(m.check_ring(1 << 32).unwrap_err().to_string().contains("largest"));
-    }
-
-    #[test]
-    fn recommended_rings_count_the_record_header() {
-        // 1000/s × round_up(100 + 8, 8) = 112 B × 5 s × 1.2 = 672 000 -> 2^20
-        assert_eq!(recommended_ring_bytes(1000.0, 100, 5.0, 4096), 1 << 20);
-        // 250k/s × 136 B × 5 s × 1.2 = 204 000 000 -> 2^28
-        assert_eq!(recommended_ring_bytes(250_000.0, 128, 5.0, 4096), 1 << 28);
-        // 100k/s × 112 B × 5 s × 1.2 = 67 200 000 -> 2^27, where the lab's
-        // 100k/s × 104 B × 5 s × 1.2 = 62 400 000 gives 2^26: half too small.
-        assert_eq!(recommended_ring_bytes(100_000.0, 104, 5.0, 4096), 1 << 27);
-        assert_eq!(crate::memory::naive::ring_bytes(100_000.0, 104, 5.0), 1 << 26);
-        // Never below a page.
-        assert_eq!(recommended_ring_bytes(1.0, 10, 1.0, 4096), 4096);
     }
 }

@@ -12,9 +12,10 @@ pub fn map_bytes(entries: u64, key_size: u64, value_size: u64) -> u64 {
     entries * (key_size + value_size + ENTRY_OVERHEAD)
 }
 
-/// `next_power_of_two(rate × event_size × seconds × 1.2)`.
-pub fn ring_bytes(rate: f64, event_size: u64, seconds: f64) -> u64 {
-    next_power_of_two(rate * event_size as f64 * seconds * RING_MARGIN)
+/// `next_power_of_two(rate × event_size × seconds × 1.2)`; `event_size`
+/// may be a mean. `ring_size::RingFormula` decides which size goes in.
+pub fn ring_bytes(rate: f64, event_size: f64, seconds: f64) -> u64 {
+    next_power_of_two(rate * event_size * seconds * RING_MARGIN)
 }
 
 /// The smallest power of two that holds `bytes` (a fraction counts as a
@@ -46,15 +47,15 @@ mod tests {
     #[test]
     fn ring_formula_is_the_next_power_of_two_of_the_margin() {
         // 1000/s × 100 B × 5 s × 1.2 = 600 000 -> 2^20
-        assert_eq!(ring_bytes(1000.0, 100, 5.0), 1_048_576);
+        assert_eq!(ring_bytes(1000.0, 100.0, 5.0), 1_048_576);
         // 250k/s × 128 B × 5 s × 1.2 = 192 000 000 -> 2^28
-        assert_eq!(ring_bytes(250_000.0, 128, 5.0), 268_435_456);
+        assert_eq!(ring_bytes(250_000.0, 128.0, 5.0), 268_435_456);
         // 10/s × 8192 B × 1 s × 1.2 = 98 304 -> 131 072
-        assert_eq!(ring_bytes(10.0, 8192, 1.0), 131_072);
+        assert_eq!(ring_bytes(10.0, 8192.0, 1.0), 131_072);
         // 1/s × 4096 B × (1/1.2) s × 1.2 is 4096 in decimal but not quite in
         // binary; it must not round up to 8192.
-        assert_eq!(ring_bytes(1.0, 4096, 1.0 / 1.2), 4096);
+        assert_eq!(ring_bytes(1.0, 4096.0, 1.0 / 1.2), 4096);
         // Tiny rings are not clamped to a page by the naive formula.
-        assert_eq!(ring_bytes(1.0, 10, 1.0), 16);
+        assert_eq!(ring_bytes(1.0, 10.0, 1.0), 16);
     }
 }

@@ -12,6 +12,7 @@ use super::{
     Plan,
 };
 use crate::{
+    event_sizes::EventSizes,
     output::key_values,
     preflight,
     run::{config::defaults, run_fixed_rate, RunConfig, RunResult},
@@ -121,7 +122,7 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration, names: Names
         rate,
         duration,
         warmup: defaults::warmup(),
-        event_size,
+        event_sizes: EventSizes::Fixed(event_size),
         ringbuf_size: grown.ring.recommended_bytes,
         batch,
         keyspace: connections.unwrap_or(defaults.keyspace),
@@ -141,7 +142,7 @@ pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration, names: Names)
     let mut config = config(plan, workload, step, names);
     config.rate = target.events_per_second;
     config.batch = ((config.rate / TRIGGERS_PER_SECOND).ceil() as u32).clamp(1, MAX_BATCH);
-    let page = crate::memory::host::page_size();
+    let page = crate::sys::page_size();
     SizeSpec {
         min: page,
         max: target.ring.recommended_bytes.max(page),
@@ -211,7 +212,7 @@ mod tests {
         assert_eq!(c.rate, 600_000.0);
         assert_eq!(c.batch, 6);
         assert_eq!(c.ringbuf_size, plan.grown.ring.recommended_bytes);
-        assert_eq!(c.event_size, EVENT_HEADER_SIZE as u32, "raised to the tool's header");
+        assert_eq!(c.event_sizes, EventSizes::Fixed(EVENT_HEADER_SIZE as u32), "raised to the tool's header");
         assert_eq!((c.keyspace, c.map_entries), (10_000, 10_000));
         assert!(c.validate().is_ok());
     }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 pub use capacity_common::Wakeup;
-use capacity_common::{record_bytes, EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS};
+use capacity_common::{record_bytes, EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS, MAX_RING_BYTES};
 
 use super::{
     arrivals::Arrivals,
@@ -13,8 +13,8 @@ use super::{
 };
 use crate::{
     event_sizes::EventSizes,
-    memory::host::page_size,
     settings::{Names, Setting},
+    sys::page_size,
     units::{format_bytes, plain_rate},
 };
 
@@ -27,8 +27,9 @@ pub struct RunConfig {
     pub duration: Duration,
     /// Run first for this long, uncounted, so caches, the map and the ring are warm.
     pub warmup: Duration,
-    /// The whole record the program reserves, header included.
-    pub event_size: u32,
+    /// Each event's size, header included: one size, or a mix (a range or
+    /// weights) whose table the program and the consumer share.
+    pub event_sizes: EventSizes,
     pub ringbuf_size: u64,
     pub batch: u32,
     pub producers: u32,
@@ -41,9 +42,6 @@ pub struct RunConfig {
     pub overwrite: bool,
     /// How triggers arrive around the mean rate.
     pub arrivals: Arrivals,
-    /// A size mix (`event_size` is then its mean, rounded); None: every
-    /// event is `event_size` bytes.
-    pub size_mix: Option<EventSizes>,
     /// How errors and advice name these settings: as the command line's
     /// flags, a workload file's keys, or in plain words (the default).
     pub names: Names,
@@ -77,7 +75,7 @@ impl Default for RunConfig {
             rate: 100_000.0,
             duration: crate::units::parse_duration(defaults::DURATION).expect("the default duration parses"),
             warmup: defaults::warmup(),
-            event_size: size(defaults::EVENT_SIZE) as u32,
+            event_sizes: defaults::EVENT_SIZE.parse().expect("the default event size parses"),
             ringbuf_size: size(defaults::RINGBUF_SIZE),
             batch: defaults::BATCH,
             producers: defaults::PRODUCERS,
@@ -87,7 +85,6 @@ impl Default for RunConfig {
             wakeup: defaults::WAKEUP.parse().expect("the default wakeup parses"),
             overwrite: false,
             arrivals: Arrivals::default(),
-            size_mix: None,
             names: Setting::plain,
         }
     }
@@ -105,12 +102,13 @@ impl RunConfig {
             let batch = name(Setting::Batch);
             anyhow::bail!("{batch} {} is out of range: use 1 to {MAX_BATCH} events per trigger", self.batch);
         }
-        if (self.event_size as usize) < EVENT_HEADER_SIZE || self.event_size as usize > MAX_EVENT_SIZE {
-            anyhow::bail!(
-                "{} {} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes",
-                name(Setting::EventSize),
-                self.event_size
-            );
+        if let EventSizes::Fixed(size) = self.event_sizes {
+            if (size as usize) < EVENT_HEADER_SIZE || size as usize > MAX_EVENT_SIZE {
+                anyhow::bail!(
+                    "{} {size} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes",
+                    name(Setting::EventSize),
+                );
+            }
         }
         let ring = self.ringbuf_size;
         if !ring.is_power_of_two() || !ring.is_multiple_of(page) {
@@ -120,13 +118,14 @@ impl RunConfig {
                 ring.next_power_of_two().max(page)
             );
         }
-        if ring > 1 << 31 {
+        if ring > MAX_RING_BYTES {
             anyhow::bail!("{} {} is larger than the kernel allows (2G)", name(Setting::RingbufSize), format_bytes(ring));
         }
-        if let Some(mix) = &self.size_mix {
+        if self.event_sizes.is_mix() {
+            let mix = &self.event_sizes;
             mix.check_for_program().map_err(|why| anyhow::anyhow!("{} {mix}: {why}", name(Setting::EventSize)))?;
         }
-        let largest = self.size_mix.as_ref().map_or(self.event_size, EventSizes::largest);
+        let largest = self.event_sizes.largest();
         let record = record_bytes(largest.into());
         if record > ring {
             let ring_name = name(Setting::RingbufSize);
@@ -141,7 +140,7 @@ impl RunConfig {
         if self.keyspace == 0 || self.map_entries == 0 {
             anyhow::bail!("{} and {} must be at least 1", name(Setting::Keyspace), name(Setting::MapEntries));
         }
-        if self.overwrite && self.size_mix.is_some() {
+        if self.overwrite && self.event_sizes.is_mix() {
             anyhow::bail!(
                 "{} takes a single {}, not a mix: overwritten records are counted from the overwrite position by their one size",
                 name(Setting::Overwrite),
@@ -185,8 +184,8 @@ impl RunConfig {
 
     pub(super) fn program_settings(&self) -> ProgramSettings {
         ProgramSettings {
-            event_size: self.event_size,
-            size_table: self.size_mix.as_ref().map(EventSizes::table),
+            event_size: self.event_size(),
+            size_table: self.event_sizes.is_mix().then(|| self.event_sizes.table()),
             batch: self.batch,
             keyspace: self.keyspace,
             ringbuf_size: self.ringbuf_size as u32,
@@ -196,11 +195,19 @@ impl RunConfig {
         }
     }
 
+    /// The one event size, or a mix's mean, rounded (what reports show as `event_size`).
+    pub fn event_size(&self) -> u32 {
+        match &self.event_sizes {
+            EventSizes::Fixed(size) => *size,
+            mix => mix.mean_event_size().round() as u32,
+        }
+    }
+
     /// Bytes one event takes in the ring on average, header and alignment included.
     pub fn mean_record_bytes(&self) -> f64 {
-        match &self.size_mix {
-            Some(mix) => mix.mean_record_bytes(),
-            None => record_bytes(self.event_size.into()) as f64,
+        match &self.event_sizes {
+            EventSizes::Fixed(size) => record_bytes((*size).into()) as f64,
+            mix => mix.mean_record_bytes(),
         }
     }
 
@@ -223,8 +230,8 @@ mod tests {
         assert!(bad(RunConfig { ringbuf_size: 5000, ..Default::default() }).contains("power of two"));
         assert!(bad(RunConfig { ringbuf_size: 2048, ..Default::default() }).contains("multiple of the page size"));
         assert!(bad(RunConfig { batch: 0, ..Default::default() }).contains("batch 0"));
-        assert!(bad(RunConfig { event_size: 8, ..Default::default() }).contains("event size 8"));
-        assert!(bad(RunConfig { event_size: 4096, ringbuf_size: 4096, ..Default::default() })
+        assert!(bad(RunConfig { event_sizes: EventSizes::Fixed(8), ..Default::default() }).contains("event size 8"));
+        assert!(bad(RunConfig { event_sizes: EventSizes::Fixed(4096), ringbuf_size: 4096, ..Default::default() })
             .contains("takes 4104 bytes in the ring"));
         assert!(bad(RunConfig { producers: 0, ..Default::default() }).contains("producers 0"));
         assert!(bad(RunConfig { rate: 1e30, ..Default::default() }).contains("at most 1000000000 events/s with batch 1"));
@@ -233,8 +240,8 @@ mod tests {
         assert!(valid(RunConfig { rate: 1e9, ..Default::default() }));
         assert!(valid(RunConfig { rate: 0.2, ..Default::default() }));
         assert!(valid(RunConfig { rate: f64::INFINITY, ..Default::default() }));
-        let mix: crate::event_sizes::EventSizes = "64:1,128:1".parse().unwrap();
-        assert!(bad(RunConfig { overwrite: true, size_mix: Some(mix), ..Default::default() })
+        let mix: EventSizes = "64:1,128:1".parse().unwrap();
+        assert!(bad(RunConfig { overwrite: true, event_sizes: mix, ..Default::default() })
             .contains("overwrite mode takes a single event size"));
         assert!(valid(RunConfig::default()));
     }
@@ -245,7 +252,8 @@ mod tests {
             Setting::RingbufSize => "the plan's ring",
             other => other.plain(),
         };
-        let config = RunConfig { event_size: 4096, ringbuf_size: 4096, names: from_a_file, ..Default::default() };
+        let config =
+            RunConfig { event_sizes: EventSizes::Fixed(4096), ringbuf_size: 4096, names: from_a_file, ..Default::default() };
         assert_eq!(
             config.validate().unwrap_err().to_string(),
             "an event of 4096 bytes takes 4104 bytes in the ring, more than the plan's ring 4096: use the plan's ring 8192 or more"

@@ -18,7 +18,7 @@ use super::{
     result::{summarize, RunResult},
     ring::Ring,
 };
-use crate::preflight;
+use crate::{event_sizes::EventSizes, preflight};
 
 /// Run at a fixed rate. `stop` (Ctrl-C) ends the run early: producers stop,
 /// the consumer drains without its simulated work, and the partial result
@@ -35,7 +35,7 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
         );
     }
     let mut program = EmitProgram::load(&config.program_settings())?;
-    let mut ring = Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size as usize)?;
+    let mut ring = Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size() as usize)?;
     let mut phase = None;
     if !config.warmup.is_zero() && !stop.load(Ordering::Relaxed) {
         let warmup = run_phase(&program, &mut ring, config, config.warmup, stop)?;
@@ -69,9 +69,9 @@ fn run_phase(
     let producers_done = AtomicBool::new(false);
     let kernel_before = program.kernel_stats()?;
     let cpus = CpuPlan::for_this_process();
-    let expected = match &config.size_mix {
-        Some(mix) => RecordSizes::Mix(mix.table()),
-        None => RecordSizes::Fixed(config.event_size),
+    let expected = match &config.event_sizes {
+        EventSizes::Fixed(size) => RecordSizes::Fixed(*size),
+        mix => RecordSizes::Mix(mix.table()),
     };
     let (producers, consumer) = thread::scope(|scope| {
         let consumer = scope.spawn(|| {

@@ -3,7 +3,7 @@
 //! everything (the link and the maps belong to this process alone: nothing
 //! is pinned).
 use std::{
-    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
+    os::fd::{AsFd as _, OwnedFd},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -13,8 +13,9 @@ use aya::{
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
-use aya_obj::generated::{bpf_cmd, bpf_map_type::BPF_MAP_TYPE_RINGBUF, bpf_prog_info};
 use capacity_common::{counter, names, BPF_F_RB_OVERWRITE, MAX_PRODUCERS};
+
+use crate::sys::{self, bpf_map_type::BPF_MAP_TYPE_RINGBUF};
 
 static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/capacity"));
 
@@ -170,7 +171,7 @@ impl EmitProgram {
     /// Zero the counters and sequence numbers, between a warm-up and the
     /// measured phase. Only call while no producer runs.
     pub fn reset(&mut self) -> anyhow::Result<()> {
-        let cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
+        let cpus = sys::possible_cpus()? as usize;
         for slot in 0..capacity_common::counter::SLOTS {
             self.counters.set(slot, PerCpuValues::try_from(vec![0u64; cpus])?, 0)?;
         }
@@ -194,7 +195,8 @@ impl EmitProgram {
 
     pub fn kernel_stats(&self) -> anyhow::Result<KernelStats> {
         let program = self.ebpf.program(names::PROGRAM).context("the capacity_emit program is gone")?;
-        let info = prog_info(program.fd()?.as_fd())?;
+        // aya 0.14's ProgramInfo has no `recursion_misses`: ask the kernel directly.
+        let info = sys::bpf::prog_info(program.fd()?.as_fd()).context("reading the program's bpf_prog_info")?;
         Ok(KernelStats {
             run_time: Duration::from_nanos(info.run_time_ns),
             run_count: info.run_cnt,
@@ -254,40 +256,8 @@ fn patch_map_def(object: &mut [u8], map: &str, field: MapDefField, value: u32) -
 /// Whether this kernel accepts BPF_F_RB_OVERWRITE (Linux 6.19+): creates a
 /// one-page ring with the flag and closes it again.
 pub fn overwrite_supported() -> bool {
-    let page = crate::memory::host::page_size() as u32;
-    crate::memory::maps::create_map(BPF_MAP_TYPE_RINGBUF as u32, 0, 0, page, BPF_F_RB_OVERWRITE).is_ok()
-}
-
-/// BPF_OBJ_GET_INFO_BY_FD for a program. aya 0.14's ProgramInfo has no
-/// `recursion_misses`, so this asks the kernel directly. Kernels older than
-/// the struct leave the fields they do not know at zero.
-fn prog_info(fd: BorrowedFd<'_>) -> anyhow::Result<bpf_prog_info> {
-    #[repr(C)]
-    struct InfoAttr {
-        bpf_fd: u32,
-        info_len: u32,
-        info: u64,
-    }
-    // SAFETY: bpf_prog_info is plain data; all zeroes is valid.
-    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
-    let mut attr = InfoAttr {
-        bpf_fd: fd.as_raw_fd() as u32,
-        info_len: std::mem::size_of::<bpf_prog_info>() as u32,
-        info: &mut info as *mut bpf_prog_info as u64,
-    };
-    // SAFETY: attr points at a buffer of info_len bytes that lives across the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
-            &mut attr as *mut InfoAttr,
-            std::mem::size_of::<InfoAttr>() as libc::c_long,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error()).context("reading the program's bpf_prog_info");
-    }
-    Ok(info)
+    let page = sys::page_size() as u32;
+    sys::bpf::create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, page, BPF_F_RB_OVERWRITE).is_ok()
 }
 
 /// The kernel program's log level from `CAPACITY_BPF_LOG` (off by default:
@@ -322,10 +292,7 @@ fn run_token() -> u32 {
 /// events. The kernel answers EINVAL (the token is no valid `which`).
 #[inline]
 pub fn trigger(token: u32, producer: u32) {
-    // SAFETY: getpriority takes two integers and touches no memory.
-    unsafe {
-        libc::syscall(libc::SYS_getpriority, token as libc::c_long, producer as libc::c_long);
-    }
+    sys::process::getpriority(token, producer);
 }
 
 #[cfg(test)]
@@ -364,7 +331,7 @@ mod tests {
     fn the_ring_flags_land_in_the_rings_map_definition() {
         let patched = program_object(&settings(true, Some(vec![64; 4]))).expect("patch");
         assert_eq!(patched.len(), PROGRAM_OBJECT.len());
-        assert_eq!(map_def_word(&patched, names::RING, 0), 27, "BPF_MAP_TYPE_RINGBUF");
+        assert_eq!(map_def_word(&patched, names::RING, 0), BPF_MAP_TYPE_RINGBUF as u32);
         assert_eq!(map_def_word(&patched, names::RING, 4), BPF_F_RB_OVERWRITE);
         assert_eq!(bytes_changed(&patched), 1, "one byte of the flags word is set (bit 19)");
     }
@@ -376,7 +343,7 @@ mod tests {
         let with_mix = program_object(&settings(false, Some(vec![64; 4]))).expect("patch");
         assert_eq!(bytes_changed(&with_mix), 0);
         let fixed = program_object(&settings(false, None)).expect("patch");
-        assert_eq!(map_def_word(&fixed, names::MIX_SCRATCH, 0), 6, "BPF_MAP_TYPE_PERCPU_ARRAY");
+        assert_eq!(map_def_word(&fixed, names::MIX_SCRATCH, 0), sys::bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32);
         assert_eq!(map_def_word(&fixed, names::MIX_SCRATCH, 2), 8);
         assert!(bytes_changed(&fixed) <= 2, "only the value size's low bytes");
     }

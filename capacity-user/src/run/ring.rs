@@ -4,8 +4,7 @@
 //! nothing of: a record the kernel has overwritten must be skipped, never
 //! parsed, and counted.
 use std::{
-    os::fd::{AsFd, AsRawFd as _, BorrowedFd},
-    ptr::NonNull,
+    os::fd::{AsFd, BorrowedFd},
     sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
 };
 
@@ -13,7 +12,7 @@ use anyhow::Context as _;
 use aya::maps::{MapData, RingBuf};
 use capacity_common::{EventHeader, EVENT_HEADER_SIZE, OVERWRITE_POS_OFFSET, RINGBUF_HEADER};
 
-use crate::memory::host::page_size;
+use crate::sys::{page_size, Access, Mapping};
 
 /// Record header bits (BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT).
 const BUSY_BIT: u32 = 1 << 31;
@@ -90,9 +89,8 @@ impl AsFd for Ring {
 /// twice over (read-only), so a record that wraps reads as one piece.
 pub struct OverwriteRing {
     ring: RingBuf<MapData>,
-    consumer_page: NonNull<u8>,
-    producer_area: NonNull<u8>,
-    producer_area_len: usize,
+    consumer_page: Mapping,
+    producer_area: Mapping,
     page: usize,
     mask: u64,
     /// Every record has this size here: overwrite mode takes one event size.
@@ -101,37 +99,18 @@ pub struct OverwriteRing {
     overwritten: u64,
 }
 
-// SAFETY: the mappings belong to this value alone and move with it.
-unsafe impl Send for OverwriteRing {}
-
 impl OverwriteRing {
     fn new(ring: RingBuf<MapData>, ring_size: u64, event_size: usize) -> anyhow::Result<Self> {
         let page = page_size() as usize;
-        let fd = ring.as_fd().as_raw_fd();
-        let map = |len: usize, prot: i32, offset: usize| -> anyhow::Result<NonNull<u8>> {
-            // SAFETY: a shared mapping of the ring's fd at the offsets the kernel defines.
-            let at =
-                unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, offset as libc::off_t) };
-            if at == libc::MAP_FAILED {
-                return Err(std::io::Error::last_os_error()).context("mapping the ring buffer");
-            }
-            Ok(NonNull::new(at.cast()).expect("mmap returned null"))
-        };
-        let consumer_page = map(page, libc::PROT_READ | libc::PROT_WRITE, 0)?;
-        let producer_area_len = page + 2 * ring_size as usize;
-        let producer_area = match map(producer_area_len, libc::PROT_READ, page) {
-            Ok(area) => area,
-            Err(e) => {
-                // SAFETY: mapped just above with this length.
-                unsafe { libc::munmap(consumer_page.as_ptr().cast(), page) };
-                return Err(e);
-            }
-        };
+        let fd = ring.as_fd();
+        let consumer_page =
+            Mapping::shared(fd, page, 0, Access::ReadWrite).context("mapping the ring buffer's consumer page")?;
+        let producer_area = Mapping::shared(fd, page + 2 * ring_size as usize, page, Access::Read)
+            .context("mapping the ring buffer's producer and data pages")?;
         let mut this = Self {
             ring,
             consumer_page,
             producer_area,
-            producer_area_len,
             page,
             mask: ring_size - 1,
             record_bytes: capacity_common::record_bytes(event_size as u64),
@@ -143,18 +122,17 @@ impl OverwriteRing {
     }
 
     fn consumer(&self) -> &AtomicU64 {
-        // SAFETY: consumer_pos is the first word of the consumer page.
-        unsafe { &*self.consumer_page.as_ptr().cast::<AtomicU64>() }
+        // consumer_pos is the first word of the consumer page.
+        self.consumer_page.atomic_u64(0)
     }
 
     fn producer(&self) -> &AtomicU64 {
-        // SAFETY: producer_pos is the first word of the producer page.
-        unsafe { &*self.producer_area.as_ptr().cast::<AtomicU64>() }
+        // producer_pos is the first word of the producer page.
+        self.producer_area.atomic_u64(0)
     }
 
     fn overwrite_pos(&self) -> &AtomicU64 {
-        // SAFETY: overwrite_pos is a word of the producer page.
-        unsafe { &*self.producer_area.as_ptr().add(OVERWRITE_POS_OFFSET).cast::<AtomicU64>() }
+        self.producer_area.atomic_u64(OVERWRITE_POS_OFFSET)
     }
 
     /// Address of ring position `pos` (data pages follow the producer page).
@@ -209,16 +187,6 @@ impl OverwriteRing {
                 Some(header) => Record::Event { header, len },
                 None => Record::Malformed,
             });
-        }
-    }
-}
-
-impl Drop for OverwriteRing {
-    fn drop(&mut self) {
-        // SAFETY: both were mapped in `new` with these lengths.
-        unsafe {
-            libc::munmap(self.consumer_page.as_ptr().cast(), self.page);
-            libc::munmap(self.producer_area.as_ptr().cast(), self.producer_area_len);
         }
     }
 }

@@ -71,7 +71,7 @@ fn escape(s: &str) -> String {
 pub fn ramp_title(workload: &RunConfig) -> String {
     format!(
         "capacity ramp: {} B events, batch {}, ring {}, {} wakeups",
-        workload.event_size,
+        workload.event_size(),
         workload.batch,
         format_bytes(workload.ringbuf_size),
         workload.wakeup
@@ -186,7 +186,7 @@ pub fn size_title(workload: &RunConfig) -> String {
     format!(
         "capacity size: {} at {} B events, batch {}, {} wakeups",
         format_rate(workload.rate),
-        workload.event_size,
+        workload.event_size(),
         workload.batch,
         workload.wakeup
     )

@@ -16,24 +16,17 @@ use super::rate::{self, Limit, MAX_TRIAL};
 const CONFIRM_PASSES: usize = 3;
 /// Confirmation runs, in all, before giving up on confirming an answer.
 const MAX_CONFIRMATION_RUNS: usize = 12;
-use capacity_common::record_bytes;
+use capacity_common::{record_bytes, MAX_RING_BYTES};
 
 use crate::{
-    event_sizes::EventSizes,
-    memory::{
-        model::Model,
-        naive::{next_power_of_two, RING_MARGIN},
-    },
+    memory::{model::Model, ring_size::RingFormula},
     output::{key_values, Report, Table},
     progress::Progress,
-    memory::host::page_size,
     run::{run_fixed_rate, RunConfig, RunResult},
     settings::Setting,
+    sys::page_size,
     units::{format_bytes, format_rate},
 };
-
-/// The kernel's largest ring buffer.
-pub const MAX_RING: u64 = 1 << 31;
 
 #[derive(Debug, Clone)]
 pub struct SizeSpec {
@@ -131,7 +124,7 @@ pub fn validate(spec: &SizeSpec) -> anyhow::Result<()> {
             );
         }
     }
-    if spec.max > MAX_RING {
+    if spec.max > MAX_RING_BYTES {
         anyhow::bail!("{} {} is larger than the kernel allows (2G)", name(Setting::LargestRing), format_bytes(spec.max));
     }
     if spec.min > spec.max {
@@ -160,25 +153,16 @@ pub fn validate(spec: &SizeSpec) -> anyhow::Result<()> {
 
 /// The smallest ring to try: `min`, raised to hold the largest record.
 pub fn first_size(spec: &SizeSpec) -> u64 {
-    let w = &spec.workload;
-    let largest = w.size_mix.as_ref().map_or(w.event_size, EventSizes::largest);
-    spec.min.max(record_bytes(largest.into()).next_power_of_two())
+    RingFormula::of(&spec.workload.event_sizes).smallest_bytes(spec.min)
 }
 
 /// The lab's ring and the recommended one for the workload: (lab,
 /// recommended). Not capped at the kernel's largest ring: a formula that
 /// asks for more is a finding, not a reason to refuse the measurement.
 fn formulas(spec: &SizeSpec, model: &Model) -> (u64, u64) {
-    let w = &spec.workload;
-    let (mean_event, mean_record, largest_record) = match &w.size_mix {
-        None => (f64::from(w.event_size), record_bytes(w.event_size.into()) as f64, record_bytes(w.event_size.into())),
-        Some(mix) => (mix.mean_event_size(), mix.mean_record_bytes(), record_bytes(mix.largest().into())),
-    };
-    let seconds = spec.buffer_seconds * RING_MARGIN;
-    let lab = next_power_of_two(w.rate * mean_event * seconds);
-    let recommended =
-        next_power_of_two(w.rate * mean_record * seconds).max(model.host.page_size).max(largest_record.next_power_of_two());
-    (lab, recommended)
+    let (w, seconds) = (&spec.workload, spec.buffer_seconds);
+    let formula = RingFormula::of(&w.event_sizes);
+    (formula.lab_bytes(w.rate, seconds), formula.recommended_bytes(w.rate, seconds, model.host.page_size))
 }
 
 /// How long a trial runs: the step duration, longer when a trial must see
@@ -342,9 +326,9 @@ pub fn size(spec: &SizeSpec, model: &Model, stop: &AtomicBool) -> anyhow::Result
         memlock_exact,
         limited_by,
         rate: w.rate,
-        event_size: w.event_size,
-        record_bytes: record_bytes(w.event_size.into()),
-        event_size_mix: w.size_mix.as_ref().map(ToString::to_string),
+        event_size: w.event_size(),
+        record_bytes: record_bytes(w.event_size().into()),
+        event_size_mix: w.event_sizes.is_mix().then(|| w.event_sizes.to_string()),
         mean_record_bytes: w.mean_record_bytes(),
         buffer_seconds: spec.buffer_seconds,
         min: spec.min,
@@ -425,7 +409,7 @@ impl Report for SizeResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::consumer::Stall;
+    use crate::{event_sizes::EventSizes, run::consumer::Stall};
 
     fn spec() -> SizeSpec {
         SizeSpec {
@@ -448,7 +432,7 @@ mod tests {
     #[test]
     fn the_first_size_holds_one_record() {
         let mut s = spec();
-        s.workload.event_size = 8000; // 8008-byte records need 8 KiB.
+        s.workload.event_sizes = EventSizes::Fixed(8000); // 8008-byte records need 8 KiB.
         assert_eq!(first_size(&s), 8192);
         assert_eq!(first_size(&spec()), 4096);
     }
@@ -493,11 +477,11 @@ mod tests {
         assert_eq!(formulas(&s, &model), (128 << 20, 128 << 20));
         // Beyond the kernel's 2 GiB: reported, not refused.
         s.workload.rate = 10e6;
-        s.workload.event_size = 4096;
+        s.workload.event_sizes = EventSizes::Fixed(4096);
         assert_eq!(formulas(&s, &model), (1 << 38, 1 << 38));
         // A mix: its mean event for the lab, its mean record for the rest.
         s.workload.rate = 10_000.0;
-        s.workload.size_mix = Some("64:70,512:25,4096:5".parse().unwrap());
+        s.workload.event_sizes = "64:70,512:25,4096:5".parse().unwrap();
         assert_eq!(formulas(&s, &model), (32 << 20, 32 << 20));
     }
 

@@ -117,7 +117,7 @@ impl SyntheticHost {
             dropped: attempted - consumed,
             drop_rate: (attempted - consumed) as f64 / attempted.max(1) as f64,
             map_updates: attempted,
-            event_size: config.event_size,
+            event_size: config.event_size(),
             record_bytes: 72,
             batch: config.batch,
             producers: config.producers,

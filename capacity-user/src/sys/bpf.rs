@@ -1,0 +1,130 @@
+//! The bpf(2) commands aya 0.14 does not offer for run-time shapes, each as
+//! one function with a typed result: create a map of any shape, update an
+//! element and walk keys of sizes known only at run time, and read a
+//! program's full `bpf_prog_info` (aya's has no `recursion_misses`).
+use std::{
+    io, mem,
+    os::fd::{AsRawFd, BorrowedFd},
+};
+
+use aya::maps::{MapData, MapError};
+use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_map_type, bpf_prog_info, BPF_ANY};
+
+/// Shown by bpftool for the maps this tool creates; the kernel keeps 15
+/// characters and refuses dots.
+const MAP_NAME: &str = "capacity_verify";
+
+/// One bpf(2) call; the kernel's error as an io::Error.
+fn sys_bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live, fully initialised `union bpf_attr` of the
+    // size passed; the pointers the caller put in it outlive the call.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut bpf_attr, mem::size_of::<bpf_attr>()) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn zeroed_attr() -> bpf_attr {
+    // SAFETY: `union bpf_attr` is plain integers; all zeroes is what the
+    // kernel expects in every field a command does not use.
+    unsafe { mem::zeroed() }
+}
+
+/// BPF_MAP_CREATE of any type and flags (named `capacity_verify`), through
+/// aya so that the map is an aya `MapData`. The error is the kernel's own.
+pub fn create_map(
+    map_type: bpf_map_type,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+) -> io::Result<MapData> {
+    let definition = aya_obj::Map::new_from_params(map_type as u32, key_size, value_size, max_entries, map_flags);
+    MapData::create(definition, MAP_NAME, None).map_err(|e| match e {
+        MapError::CreateError { io_error, .. } => io_error,
+        other => io::Error::other(other),
+    })
+}
+
+/// BPF_MAP_UPDATE_ELEM with BPF_ANY: `key` and `value` must be the map's
+/// key size and value size (per-CPU maps: a value for every possible CPU,
+/// each rounded up to 8 bytes); the kernel reads exactly that many bytes.
+pub fn map_update_elem(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integers into the union's map-element member.
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = fd.as_raw_fd() as u32;
+    elem.key = key.as_ptr() as u64;
+    elem.__bindgen_anon_1.value = value.as_ptr() as u64;
+    elem.flags = BPF_ANY.into();
+    sys_bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// BPF_MAP_GET_NEXT_KEY: writes the key after `key` (the first key for
+/// `None`) into `next`, which must hold the map's key size. False at the
+/// end of the map.
+pub fn map_get_next_key(fd: BorrowedFd<'_>, key: Option<&[u8]>, next: &mut [u8]) -> io::Result<bool> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integers into the union's map-element member.
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = fd.as_raw_fd() as u32;
+    // A null key asks for the first key.
+    elem.key = key.map_or(0, |k| k.as_ptr() as u64);
+    elem.__bindgen_anon_1.next_key = next.as_mut_ptr() as u64;
+    match sys_bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD for a program. Kernels older than the struct
+/// leave the fields they do not know at zero.
+pub fn prog_info(fd: BorrowedFd<'_>) -> io::Result<bpf_prog_info> {
+    // SAFETY: bpf_prog_info is plain integers; all zeroes is valid.
+    let mut info: bpf_prog_info = unsafe { mem::zeroed() };
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integers into the union's info member.
+    let request = unsafe { &mut attr.info };
+    request.bpf_fd = fd.as_raw_fd() as u32;
+    request.info_len = mem::size_of::<bpf_prog_info>() as u32;
+    request.info = &mut info as *mut bpf_prog_info as u64;
+    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd as _;
+
+    use super::*;
+
+    /// Needs CAP_BPF (root): skipped otherwise, but never under CI=true.
+    fn privileged() -> bool {
+        let root = nix::unistd::geteuid().is_root();
+        assert!(root || std::env::var_os("CI").is_none(), "CI=true: this test needs root");
+        root
+    }
+
+    #[test]
+    fn a_hash_map_takes_keys_and_walks_them_back() {
+        if !privileged() {
+            eprintln!("skipped: creating maps needs root");
+            return;
+        }
+        let map = create_map(bpf_map_type::BPF_MAP_TYPE_HASH, 4, 8, 16, 0).expect("create a hash map");
+        let fd = map.fd().as_fd();
+        for key in [3u32, 9, 12] {
+            map_update_elem(fd, &key.to_ne_bytes(), &[0u8; 8]).expect("update");
+        }
+        let (mut key, mut next, mut seen) = (None::<[u8; 4]>, [0u8; 4], vec![]);
+        while map_get_next_key(fd, key.as_ref().map(|k| &k[..]), &mut next).expect("next key") {
+            seen.push(u32::from_ne_bytes(next));
+            key = Some(next);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [3, 9, 12]);
+    }
+}
