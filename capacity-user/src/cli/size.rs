@@ -9,7 +9,6 @@ use crate::{
     cli::load::LoadOptions,
     error::Outcome,
     memory::{host::Host, model::Model},
-    run::config::defaults,
     search::{
         plot,
         size::{self, SizeSpec},
@@ -50,7 +49,7 @@ pub struct SizeArgs {
 }
 
 pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
-    if args.options.ringbuf_size != parse_size(defaults::RINGBUF_SIZE).expect("the default ring size parses") {
+    if args.options.ringbuf_size.is_some() {
         return Err(anyhow::anyhow!("size chooses the ring itself: bound it with --min and --max instead of --ringbuf-size"));
     }
     let host = Host::this();

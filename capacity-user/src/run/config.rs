@@ -63,6 +63,11 @@ pub mod defaults {
     pub const MAP_ENTRIES: u32 = 10_240;
     pub const WAKEUP: &str = "adaptive";
 
+    /// `RINGBUF_SIZE` in bytes.
+    pub fn ringbuf_size() -> u64 {
+        crate::units::parse_size(RINGBUF_SIZE).expect("the default ring size parses")
+    }
+
     /// `WARMUP` as a duration.
     pub fn warmup() -> std::time::Duration {
         crate::units::parse_duration(WARMUP).expect("the default warm-up parses")
@@ -78,7 +83,7 @@ impl Default for RunConfig {
             duration: crate::units::parse_duration(defaults::DURATION).expect("the default duration parses"),
             warmup: defaults::warmup(),
             event_size: size(defaults::EVENT_SIZE) as u32,
-            ringbuf_size: size(defaults::RINGBUF_SIZE),
+            ringbuf_size: defaults::ringbuf_size(),
             batch: defaults::BATCH,
             producers: defaults::PRODUCERS,
             keyspace: defaults::KEYSPACE,

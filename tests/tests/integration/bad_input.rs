@@ -43,6 +43,21 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
     assert!(programs_left_behind().is_empty(), "a refused run left a program loaded");
 }
 
+/// Flags checked by presence and by what they mean, not by the text they
+/// were given in; refused before any privilege is needed.
+#[test]
+fn flags_are_read_for_what_they_say() {
+    // --ringbuf-size is refused by `size` even at the default's value.
+    for ring in ["8M", "4M"] {
+        assert_usage_error(&capacity(&["size", "--rate", "10k", "--ringbuf-size", ring]), "bound it with --min and --max");
+    }
+    // No warm-up is zero in any unit: the run gets as far as its next bad flag.
+    for zero in ["0", "0s", "0ms", "0.0"] {
+        assert_usage_error(&capacity(&["load", "--rate", "10k", "--warmup", zero, "--batch", "0"]), "--batch 0");
+    }
+    assert_usage_error(&capacity(&["load", "--rate", "10k", "--warmup=-1s"]), "--warmup");
+}
+
 /// A plan's run is refused in the workload file's words, and in the flag's
 /// where the command line set the value.
 #[test]

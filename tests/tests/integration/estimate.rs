@@ -179,6 +179,7 @@ fn bad_input_is_one_line_and_exit_2() {
         (map("hash", "10", "4", "4", &["--filled", "11"]), "filled"),
         (map("hash", "10", "4", "4", &["--kernel", "5.4"]), "RLIMIT_MEMLOCK"),
         (map("hash", "10", "4", "4", &["--btf", "/nonexistent"]), "cannot read BTF"),
+        (map("hash", "10", "4", "4", &["--cpus", "99999"]), "NR_CPUS is at most 8192"),
         (ring(&["--size", "12288"]), "power of two"),
         (ring(&["--size", "2048", "--page-size", "4096"]), "multiple of the page size"),
         (ring(&["--size", "4G"]), "largest ring"),

@@ -190,6 +190,10 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage_error(&capacity(&["inspect", path, "--set", "legacy_hash"]), "MAP=ENTRIES");
     assert_usage_error(&capacity(&["inspect", path, "--node", "4.19"]), "RLIMIT_MEMLOCK");
     assert_usage_error(&capacity(&["inspect", path, "--btf", "6.12"]), "KERNEL=FILE");
+    // A named file that cannot be read, even for a kernel no node runs.
+    assert_usage_error(&capacity(&["inspect", path, "--btf", "6.12=/nonexistent"]), "cannot read /nonexistent");
+    // More CPUs than any kernel can have: refused with the bound.
+    assert_usage_error(&capacity(&["inspect", path, "--node", "6.12:99999999"]), "NR_CPUS is at most 8192");
     assert_usage_error(
         &capacity(&["inspect", path, "--node", "6.1", "--btf", "6.1=/sys/kernel/btf/vmlinux"]),
         "BTF from a kernel 6.4 or later",
