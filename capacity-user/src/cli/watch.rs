@@ -70,7 +70,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     };
     let report = watch(options, Box::new(Snapshot::read_host))?;
     drop(stats);
-    eprintln!("capacity: watch: stopped by {} after {} sample(s)", report.stopped_by, report.samples);
+    log::info!("watch: stopped by {} after {} sample(s)", report.stopped_by, report.samples);
     if args.json {
         output::print(&report, true)?;
     }

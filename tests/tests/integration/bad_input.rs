@@ -58,6 +58,37 @@ fn flags_are_read_for_what_they_say() {
     assert_usage_error(&capacity(&["load", "--rate", "10k", "--warmup=-1s"]), "--warmup");
 }
 
+/// `capacity ARGS | true`: stdout's reader is gone before the first write.
+fn with_closed_stdout(args: &[&str]) -> std::process::Output {
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    Command::new(capacity_bin()).args(args).stdout(write).output().expect("run capacity")
+}
+
+/// Asserts a quiet stop: exit 0 and nothing on stderr (no panic, no backtrace).
+fn assert_stopped_quietly(out: &std::process::Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{what} | true: {stderr}");
+    assert!(stderr.is_empty(), "{what} | true printed on stderr: {stderr}");
+}
+
+#[test]
+fn a_closed_stdout_stops_quietly() {
+    assert_stopped_quietly(&with_closed_stdout(&["alerts"]), "alerts");
+    assert_stopped_quietly(&with_closed_stdout(&["alerts", "--json"]), "alerts --json");
+    assert_stopped_quietly(&with_closed_stdout(&["estimate", "ringbuf", "--size", "8M"]), "estimate ringbuf");
+}
+
+#[test]
+fn a_closed_stdout_stops_a_run_quietly() {
+    let Some(_kernel) = kernel_test() else { return };
+    for json in [&[][..], &["--json"]] {
+        let args = [&["load", "--rate", "10k", "--duration", "1"][..], json].concat();
+        assert_stopped_quietly(&with_closed_stdout(&args), &args.join(" "));
+    }
+    assert!(programs_left_behind().is_empty(), "a run whose reader left left a program loaded");
+}
+
 /// A plan's run is refused in the workload file's words, and in the flag's
 /// where the command line set the value.
 #[test]
