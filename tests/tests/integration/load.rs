@@ -93,9 +93,9 @@ fn overwrite_mode_counts_every_overwritten_record() {
         let out = capacity(&args);
         capacity_tests::assert_usage_error(&out, "BPF_F_RB_OVERWRITE");
         assert!(programs_left_behind().is_empty(), "nothing may stay loaded after the refusal");
-        eprintln!(
+        capacity_tests::announce(
             "*** overwrite_mode_counts_every_overwritten_record: this kernel predates BPF_F_RB_OVERWRITE (6.19): \
-             checked the refusal (exit 2); the overwrite run itself is SKIPPED here ***"
+             checked the refusal (exit 2); the overwrite run itself is SKIPPED here ***",
         );
         return;
     }
