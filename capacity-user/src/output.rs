@@ -31,6 +31,15 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The name serde gives `value` (a unit enum variant), for tables: the
+/// JSON's word, never a second spelling of it.
+pub fn serde_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        other => panic!("serde_name of a value that is not a unit variant: {other:?}"),
+    }
+}
+
 /// A plain text table: left-aligned columns two spaces apart, no borders, no
 /// trailing blanks (comfy-table with no style).
 pub struct Table {
@@ -74,6 +83,16 @@ pub fn key_values(pairs: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_names_are_the_json_words() {
+        #[derive(Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        enum Shape {
+            RateNotReached,
+        }
+        assert_eq!(serde_name(&Shape::RateNotReached), "rate-not-reached");
+    }
 
     #[test]
     fn table_aligns_columns() {

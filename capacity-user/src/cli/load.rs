@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{flags, JsonOutput};
+use super::JsonOutput;
 use crate::{
     error::Outcome,
     event_sizes::EventSizes,
@@ -13,7 +13,6 @@ use crate::{
         consumer::{ConsumerModel, Stall},
         run_fixed_rate, RunConfig, Wakeup,
     },
-    settings::Names,
     signal::stop_flag,
     units::{parse_duration, parse_rate, parse_size},
 };
@@ -77,9 +76,8 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// The run configuration at `rate` for `duration`, its settings named
-    /// in errors by `names` (the subcommand's flags).
-    pub fn config(&self, rate: f64, duration: Duration, names: Names) -> anyhow::Result<RunConfig> {
+    /// The run configuration at `rate` for `duration`.
+    pub fn config(&self, rate: f64, duration: Duration) -> anyhow::Result<RunConfig> {
         let (event_size, size_mix) = match &self.event_size {
             EventSizes::Fixed(size) => (*size, None),
             mix => (mix.mean_event_size().round() as u32, Some(mix.clone())),
@@ -103,7 +101,6 @@ impl LoadOptions {
             },
             wakeup: self.wakeup,
             overwrite: self.overwrite,
-            names,
         })
     }
 }
@@ -152,7 +149,7 @@ pub struct LoadArgs {
 
 pub fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
     let rate = args.options.mean_rate(args.rate)?;
-    let config = args.options.config(rate, args.duration, flags::load)?;
+    let config = args.options.config(rate, args.duration)?;
     let stop = stop_flag();
     let result = run_fixed_rate(&config, stop)?;
     args.output.print(&result)?;

@@ -150,7 +150,16 @@ fn clap_error_line(err: &clap::Error) -> String {
     format!("{first} (see `capacity --help`)")
 }
 
+/// Runs `command`. A setting the library refuses ([`SettingError`]) is
+/// worded here, by the flag (or workload key) the subcommand took it from.
+///
+/// [`SettingError`]: crate::settings::SettingError
 pub fn run(command: Command) -> anyhow::Result<Outcome> {
+    let names = flags::of(&command);
+    dispatch(command).map_err(|error| crate::settings::SettingError::name_in(error, names))
+}
+
+fn dispatch(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Estimate(cmd) => estimate::run(cmd),
         Command::Load(args) => load::run(args),

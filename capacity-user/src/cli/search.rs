@@ -52,7 +52,7 @@ pub struct SearchArgs {
 
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     // The top of the bracket, too, must be a rate the generator can attempt.
-    args.options.config(args.high, args.step_duration, flags::trials)?.validate()?;
+    args.options.config(args.high, args.step_duration)?.validate()?;
     let spec = SearchSpec {
         low: args.low,
         high: args.high,
@@ -63,7 +63,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         confidence: args.confidence,
         max_trials: args.max_trials,
         raise_batch: !args.keep_batch,
-        workload: args.options.config(args.low, args.step_duration, flags::trials)?,
+        workload: args.options.config(args.low, args.step_duration)?,
+        names: flags::trials,
     };
     let result = search::search(&spec, stop_flag())?;
     args.output.print(&result)?;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{flags, JsonOutput, PlotFile};
+use super::{JsonOutput, PlotFile};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
@@ -59,12 +59,12 @@ pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
         max_drop_rate: args.max_drop_rate,
         step_duration: args.step_duration,
         buffer_seconds: args.buffer_seconds.as_secs_f64(),
-        workload: args.options.config(args.options.mean_rate(args.rate)?, args.step_duration, flags::size)?,
+        workload: args.options.config(args.options.mean_rate(args.rate)?, args.step_duration)?,
     };
-    size::validate(&spec)?;
+    let valid = size::validate(&spec)?;
     let model = Model::new(None, None, host)?;
     let plot_file = args.plot.as_deref().map(PlotFile::create).transpose()?;
-    let result = size::size(&spec, &model, stop_flag())?;
+    let result = size::size(valid, &model, stop_flag())?;
     if let Some(file) = plot_file {
         file.write(plot::size_svg(&result, &plot::size_title(&spec.workload)))?;
     }

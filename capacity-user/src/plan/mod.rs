@@ -15,6 +15,7 @@ use crate::{
 };
 
 pub mod check;
+pub mod measure;
 pub mod workload;
 
 use check::Check;

@@ -29,10 +29,11 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     if config.overwrite && !overwrite_supported() {
         let release =
             nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
-        let overwrite = (config.names)(crate::settings::Setting::Overwrite);
-        anyhow::bail!(
-            "{overwrite} needs the ring buffer's overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which kernel {release} refuses: run without {overwrite}"
+        use crate::settings::Setting::Overwrite;
+        let why = format!(
+            " needs the ring buffer's overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which kernel {release} refuses: run without "
         );
+        return Err(crate::refuse!(Overwrite; Overwrite, why, Overwrite).into());
     }
     let mut program = EmitProgram::load(&config.program_settings())?;
     let mut ring = Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size as usize)?;

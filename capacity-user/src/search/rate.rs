@@ -21,7 +21,8 @@ use crate::{
     progress::Progress,
     run::{run_fixed_rate, RunConfig, RunResult},
     search::{offered_load, pass_curve::PassCurve},
-    settings::Setting,
+    refuse,
+    settings::{Names, Setting, SettingError},
     units::format_rate,
 };
 
@@ -69,6 +70,9 @@ pub struct SearchSpec {
     pub raise_batch: bool,
     /// The workload; its rate and duration are set per trial.
     pub workload: RunConfig,
+    /// How the advice and notices name the settings to change (the
+    /// caller's words for them: flags on the command line).
+    pub names: Names,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -225,31 +229,25 @@ pub fn judge(result: &RunResult, max_drop_rate: f64) -> Option<Limit> {
 }
 
 /// Every bad setting of a search, before anything touches the kernel.
-pub fn validate(spec: &SearchSpec) -> anyhow::Result<()> {
-    let name = spec.workload.names;
+pub fn validate(spec: &SearchSpec) -> Result<(), SettingError> {
     if !(spec.low > 0.0 && spec.high > spec.low && spec.high.is_finite()) {
-        anyhow::bail!(
-            "{} must be positive and below {} (got {} and {})",
-            name(Setting::LowRate),
-            name(Setting::HighRate),
-            spec.low,
-            spec.high
-        );
+        let got = format!(" (got {} and {})", spec.low, spec.high);
+        return Err(refuse!(Setting::LowRate; Setting::LowRate, " must be positive and below ", Setting::HighRate, got));
     }
     if spec.precision.is_nan() || spec.precision <= 0.0 {
-        anyhow::bail!("{} must be positive", name(Setting::Precision));
+        return Err(refuse!(Setting::Precision; Setting::Precision, " must be positive"));
     }
     if !(spec.max_drop_rate > 0.0 && spec.max_drop_rate < 1.0) {
-        anyhow::bail!("{} must be between 0 and 1 (e.g. 0.001 for 0.1%)", name(Setting::MaxDropRate));
+        return Err(refuse!(Setting::MaxDropRate; Setting::MaxDropRate, " must be between 0 and 1 (e.g. 0.001 for 0.1%)"));
     }
     if !(spec.pass_probability > 0.0 && spec.pass_probability < 1.0) {
-        anyhow::bail!("{} must be between 0 and 1 (e.g. 0.9)", name(Setting::PassProbability));
+        return Err(refuse!(Setting::PassProbability; Setting::PassProbability, " must be between 0 and 1 (e.g. 0.9)"));
     }
     if !(spec.confidence >= 0.5 && spec.confidence < 1.0) {
-        anyhow::bail!("{} must be at least 0.5 and below 1 (e.g. 0.95)", name(Setting::Confidence));
+        return Err(refuse!(Setting::Confidence; Setting::Confidence, " must be at least 0.5 and below 1 (e.g. 0.95)"));
     }
     if spec.max_trials < 3 {
-        anyhow::bail!("{} must be at least 3 (a probe, a pass and a failure)", name(Setting::MaxTrials));
+        return Err(refuse!(Setting::MaxTrials; Setting::MaxTrials, " must be at least 3 (a probe, a pass and a failure)"));
     }
     spec.workload.validate()
 }
@@ -361,7 +359,7 @@ impl Searcher<'_> {
             });
             match raised {
                 Some(next) => {
-                    let name = self.workload.names;
+                    let name = self.spec.names;
                     eprintln!(
                         "capacity: the producers peaked at {} with {} {batch}, short of {}: raising the batch to {next} \
                          so the ring and the consumer set the limit ({} keeps it)",
@@ -466,7 +464,7 @@ pub fn search_with<'a>(spec: &'a SearchSpec, stop: &'a AtomicBool, run: &'a mut 
     let advice = (limited_by == Limit::Producer).then(|| {
         let peak = s.trials.iter().filter(|t| t.run.batch == s.workload.batch).map(|t| t.run.actual_rate).fold(0.0, f64::max);
         let w = &s.workload;
-        offered_load::advice(spec.high, peak, w.batch, w.producers, !spec.raise_batch, w.names)
+        offered_load::advice(spec.high, peak, w.batch, w.producers, !spec.raise_batch, spec.names)
     });
     let at_answer = s
         .trials
@@ -586,6 +584,7 @@ mod tests {
             max_trials: 22,
             raise_batch: true,
             workload: RunConfig::default(),
+            names: Setting::plain,
         }
     }
 
