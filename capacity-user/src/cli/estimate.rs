@@ -129,17 +129,8 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
             let model = args.model.model()?;
             let report = match (args.size, args.rate, args.event_size) {
                 (Some(size), _, _) => estimate::ring_of_size(&model, size)?,
-                (None, Some(rate), Some(EventSizes::Fixed(event_size))) => {
-                    estimate::ring_for_rate(&model, rate, event_size.into(), args.buffer_seconds.as_secs_f64())?
-                }
-                (None, Some(rate), Some(mix)) => {
-                    let mix = estimate::SizeMix {
-                        label: mix.to_string(),
-                        mean_event_size: mix.mean_event_size(),
-                        mean_record_bytes: mix.mean_record_bytes(),
-                        largest_record_bytes: capacity_common::record_bytes(mix.largest().into()),
-                    };
-                    estimate::ring_for_mix(&model, rate, &mix, args.buffer_seconds.as_secs_f64())?
+                (None, Some(rate), Some(sizes)) => {
+                    estimate::ring_for_sizes(&model, rate, &sizes, args.buffer_seconds.as_secs_f64())?
                 }
                 _ => return Err(anyhow::anyhow!("give --rate and --event-size, or --size")),
             };

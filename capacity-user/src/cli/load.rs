@@ -128,7 +128,7 @@ impl LoadOptions {
 fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
     let number = ["ms", "us", "s", "m", "h", "d"].iter().find_map(|unit| text.trim().strip_suffix(unit));
     match number.unwrap_or(text.trim()).trim().parse::<f64>() {
-        Ok(zero) if zero == 0.0 => Ok(Duration::ZERO),
+        Ok(0.0) => Ok(Duration::ZERO),
         _ => parse_duration(text),
     }
 }

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     kernel::KernelVersion,
-    level::Level,
+    pressure::Level,
     memory::{host::Host, model::Model},
     output::{Report, Table},
     units::format_bytes,

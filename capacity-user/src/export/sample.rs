@@ -83,7 +83,7 @@ impl Snapshot {
                 entries: m.entries,
                 max_entries: m.map.max_entries,
                 pressure: m.pressure,
-                level: m.level.map(|l| l.name().to_string()),
+                level: m.level.map(|l| l.to_string()),
                 ring: m
                     .ringbuf_pending_bytes
                     .map(|pending_bytes| RingSample { pending_bytes, size_bytes: u64::from(m.map.max_entries) }),

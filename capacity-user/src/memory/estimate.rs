@@ -161,6 +161,31 @@ pub struct SizeMix {
     pub largest_record_bytes: u64,
 }
 
+impl SizeMix {
+    /// The estimate's view of a mix of event sizes.
+    pub fn of(sizes: &crate::event_sizes::EventSizes) -> Self {
+        Self {
+            label: sizes.to_string(),
+            mean_event_size: sizes.mean_event_size(),
+            mean_record_bytes: sizes.mean_record_bytes(),
+            largest_record_bytes: capacity_common::record_bytes(sizes.largest().into()),
+        }
+    }
+}
+
+/// The ring buffer a rate of events of `sizes` needs: one size, or a mix.
+pub fn ring_for_sizes(
+    model: &Model,
+    rate: f64,
+    sizes: &crate::event_sizes::EventSizes,
+    seconds: f64,
+) -> anyhow::Result<RingEstimate> {
+    match sizes {
+        crate::event_sizes::EventSizes::Fixed(size) => ring_for_rate(model, rate, (*size).into(), seconds),
+        mix => ring_for_mix(model, rate, &SizeMix::of(mix), seconds),
+    }
+}
+
 /// The ring buffer a rate of mixed-size events needs: the lab's formula
 /// with the mean event size, the recommendation with the mean record (each
 /// event's header and alignment counted), never below the largest record.

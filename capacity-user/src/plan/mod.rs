@@ -25,7 +25,7 @@ use workload::{CpuCosts, GrowsWith, Growth, Redundancy, Workload};
 pub const TARGET_UTILISATION: f64 = 0.70;
 
 /// How much of the memory budget a plan uses: the shared levels.
-pub use crate::level::Level;
+pub use crate::pressure::Level;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RingLine {

@@ -646,7 +646,7 @@ mod tests {
                 batch: config.batch,
                 producers: config.producers,
                 ringbuf_size: config.ringbuf_size,
-                wakeup: config.wakeup.to_string(),
+                wakeup: config.wakeup,
                 peak_occupancy_bytes: 0,
                 dropped_full: attempted - consumed,
                 seq_gaps: attempted - consumed,

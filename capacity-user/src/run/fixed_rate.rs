@@ -1,4 +1,4 @@
-//! One fixed-rate run, phase by phase: load the program, warm up, run the
+//! One fixed-rate run, stage by stage: load the program, warm up, run the
 //! producers and the consumer on separate CPUs, read the counters, check
 //! the invariants.
 use std::{
@@ -13,7 +13,7 @@ use super::{
     cpu::{pin_to_cpu, CpuPlan},
     generator::{produce, ProducerReport},
     invariants::check_invariants,
-    measured::Phase,
+    stage::Stage,
     program::{overwrite_supported, EmitProgram},
     result::{summarize, RunResult},
     ring::Ring,
@@ -37,34 +37,34 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     }
     let mut program = EmitProgram::load(&config.program_settings())?;
     let mut ring = Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size as usize)?;
-    let mut phase = None;
+    let mut stage = None;
     if !config.warmup.is_zero() && !stop.load(Ordering::Relaxed) {
-        let warmup = run_phase(&program, &mut ring, config, config.warmup, stop)?;
+        let warmup = run_stage(&program, &mut ring, config, config.warmup, stop)?;
         if stop.load(Ordering::Relaxed) {
             // Interrupted while warming up: that is the partial result.
-            phase = Some(warmup);
+            stage = Some(warmup);
         } else {
             program.reset()?;
         }
     }
-    let phase = match phase {
+    let stage = match stage {
         Some(warmup) => warmup,
-        None => run_phase(&program, &mut ring, config, config.duration, stop)?,
+        None => run_stage(&program, &mut ring, config, config.duration, stop)?,
     };
     program.flush_logs();
     let counters = program.counters()?;
-    let result = summarize(config, &phase, &counters, stop.load(Ordering::Relaxed));
-    check_invariants(config, &phase, &counters)?;
+    let result = summarize(config, &stage, &counters, stop.load(Ordering::Relaxed));
+    check_invariants(config, &stage, &counters)?;
     Ok(result)
 }
 
-fn run_phase(
+fn run_stage(
     program: &EmitProgram,
     ring: &mut Ring,
     config: &RunConfig,
     duration: Duration,
     stop: &AtomicBool,
-) -> anyhow::Result<Phase> {
+) -> anyhow::Result<Stage> {
     let token = program.token();
     let pace = config.pace(duration);
     let producers_done = AtomicBool::new(false);
@@ -102,7 +102,7 @@ fn run_phase(
         .zip(&producers)
         .map(|(seq, p)| kernel_attempted(p.triggers * batch, seq))
         .collect();
-    Ok(Phase { producers, consumer, kernel, stats_enabled: program.stats_enabled(), kernel_attempted })
+    Ok(Stage { producers, consumer, kernel, stats_enabled: program.stats_enabled(), kernel_attempted })
 }
 
 /// Events the program attempted for a producer that asked for `issued`,
