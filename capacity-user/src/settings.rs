@@ -61,7 +61,11 @@ pub enum Piece {
     Name(Setting),
     /// `before NAME after`, said only when the caller has a name for the
     /// setting (the command line offers an unpaced run; a plan does not).
-    Offer { setting: Setting, before: &'static str, after: &'static str },
+    Offer {
+        setting: Setting,
+        before: &'static str,
+        after: &'static str,
+    },
 }
 
 impl From<Setting> for Piece {

@@ -193,7 +193,11 @@ pub fn host() -> Result<()> {
     let release = String::from_utf8(Command::new("uname").arg("-r").output()?.stdout)?.trim().to_string();
     let row = Row::from_verify(&release, &json["btf_struct_sizes"])?;
     let mut rows = read()?;
-    step(&format!("{}: {}", row.series, if standing(&rows, &row) == Standing::Agrees { "unchanged" } else { "new sizes" }));
+    step(&format!(
+        "{}: {}",
+        row.series,
+        if standing(&rows, &row) == Standing::Agrees { "unchanged" } else { "new sizes" }
+    ));
     upsert(&mut rows, row);
     write(&rows)
 }

@@ -57,4 +57,3 @@ pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
     args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
 }
-

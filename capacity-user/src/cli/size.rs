@@ -50,7 +50,9 @@ pub struct SizeArgs {
 
 pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
     if args.options.ringbuf_size.is_some() {
-        return Err(anyhow::anyhow!("size chooses the ring itself: bound it with --min and --max instead of --ringbuf-size"));
+        return Err(anyhow::anyhow!(
+            "size chooses the ring itself: bound it with --min and --max instead of --ringbuf-size"
+        ));
     }
     let host = Host::this();
     let spec = SizeSpec {

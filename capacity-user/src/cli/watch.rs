@@ -49,7 +49,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     if args.window < args.interval * 2 {
         return Err(anyhow::anyhow!(
             "--window {:?} holds fewer than two samples of --interval {:?}: make it at least twice the interval",
-            args.window, args.interval
+            args.window,
+            args.interval
         ));
     }
     preflight::check_admin("capacity watch")?;

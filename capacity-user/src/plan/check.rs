@@ -77,7 +77,12 @@ impl Check {
             ("events", format!("{} B each, batch {}", self.run.event_size, self.run.batch)),
             (
                 "dropped",
-                format!("{} of {} ({:.4}%)", self.run.dropped, self.run.emitted + self.run.dropped, self.run.drop_rate * 100.0),
+                format!(
+                    "{} of {} ({:.4}%)",
+                    self.run.dropped,
+                    self.run.emitted + self.run.dropped,
+                    self.run.drop_rate * 100.0
+                ),
             ),
             (
                 "peak occupancy",

@@ -251,9 +251,9 @@ impl RawWorkload {
         let arrivals = match (&self.arrivals, &self.profile) {
             (Some(_), Some(_)) => anyhow::bail!("give arrivals or profile, not both"),
             (Some(text), None) => text.parse().map_err(|e: String| anyhow::anyhow!("arrivals: {e}"))?,
-            (None, Some(path)) => {
-                Arrivals::Profile(Profile::read(&base.join(path), self.speedup.unwrap_or(1.0)).map_err(anyhow::Error::msg)?)
-            }
+            (None, Some(path)) => Arrivals::Profile(
+                Profile::read(&base.join(path), self.speedup.unwrap_or(1.0)).map_err(anyhow::Error::msg)?,
+            ),
             (None, None) if self.speedup.is_some() => anyhow::bail!("speedup needs a profile"),
             (None, None) => Arrivals::Constant,
         };
@@ -262,7 +262,9 @@ impl RawWorkload {
             (Some(nodes), spare) => {
                 let spare = spare.unwrap_or(1);
                 if nodes == 0 || spare >= nodes {
-                    anyhow::bail!("nodes = {nodes}, spare = {spare}: spare must be below nodes (e.g. nodes = 4, spare = 1)");
+                    anyhow::bail!(
+                        "nodes = {nodes}, spare = {spare}: spare must be below nodes (e.g. nodes = 4, spare = 1)"
+                    );
                 }
                 Some(Redundancy { nodes, spare })
             }

@@ -13,10 +13,10 @@ use super::{
     cpu::{pin_to_cpu, CpuPlan},
     generator::{produce, ProducerReport},
     invariants::check_invariants,
-    stage::Stage,
     program::{overwrite_supported, EmitProgram},
     result::{summarize, RunResult},
     ring::Ring,
+    stage::Stage,
 };
 use crate::preflight;
 

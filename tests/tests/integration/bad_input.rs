@@ -2,7 +2,9 @@
 //! program left loaded.
 use std::process::Command;
 
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, kernel_test, loaded_capacity_programs, programs_left_behind};
+use capacity_tests::{
+    assert_usage_error, capacity, capacity_bin, kernel_test, loaded_capacity_programs, programs_left_behind,
+};
 
 #[test]
 fn bad_load_arguments_are_refused_before_anything_loads() {
@@ -25,7 +27,10 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
         // per producer, or not one trigger in the whole run.
         (&["load", "--rate", "1e30", "--duration", "1"], "at most 1000000000 events/s with batch 1 and 1 producer(s)"),
         (&["load", "--rate", "1e30", "--duration", "1"], "lower it, or run unpaced (`--rate max`)"),
-        (&["load", "--rate", "5G", "--batch", "2", "--producers", "2"], "at most 4000000000 events/s with batch 2 and 2 producer(s)"),
+        (
+            &["load", "--rate", "5G", "--batch", "2", "--producers", "2"],
+            "at most 4000000000 events/s with batch 2 and 2 producer(s)",
+        ),
         (&["load", "--rate", "1e-9", "--duration", "1"], "the lowest is 1 events/s"),
         (&["load", "--rate", "1", "--duration", "1", "--batch", "4"], "the lowest is 4 events/s"),
         (&["load", "--rate", "10k", "--duration", "1e30"], "too long"),
@@ -49,7 +54,10 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
 fn flags_are_read_for_what_they_say() {
     // --ringbuf-size is refused by `size` even at the default's value.
     for ring in ["8M", "4M"] {
-        assert_usage_error(&capacity(&["size", "--rate", "10k", "--ringbuf-size", ring]), "bound it with --min and --max");
+        assert_usage_error(
+            &capacity(&["size", "--rate", "10k", "--ringbuf-size", ring]),
+            "bound it with --min and --max",
+        );
     }
     // No warm-up is zero in any unit: the run gets as far as its next bad flag.
     for zero in ["0", "0s", "0ms", "0.0"] {

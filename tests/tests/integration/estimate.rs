@@ -124,16 +124,7 @@ fn known_kernels_are_exact_without_their_btf() {
 #[test]
 fn ring_sizes_for_a_rate_count_the_record_header() {
     let json = run_json(&[
-        "estimate",
-        "ringbuf",
-        "--rate",
-        "100k",
-        "--event-size",
-        "104",
-        "--buffer-seconds",
-        "5",
-        "--kernel",
-        "6.1",
+        "estimate", "ringbuf", "--rate", "100k", "--event-size", "104", "--buffer-seconds", "5", "--kernel", "6.1",
         "--json",
     ]);
     assert_eq!(json["rate"], 100_000.0);
@@ -147,8 +138,7 @@ fn ring_sizes_for_a_rate_count_the_record_header() {
     // 6.1 reports nothing for a ring buffer.
     assert_eq!(json["memlock_bytes"], 0);
     // The default buffer is 5 seconds; tiny rings are at least a page.
-    let json =
-        run_json(&["estimate", "ringbuf", "--rate", "10", "--event-size", "8", "--kernel", "6.1", "--json"]);
+    let json = run_json(&["estimate", "ringbuf", "--rate", "10", "--event-size", "8", "--kernel", "6.1", "--json"]);
     assert_eq!(json["buffer_seconds"], 5.0);
     assert_eq!(json["naive_bytes"], 512);
     assert_eq!(json["recommended_bytes"], 4096);

@@ -34,30 +34,13 @@ fn btf_maps_are_read_as_the_kernel_sees_them() {
     assert_eq!(
         names,
         BTreeSet::from([
-            ".bss",
-            ".data",
-            ".rodata",
-            "counters",
-            "events",
-            "flows",
-            "jumps",
-            "lru",
-            "pcpu_flows",
-            "per_cgroup",
-            "per_cgroup.inner",
-            "per_tenant",
-            "per_tenant.inner",
-            "prefixes",
-            "sparse",
-            "tiny"
+            ".bss", ".data", ".rodata", "counters", "events", "flows", "jumps", "lru", "pcpu_flows", "per_cgroup",
+            "per_cgroup.inner", "per_tenant", "per_tenant.inner", "prefixes", "sparse", "tiny"
         ])
     );
     // struct { u32; u8; } is 8 bytes to the kernel; struct { u64; u8; } 16.
     let flows = &maps["flows"];
-    assert_eq!(
-        (flows["type"].as_str(), u(flows, "key_size"), u(flows, "value_size")),
-        (Some("hash"), 8, 16)
-    );
+    assert_eq!((flows["type"].as_str(), u(flows, "key_size"), u(flows, "value_size")), (Some("hash"), 8, 16));
     assert_eq!(u(flows, "max_entries"), 10_000);
     assert_eq!(flows["section"], ".maps");
     // No preallocation: planned full, the empty figure beside it.

@@ -4,14 +4,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use capacity_tests::{capacity, capacity_bin, json_of, kernel_test, loaded_capacity_programs, programs_left_behind, run_json, u};
+use capacity_tests::{
+    capacity, capacity_bin, json_of, kernel_test, loaded_capacity_programs, programs_left_behind, run_json, u,
+};
 use serde_json::Value;
 
 /// The invariants every run must satisfy, checked from the outside.
 fn assert_every_event_accounted(v: &Value) {
     let batch = u(v, "batch");
     assert_eq!(u(v, "emitted"), u(v, "consumed") + u(v, "overwritten"), "emitted == consumed + overwritten: {v}");
-    assert_eq!(u(v, "triggers") * batch, u(v, "emitted") + u(v, "dropped"), "triggers × batch == emitted + dropped: {v}");
+    assert_eq!(
+        u(v, "triggers") * batch,
+        u(v, "emitted") + u(v, "dropped"),
+        "triggers × batch == emitted + dropped: {v}"
+    );
     assert_eq!(u(v, "dropped"), u(v, "dropped_full") + u(v, "dropped_busy"), "dropped == full + busy: {v}");
     // Every trigger the producers made ran, or the kernel skipped it and
     // counted it in the program's recursion_misses (7.x: the program can be

@@ -152,16 +152,7 @@ fn estimate_answers_what_a_real_map_reports() {
         } else {
             let kind = case["type"].as_str().unwrap();
             let mut args = vec![
-                "estimate",
-                "map",
-                "--type",
-                kind,
-                "--entries",
-                &entries,
-                "--key-size",
-                &key,
-                "--value-size",
-                &value,
+                "estimate", "map", "--type", kind, "--entries", &entries, "--key-size", &key, "--value-size", &value,
                 "--json",
             ];
             if case["prealloc"] == false {
@@ -198,16 +189,7 @@ fn example_workload() -> String {
 fn the_example_plan_has_every_figure_and_grows_what_it_should() {
     let workload = example_workload();
     let json = run_json(&[
-        "report",
-        "--workload",
-        &workload,
-        "--kernel",
-        "6.1",
-        "--cpus",
-        "2",
-        "--page-size",
-        "4096",
-        "--json",
+        "report", "--workload", &workload, "--kernel", "6.1", "--cpus", "2", "--page-size", "4096", "--json",
     ]);
     assert_eq!(json["workload"], "flow-monitor");
     assert_eq!(json["kernel"], "6.1.0");
@@ -336,7 +318,10 @@ fn measure_checks_the_plan_with_a_load_run() {
     assert!(u(check, "emitted") > 0);
     if checkable(
         json["cpu_source"] == "measured",
-        &format!("the run measured no per-event CPU costs (cpu_source {}): is kernel.bpf_stats_enabled settable?", json["cpu_source"]),
+        &format!(
+            "the run measured no per-event CPU costs (cpu_source {}): is kernel.bpf_stats_enabled settable?",
+            json["cpu_source"]
+        ),
     ) {
         let cpu = &json["grown"]["cpu"];
         assert_eq!(cpu["kernel_ns_per_event"], check["kernel_ns_per_event"]);
