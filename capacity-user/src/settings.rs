@@ -164,3 +164,43 @@ impl Setting {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(setting: Setting) -> &'static str {
+        match setting {
+            Setting::LargestRing => "--max",
+            Setting::Unpaced => "",
+            other => other.plain(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_worded_by_its_caller() {
+        let refusal = refuse!(Setting::LargestRing; Setting::LargestRing, " 5000 must be a power of two");
+        assert_eq!(refusal.setting, Setting::LargestRing);
+        assert_eq!(refusal.to_string(), "largest ring 5000 must be a power of two");
+        assert_eq!(refusal.message(flags), "--max 5000 must be a power of two");
+        // Through anyhow and a context, as the CLI receives it.
+        let error = anyhow::Error::new(refusal).context("cannot size the ring");
+        assert_eq!(
+            SettingError::name_in(error, flags).to_string(),
+            "cannot size the ring: --max 5000 must be a power of two"
+        );
+        // Other errors pass as they are.
+        assert_eq!(SettingError::name_in(anyhow::anyhow!("no BTF"), flags).to_string(), "no BTF");
+    }
+
+    #[test]
+    fn an_offer_is_made_only_where_the_caller_can_take_it() {
+        let offer = Piece::Offer { setting: Setting::Unpaced, before: ", or run unpaced (", after: ")" };
+        let refusal = refuse!(Setting::Rate; Setting::Rate, " is too fast", offer);
+        assert_eq!(refusal.message(flags), "rate is too fast");
+        assert_eq!(
+            refusal.message(|s| if s == Setting::Unpaced { "`--rate max`" } else { "--rate" }),
+            "--rate is too fast, or run unpaced (`--rate max`)"
+        );
+    }
+}
