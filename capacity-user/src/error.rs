@@ -17,6 +17,12 @@ use std::process::ExitCode;
 #[error("invariant broken: {0}")]
 pub struct InvariantError(pub String);
 
+/// stdout's reader closed it (EPIPE): nobody is left to read the result,
+/// so the program stops quietly with exit 0, as `head`'s writers do.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed by its reader")]
+pub struct ClosedStdout;
+
 /// What a command reports back to `main` when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -38,14 +44,22 @@ impl Outcome {
     }
 }
 
-/// Exit code for an error: 3 for a broken invariant, 2 for everything else
+/// Exit code for an error: 3 for a broken invariant, 0 for a closed stdout
+/// (nothing went wrong; the reader stopped reading), 2 for everything else
 /// (bad input, environment, kernel refusals).
 pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
     if error.downcast_ref::<InvariantError>().is_some() {
         ExitCode::from(3)
+    } else if is_closed_stdout(error) {
+        ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
     }
+}
+
+/// The error is stdout's reader going away: nothing to say about it.
+pub fn is_closed_stdout(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<ClosedStdout>().is_some()
 }
 
 /// The error as one line: anyhow's chain joined with ": ", newlines folded.

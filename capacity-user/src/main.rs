@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     };
     match cli::run(command) {
         Ok(outcome) => outcome.exit_code(),
+        Err(err) if error::is_closed_stdout(&err) => error::exit_code_for(&err),
         Err(err) => {
             eprintln!("capacity: error: {}", error::one_line(&err));
             error::exit_code_for(&err)

@@ -84,7 +84,7 @@ pub fn ensure_tracefs() -> anyhow::Result<()> {
         )
         .is_ok();
     if mounted && tracefs_path().is_some() {
-        eprintln!("capacity: mounted tracefs at {target}");
+        log::info!("mounted tracefs at {target}");
         return Ok(());
     }
     anyhow::bail!("tracefs is not mounted and could not be mounted: run `mount -t tracefs tracefs {target}`")

@@ -1,7 +1,9 @@
-//! The settings a run, a rate search, a ring search or a ramp takes, and how
-//! an error names them. The library cannot know where a value came from:
-//! the command line names its flags (cli/flags.rs), `capacity report` the
-//! workload file's keys, and any other caller gets plain words.
+//! The settings a run, a rate search, a ring search or a ramp takes, and
+//! what is wrong with one of them, as data. The library cannot know where a
+//! value came from, so it never names one: it returns a [`SettingError`],
+//! and the caller words it with its own names, the command line its flags
+//! (cli/flags.rs), `capacity report` the workload file's keys; any other
+//! caller gets plain words.
 
 /// One setting a check can refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +39,98 @@ pub enum Setting {
     Factor,
 }
 
-/// How a check names settings in its error message.
+/// How a caller names settings when it words a [`SettingError`].
 pub type Names = fn(Setting) -> &'static str;
+
+/// What is wrong with which setting: a library check's refusal, as data.
+/// `problem` says it in words with a slot for each setting it mentions,
+/// which the caller fills with its names ([`SettingError::message`]);
+/// Display fills them with plain words.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.message(Setting::plain))]
+pub struct SettingError {
+    /// The setting refused.
+    pub setting: Setting,
+    pub problem: Vec<Piece>,
+}
+
+/// A part of a refusal's words.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    Text(String),
+    /// The caller's name for this setting.
+    Name(Setting),
+    /// `before NAME after`, said only when the caller has a name for the
+    /// setting (the command line offers an unpaced run; a plan does not).
+    Offer {
+        setting: Setting,
+        before: &'static str,
+        after: &'static str,
+    },
+}
+
+impl From<Setting> for Piece {
+    fn from(setting: Setting) -> Self {
+        Piece::Name(setting)
+    }
+}
+
+impl From<String> for Piece {
+    fn from(text: String) -> Self {
+        Piece::Text(text)
+    }
+}
+
+impl From<&str> for Piece {
+    fn from(text: &str) -> Self {
+        Piece::Text(text.to_string())
+    }
+}
+
+/// `refuse!(setting; pieces...)`: a [`SettingError`] about `setting`, its
+/// words made of text and of the settings named in them.
+#[macro_export]
+macro_rules! refuse {
+    ($setting:expr; $($piece:expr),+ $(,)?) => {
+        $crate::settings::SettingError {
+            setting: $setting,
+            problem: vec![$($crate::settings::Piece::from($piece)),+],
+        }
+    };
+}
+
+impl SettingError {
+    /// The refusal in words, each setting named by `name`.
+    pub fn message(&self, name: impl Fn(Setting) -> &'static str) -> String {
+        self.problem
+            .iter()
+            .map(|piece| match piece {
+                Piece::Text(text) => text.clone(),
+                Piece::Name(setting) => name(*setting).to_string(),
+                Piece::Offer { setting, before, after } => match name(*setting) {
+                    "" => String::new(),
+                    named => format!("{before}{named}{after}"),
+                },
+            })
+            .collect()
+    }
+
+    /// `error` with every [`SettingError`] in its chain worded by `name`;
+    /// other errors as they are.
+    pub fn name_in(error: anyhow::Error, name: Names) -> anyhow::Error {
+        if error.downcast_ref::<SettingError>().is_none() {
+            return error;
+        }
+        let words: Vec<String> = error
+            .chain()
+            .map(|cause| match cause.downcast_ref::<SettingError>() {
+                Some(refusal) => refusal.message(name),
+                None => cause.to_string(),
+            })
+            .collect();
+        anyhow::Error::msg(words.join(": "))
+    }
+}
 
 impl Setting {
     /// Plain words, for values that came from no flag and no file.
@@ -72,5 +164,45 @@ impl Setting {
             Setting::Steps => "steps",
             Setting::Factor => "factor",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(setting: Setting) -> &'static str {
+        match setting {
+            Setting::LargestRing => "--max",
+            Setting::Unpaced => "",
+            other => other.plain(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_worded_by_its_caller() {
+        let refusal = refuse!(Setting::LargestRing; Setting::LargestRing, " 5000 must be a power of two");
+        assert_eq!(refusal.setting, Setting::LargestRing);
+        assert_eq!(refusal.to_string(), "largest ring 5000 must be a power of two");
+        assert_eq!(refusal.message(flags), "--max 5000 must be a power of two");
+        // Through anyhow and a context, as the CLI receives it.
+        let error = anyhow::Error::new(refusal).context("cannot size the ring");
+        assert_eq!(
+            SettingError::name_in(error, flags).to_string(),
+            "cannot size the ring: --max 5000 must be a power of two"
+        );
+        // Other errors pass as they are.
+        assert_eq!(SettingError::name_in(anyhow::anyhow!("no BTF"), flags).to_string(), "no BTF");
+    }
+
+    #[test]
+    fn an_offer_is_made_only_where_the_caller_can_take_it() {
+        let offer = Piece::Offer { setting: Setting::Unpaced, before: ", or run unpaced (", after: ")" };
+        let refusal = refuse!(Setting::Rate; Setting::Rate, " is too fast", offer);
+        assert_eq!(refusal.message(flags), "rate is too fast");
+        assert_eq!(
+            refusal.message(|s| if s == Setting::Unpaced { "`--rate max`" } else { "--rate" }),
+            "--rate is too fast, or run unpaced (`--rate max`)"
+        );
     }
 }

@@ -31,11 +31,42 @@ pub fn privileged(test: &str) -> bool {
     if capacity::preflight::is_privileged() {
         return true;
     }
-    if std::env::var_os("CI").is_some() {
+    if under_ci() {
         panic!("{test}: CI must run the privileged tests, but this process has no CAP_BPF/CAP_PERFMON (run as root)");
     }
-    eprintln!("\n*** SKIPPED {test}: needs root (or CAP_BPF+CAP_PERFMON); run `sudo cargo xtask test` ***\n");
+    announce(&format!("*** SKIPPED {test}: needs root (or CAP_BPF+CAP_PERFMON); run `sudo cargo xtask test` ***"));
     false
+}
+
+/// A CI run (`CI` set): every test must check what its name promises.
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+/// A line on stderr that the test harness does not capture. libtest hides
+/// what `eprintln!` prints behind a passing test's "ok"; a write to the
+/// stderr handle itself goes straight to the terminal or the CI log.
+pub fn announce(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "\n{line}\n");
+}
+
+/// The running test cannot check what its name promises here, because of
+/// `why`. Under CI that is a failure; elsewhere a loud SKIPPED line.
+pub fn skip(why: &str) {
+    let test = std::thread::current().name().unwrap_or("this test").to_string();
+    if under_ci() {
+        panic!("{test}: CI must check this, but {why}");
+    }
+    announce(&format!("*** SKIPPED (in part) {test}: {why} ***"));
+}
+
+/// `holds`, or a [`skip`] saying `why` not: `if checkable(x, "...") { checks }`.
+pub fn checkable(holds: bool, why: &str) -> bool {
+    if !holds {
+        skip(why);
+    }
+    holds
 }
 
 /// Serialises tests that load programs, across test binaries and threads,

@@ -40,12 +40,13 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<Outcome> {
     };
     options.validate().map_err(anyhow::Error::msg)?;
     let file = rules(&options);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&file)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&file)?)
     } else if args.prometheus_rule {
-        print!("{}", prometheus_rule_yaml(&file)?);
+        prometheus_rule_yaml(&file)?
     } else {
-        print!("{}", rules_yaml(&file)?);
-    }
+        rules_yaml(&file)?
+    };
+    crate::output::write_stdout(&text)?;
     Ok(Outcome::Success)
 }

@@ -8,7 +8,12 @@ use crate::{
     error::Outcome,
     event_sizes::EventSizes,
     kernel::KernelVersion,
-    memory::{estimate, host::Host, model::Model, MapKind, MapSpec},
+    memory::{
+        estimate,
+        host::{Host, MAX_CPUS},
+        model::Model,
+        MapKind, MapSpec,
+    },
     units::{parse_duration, parse_rate, parse_size},
 };
 
@@ -41,8 +46,11 @@ impl ModelArgs {
     pub fn model(&self) -> anyhow::Result<Model> {
         let this = Host::this();
         let host = Host { cpus: self.cpus.unwrap_or(this.cpus), page_size: self.page_size.unwrap_or(this.page_size) };
-        if host.cpus == 0 {
-            return Err(anyhow::anyhow!("--cpus must be at least 1"));
+        if host.cpus == 0 || host.cpus > MAX_CPUS {
+            return Err(anyhow::anyhow!(
+                "--cpus {} is out of range: use 1 to {MAX_CPUS} (a kernel's NR_CPUS is at most {MAX_CPUS})",
+                host.cpus
+            ));
         }
         if !host.page_size.is_power_of_two() || host.page_size < 4096 {
             return Err(anyhow::anyhow!("--page-size {} is not a page size: use 4096, 16K or 64K", host.page_size));
@@ -121,11 +129,8 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
             let model = args.model.model()?;
             let report = match (args.size, args.rate, args.event_size) {
                 (Some(size), _, _) => estimate::ring_of_size(&model, size)?,
-                (None, Some(rate), Some(EventSizes::Fixed(event_size))) => {
-                    estimate::ring_for_rate(&model, rate, event_size.into(), args.buffer_seconds.as_secs_f64())?
-                }
-                (None, Some(rate), Some(mix)) => {
-                    estimate::ring_for_mix(&model, rate, &mix, args.buffer_seconds.as_secs_f64())?
+                (None, Some(rate), Some(sizes)) => {
+                    estimate::ring_for_sizes(&model, rate, &sizes, args.buffer_seconds.as_secs_f64())?
                 }
                 _ => return Err(anyhow::anyhow!("give --rate and --event-size, or --size")),
             };

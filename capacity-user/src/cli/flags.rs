@@ -1,6 +1,21 @@
 //! The command line's names for the library's settings, so that a refused
-//! value is named by the flag that set it.
-use crate::{plan::check, settings::Setting};
+//! value ([`crate::settings::SettingError`]) is named by the flag that set it.
+use super::Command;
+use crate::{
+    plan::check,
+    settings::{Names, Setting},
+};
+
+/// How `command` names the settings it passes on.
+pub fn of(command: &Command) -> Names {
+    match command {
+        Command::Load(_) => load,
+        Command::Ramp(_) | Command::Search(_) => trials,
+        Command::Size(_) => size,
+        Command::Report(_) => report,
+        _ => Setting::plain,
+    }
+}
 
 /// `capacity load`: every setting is its own flag.
 pub fn load(setting: Setting) -> &'static str {
@@ -72,7 +87,7 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
-    use crate::{cli::Cli, settings::Names};
+    use crate::cli::Cli;
 
     /// Every flag an error may name is one the subcommand takes.
     #[test]

@@ -23,7 +23,7 @@ pub struct InspectArgs {
     #[arg(long = "node", value_name = "KERNEL[:CPUS[:PAGE]]")]
     pub nodes: Vec<NodeShape>,
     /// BTF of the nodes running KERNEL (raw or an ELF vmlinux), for exact struct sizes (repeatable).
-    #[arg(long = "btf", value_name = "KERNEL=FILE", value_parser = parse_btf)]
+    #[arg(long = "btf", value_name = "KERNEL=FILE", value_parser = parse_readable_btf)]
     pub btfs: Vec<(KernelVersion, PathBuf)>,
     /// Override a map's max_entries, as loaders do at run time (repeatable).
     #[arg(long = "set", value_name = "MAP=ENTRIES", value_parser = parse_set)]
@@ -33,6 +33,14 @@ pub struct InspectArgs {
     pub budget: Option<u64>,
     #[command(flatten)]
     pub output: JsonOutput,
+}
+
+/// `--btf KERNEL=FILE` whose file can be read, whether or not a node runs
+/// that kernel: a typo in a path is an error, never silently unused.
+fn parse_readable_btf(text: &str) -> Result<(KernelVersion, PathBuf), String> {
+    let (kernel, path) = parse_btf(text)?;
+    std::fs::File::open(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok((kernel, path))
 }
 
 fn parse_set(text: &str) -> Result<(String, u32), String> {

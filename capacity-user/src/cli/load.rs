@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{flags, JsonOutput};
+use super::JsonOutput;
 use crate::{
     error::Outcome,
     event_sizes::EventSizes,
@@ -13,7 +13,6 @@ use crate::{
         consumer::{ConsumerModel, Stall},
         run_fixed_rate, RunConfig, Wakeup,
     },
-    settings::Names,
     signal::stop_flag,
     units::{parse_duration, parse_rate, parse_size},
 };
@@ -25,9 +24,12 @@ pub struct LoadOptions {
     /// size, LO..HI (every size equally often) or S1:W1,S2:W2,... (weighted).
     #[arg(long, default_value = defaults::EVENT_SIZE, value_name = "S|LO..HI|S1:W1,...")]
     pub event_size: EventSizes,
-    /// Ring buffer size: a power of two and a multiple of the page size.
-    #[arg(long, default_value = defaults::RINGBUF_SIZE, value_parser = parse_size)]
-    pub ringbuf_size: u64,
+    // An Option, not a default value, so that `size` can tell it was given.
+    #[arg(long, value_name = "B", value_parser = parse_size, help = format!(
+        "Ring buffer size: a power of two and a multiple of the page size [default: {}]",
+        defaults::RINGBUF_SIZE
+    ))]
+    pub ringbuf_size: Option<u64>,
     /// Events per trigger (one syscall emits this many events) [default: 1;
     /// search: chosen once by calibrating the producers].
     #[arg(long)]
@@ -75,16 +77,15 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// The run configuration at `rate` for `duration`, its settings named
-    /// in errors by `names` (the subcommand's flags).
-    pub fn config(&self, rate: f64, duration: Duration, names: Names) -> anyhow::Result<RunConfig> {
+    /// The run configuration at `rate` for `duration`.
+    pub fn config(&self, rate: f64, duration: Duration) -> anyhow::Result<RunConfig> {
         Ok(RunConfig {
             arrivals: self.arrivals()?,
             rate,
             duration,
             warmup: self.warmup,
             event_sizes: self.event_size.clone(),
-            ringbuf_size: self.ringbuf_size,
+            ringbuf_size: self.ringbuf_size.unwrap_or_else(defaults::ringbuf_size),
             batch: self.batch.unwrap_or(defaults::BATCH),
             producers: self.producers,
             keyspace: self.keyspace,
@@ -96,7 +97,6 @@ impl LoadOptions {
             },
             wakeup: self.wakeup,
             overwrite: self.overwrite,
-            names,
         })
     }
 }
@@ -120,11 +120,13 @@ impl LoadOptions {
     }
 }
 
+/// A duration, or zero in any unit (`0`, `0s`, `0ms`, `0.0`): no warm-up.
 fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
-    if text.trim().trim_end_matches('s').trim() == "0" {
-        return Ok(Duration::ZERO);
+    let number = ["ms", "us", "s", "m", "h", "d"].iter().find_map(|unit| text.trim().strip_suffix(unit));
+    match number.unwrap_or(text.trim()).trim().parse::<f64>() {
+        Ok(0.0) => Ok(Duration::ZERO),
+        _ => parse_duration(text),
     }
-    parse_duration(text)
 }
 
 #[derive(Debug, Args)]
@@ -143,9 +145,24 @@ pub struct LoadArgs {
 
 pub fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
     let rate = args.options.mean_rate(args.rate)?;
-    let config = args.options.config(rate, args.duration, flags::load)?;
+    let config = args.options.config(rate, args.duration)?;
     let stop = stop_flag();
     let result = run_fixed_rate(&config, stop)?;
     args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_warmup_is_zero_in_any_unit() {
+        for zero in ["0", "0s", "0ms", "0.0", "0.0s", " 0 "] {
+            assert_eq!(parse_duration_or_zero(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        assert_eq!(parse_duration_or_zero("200ms"), Ok(Duration::from_millis(200)));
+        assert!(parse_duration_or_zero("-1s").is_err());
+        assert!(parse_duration_or_zero("0x").is_err());
+    }
 }

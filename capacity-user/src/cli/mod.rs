@@ -93,19 +93,29 @@ impl<'a> PlotFile<'a> {
 
     pub fn write(self, svg: String) -> anyhow::Result<()> {
         std::fs::write(self.0, svg)?;
-        eprintln!("capacity: wrote {}", self.0.display());
+        log::info!("wrote {}", self.0.display());
         Ok(())
     }
 }
 
-/// `log` records on stderr, one line each: `capacity: TARGET LEVEL: message`.
-/// By default only the kernel program's (aya-log, when CAPACITY_BPF_LOG sets
-/// its level); RUST_LOG picks others, e.g. `RUST_LOG=bpf,aya=debug`.
+/// The one channel for notices: `log` records on stderr, one line each.
+/// capacity's own notices (info and up) read `capacity: message` (warnings
+/// `capacity: warning: message`); other records, such as the kernel
+/// program's (aya-log, when CAPACITY_BPF_LOG sets its level), read
+/// `capacity: TARGET LEVEL: message`. RUST_LOG picks others, e.g.
+/// `RUST_LOG=capacity=info,bpf,aya=debug`.
 pub fn init_logging() {
     use std::io::Write as _;
-    let default = format!("{}=trace", capacity_common::names::LOG_TARGET);
+    let default = format!("{}=info,{}=trace", env!("CARGO_CRATE_NAME"), capacity_common::names::LOG_TARGET);
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format(|out, record| writeln!(out, "capacity: {} {}: {}", record.target(), record.level(), record.args()))
+        .format(|out, record| {
+            let ours = record.target().split("::").next() == Some(env!("CARGO_CRATE_NAME"));
+            match record.level() {
+                log::Level::Info if ours => writeln!(out, "capacity: {}", record.args()),
+                log::Level::Warn | log::Level::Error if ours => writeln!(out, "capacity: warning: {}", record.args()),
+                level => writeln!(out, "capacity: {} {level}: {}", record.target(), record.args()),
+            }
+        })
         .init();
 }
 
@@ -140,7 +150,16 @@ fn clap_error_line(err: &clap::Error) -> String {
     format!("{first} (see `capacity --help`)")
 }
 
+/// Runs `command`. A setting the library refuses ([`SettingError`]) is
+/// worded here, by the flag (or workload key) the subcommand took it from.
+///
+/// [`SettingError`]: crate::settings::SettingError
 pub fn run(command: Command) -> anyhow::Result<Outcome> {
+    let names = flags::of(&command);
+    dispatch(command).map_err(|error| crate::settings::SettingError::name_in(error, names))
+}
+
+fn dispatch(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Estimate(cmd) => estimate::run(cmd),
         Command::Load(args) => load::run(args),

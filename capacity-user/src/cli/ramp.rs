@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{flags, JsonOutput, PlotFile};
+use super::{JsonOutput, PlotFile};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
     search::{
         plot,
-        ramp::{self, Steps},
+        ramp::{self, Ramp, Steps},
     },
     signal::stop_flag,
     units::{parse_duration, parse_rate},
@@ -47,18 +47,13 @@ pub fn run(args: RampArgs) -> anyhow::Result<Outcome> {
         (_, Some(f)) => Steps::Geometric(f),
         (n, None) => Steps::Linear(n.unwrap_or(10)),
     };
-    let targets = ramp::rates(args.from, args.to, steps, flags::trials)?;
-    // Refuse an unattainable --from or --to as given, before any step runs.
-    for rate in [args.from, args.to] {
-        args.options.config(rate, args.step_duration, flags::trials)?.validate()?;
-    }
-    let workload = args.options.config(args.from, args.step_duration, flags::trials)?;
+    let workload = args.options.config(args.from, args.step_duration)?;
+    let ramp = Ramp::new(&workload, args.from, args.to, steps, args.step_duration)?;
     let plot_file = args.plot.as_deref().map(PlotFile::create).transpose()?;
-    let result = ramp::ramp(&workload, &targets, args.step_duration, stop_flag())?;
+    let result = ramp::ramp(&ramp, stop_flag())?;
     if let Some(file) = plot_file {
-        file.write(plot::ramp_svg(&result, &plot::ramp_title(&workload)))?;
+        file.write(plot::ramp_svg(&result, &plot::ramp_title(ramp.workload())))?;
     }
     args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
 }
-

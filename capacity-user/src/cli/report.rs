@@ -3,12 +3,10 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use super::{estimate::ModelArgs, flags, JsonOutput};
+use super::{estimate::ModelArgs, JsonOutput};
 use crate::{
     error::Outcome,
-    memory::{host::Host, model::Model},
-    plan::{self, check, workload::Workload},
-    search::size,
+    plan::{self, workload::Workload},
     signal::stop_flag,
     units::parse_duration,
 };
@@ -37,30 +35,12 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let workload = Workload::read(&args.workload)?;
     let model = args.model.model()?;
-    let mut report = plan::build(&workload, &model, None)?;
-    let mut outcome = Outcome::Success;
-    if args.measure {
-        // Refuse a plan this host cannot try before anything runs.
-        check::config(&report, &workload, args.duration, flags::report).validate()?;
-        size::validate(&check::size_spec(&report, &workload, args.duration, flags::report))?;
-        let check = check::run(&report, &workload, args.duration, flags::report, stop_flag())?;
-        if check.run.interrupted {
-            outcome = Outcome::Interrupted;
-        }
-        if let Some(costs) = check.costs() {
-            report = plan::build(&workload, &model, Some(costs))?;
-        }
-        report.check = Some(check);
-        if outcome != Outcome::Interrupted {
-            let spec = check::size_spec(&report, &workload, args.duration, flags::report);
-            let host_model = Model::new(None, None, Host::this())?;
-            let sized = size::size(&spec, &host_model, stop_flag())?;
-            if sized.interrupted {
-                outcome = Outcome::Interrupted;
-            }
-            report.measured_ring = Some(sized);
-        }
-    }
+    let (report, interrupted) = if args.measure {
+        let measured = plan::measure::measure(&workload, &model, args.duration, stop_flag())?;
+        (measured.plan, measured.interrupted)
+    } else {
+        (plan::build(&workload, &model, None)?, false)
+    };
     args.output.print(&report)?;
-    Ok(outcome)
+    Ok(if interrupted { Outcome::Interrupted } else { Outcome::Success })
 }

@@ -62,8 +62,6 @@ pub struct SearchArgs {
 
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let step = args.step_duration.unwrap_or(DEFAULT_STEP);
-    // The top of the bracket, too, must be a rate the generator can attempt.
-    args.options.config(args.high, step, flags::trials)?.validate()?;
     let spec = SearchSpec {
         low: args.low,
         high: args.high,
@@ -75,7 +73,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         max_trials: args.max_trials,
         time_budget: args.time_budget,
         batch_source: if args.options.batch.is_some() { BatchSource::Requested } else { BatchSource::Calibrated },
-        workload: args.options.config(args.low, step, flags::trials)?,
+        workload: args.options.config(args.low, step)?,
+        names: flags::trials,
     };
     let result = search::search(&spec, stop_flag())?;
     args.output.print(&result)?;

@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{flags, JsonOutput, PlotFile};
+use super::{JsonOutput, PlotFile};
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
     memory::{host::Host, model::Model},
-    run::config::defaults,
     search::{
         plot,
         size::{self, SizeSpec},
@@ -50,8 +49,10 @@ pub struct SizeArgs {
 }
 
 pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
-    if args.options.ringbuf_size != parse_size(defaults::RINGBUF_SIZE).expect("the default ring size parses") {
-        return Err(anyhow::anyhow!("size chooses the ring itself: bound it with --min and --max instead of --ringbuf-size"));
+    if args.options.ringbuf_size.is_some() {
+        return Err(anyhow::anyhow!(
+            "size chooses the ring itself: bound it with --min and --max instead of --ringbuf-size"
+        ));
     }
     let host = Host::this();
     let spec = SizeSpec {
@@ -60,12 +61,12 @@ pub fn run(args: SizeArgs) -> anyhow::Result<Outcome> {
         max_drop_rate: args.max_drop_rate,
         step_duration: args.step_duration,
         buffer_seconds: args.buffer_seconds.as_secs_f64(),
-        workload: args.options.config(args.options.mean_rate(args.rate)?, args.step_duration, flags::size)?,
+        workload: args.options.config(args.options.mean_rate(args.rate)?, args.step_duration)?,
     };
-    size::validate(&spec)?;
+    let valid = size::validate(&spec)?;
     let model = Model::new(None, None, host)?;
     let plot_file = args.plot.as_deref().map(PlotFile::create).transpose()?;
-    let result = size::size(&spec, &model, stop_flag())?;
+    let result = size::size(valid, &model, stop_flag())?;
     if let Some(file) = plot_file {
         file.write(plot::size_svg(&result, &plot::size_title(&spec.workload)))?;
     }

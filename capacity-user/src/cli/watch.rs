@@ -49,7 +49,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     if args.window < args.interval * 2 {
         return Err(anyhow::anyhow!(
             "--window {:?} holds fewer than two samples of --interval {:?}: make it at least twice the interval",
-            args.window, args.interval
+            args.window,
+            args.interval
         ));
     }
     preflight::check_admin("capacity watch")?;
@@ -70,7 +71,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     };
     let report = watch(options, Box::new(Snapshot::read_host))?;
     drop(stats);
-    eprintln!("capacity: watch: stopped by {} after {} sample(s)", report.stopped_by, report.samples);
+    log::info!("watch: stopped by {} after {} sample(s)", report.stopped_by, report.samples);
     if args.json {
         output::print(&report, true)?;
     }

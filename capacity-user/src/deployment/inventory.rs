@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     kernel::KernelVersion,
-    level::Level,
+    pressure::Level,
     memory::{host::Host, model::Model},
     output::{Report, Table},
     sys::{bpf_map_type::BPF_MAP_TYPE_RINGBUF, FdInfo},

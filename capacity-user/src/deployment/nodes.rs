@@ -10,7 +10,10 @@ use super::{
 };
 use crate::{
     kernel::KernelVersion,
-    memory::{host::Host, model::Model},
+    memory::{
+        host::{Host, MAX_CPUS},
+        model::Model,
+    },
     units::parse_size,
 };
 
@@ -35,6 +38,9 @@ impl FromStr for NodeShape {
             .next()
             .map(|c| match c.parse::<u32>() {
                 Ok(0) | Err(_) => Err(bad(format!("`{c}` is not a CPU count"))),
+                Ok(n) if n > MAX_CPUS => {
+                    Err(bad(format!("{n} CPUs is more than a kernel can have (NR_CPUS is at most {MAX_CPUS})")))
+                }
                 Ok(n) => Ok(n),
             })
             .transpose()?;
@@ -173,6 +179,8 @@ mod tests {
         assert_eq!("6.12".parse::<NodeShape>().unwrap().cpus, None);
         assert_eq!(parse_btf("6.12=/tmp/v").unwrap(), (KernelVersion::new(6, 12, 0), PathBuf::from("/tmp/v")));
         assert!(parse_btf("6.12").unwrap_err().contains("KERNEL=FILE"));
+        assert!("6.12:99999999".parse::<NodeShape>().unwrap_err().contains("NR_CPUS is at most 8192"));
+        assert_eq!("6.12:8192".parse::<NodeShape>().unwrap().cpus, Some(8192));
         for bad in ["", "six", "6.1:0", "6.1:x", "6.1:4:1000", "6.1:4:4096:9"] {
             let err = bad.parse::<NodeShape>().unwrap_err();
             assert!(err.contains("KERNEL[:CPUS[:PAGE]]"), "{bad}: {err}");

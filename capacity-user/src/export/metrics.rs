@@ -134,7 +134,7 @@ mod tests {
     use crate::{
         deployment::{inventory::LiveMap, owners::Owner},
         export::sample::{test_map, ProgramSample},
-        level::Level,
+        pressure::Level,
         sys::bpf_map_type::{BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF},
     };
 

@@ -133,7 +133,7 @@ pub(crate) fn test_map(id: u32, name: &str, map_type: crate::sys::bpf_map_type, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{deployment::owners::Owner, level::Level, sys::bpf_map_type::BPF_MAP_TYPE_RINGBUF};
+    use crate::{deployment::owners::Owner, pressure::Level, sys::bpf_map_type::BPF_MAP_TYPE_RINGBUF};
 
     #[test]
     fn watch_names_a_live_map_as_its_contract_says() {

@@ -118,7 +118,7 @@ fn maps_table(maps: &[WatchedMap]) -> String {
             used,
             of,
             m.pressure.map_or("-".into(), |p| format!("{:.1}%", p * 100.0)),
-            m.level.map_or("-".into(), |l| l.name().to_string()),
+            m.level.map_or("-".into(), |l| l.to_string()),
             w.trend_per_s.map_or("-".into(), |s| format!("{s:+.1}{unit}")),
             w.exhaustion_seconds.map_or("-".into(), format_seconds),
             format_bytes(m.memlock_bytes),

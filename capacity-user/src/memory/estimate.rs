@@ -155,6 +155,14 @@ pub fn ring_for_rate(model: &Model, rate: f64, event_size: u64, seconds: f64) ->
     })
 }
 
+/// The ring buffer a rate of events of `sizes` needs: one size, or a mix.
+pub fn ring_for_sizes(model: &Model, rate: f64, sizes: &EventSizes, seconds: f64) -> anyhow::Result<RingEstimate> {
+    match sizes {
+        EventSizes::Fixed(size) => ring_for_rate(model, rate, (*size).into(), seconds),
+        mix => ring_for_mix(model, rate, mix, seconds),
+    }
+}
+
 /// The ring buffer a rate of mixed-size events needs: the lab's formula
 /// with the mean event size, the recommendation with the mean record (each
 /// event's header and alignment counted), never below the largest record.

@@ -5,6 +5,9 @@
 use serde::Serialize;
 
 use crate::sys;
+/// The most CPUs any kernel can be built for: x86_64's NR_CPUS range ends
+/// at 8192 (CONFIG_MAXSMP), so a node with more is a typo.
+pub const MAX_CPUS: u32 = 8192;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Host {

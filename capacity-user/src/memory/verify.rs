@@ -179,8 +179,8 @@ pub fn run(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
     let model = Model::new(None, None, host)?;
     let meter = ChargeMeter::find();
     let plan = matrix(options, host);
-    eprintln!(
-        "capacity: verify: {} cases on {running}; charges from {}",
+    log::info!(
+        "verify: {} cases on {running}; charges from {}",
         plan.len(),
         meter.as_ref().map_or("no memory cgroup".into(), ChargeMeter::source)
     );

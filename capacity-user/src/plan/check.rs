@@ -13,11 +13,11 @@ use super::{
 };
 use crate::{
     event_sizes::EventSizes,
-    output::key_values,
+    output::{key_values, serde_name},
     preflight,
     run::{config::defaults, run_fixed_rate, RunConfig, RunResult},
     search::size::SizeSpec,
-    settings::{Names, Setting},
+    settings::Setting,
     units::{format_bytes, format_rate},
 };
 
@@ -27,8 +27,7 @@ const TRIGGERS_PER_SECOND: f64 = 100_000.0;
 /// What the load run saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// `holds`: no drops at the target rate; `drops`; or `rate not reached`.
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     /// Peak occupancy as a share of the recommended ring.
     pub peak_occupancy_pct: f64,
     /// The run itself, its fields inline in the JSON: `target_rate` (the
@@ -38,6 +37,20 @@ pub struct Check {
     /// `capacity load`'s result.
     #[serde(flatten)]
     pub run: RunResult,
+}
+
+/// What the load run says of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// No drops, and the target rate reached.
+    #[serde(rename = "holds")]
+    Holds,
+    /// The recommended ring dropped events.
+    #[serde(rename = "drops")]
+    Drops,
+    /// No drops, but the producers fell short of the target rate.
+    #[serde(rename = "rate not reached")]
+    RateNotReached,
 }
 
 impl Check {
@@ -52,7 +65,7 @@ impl Check {
     pub fn human(&self) -> String {
         let ns = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1} ns"));
         let mut pairs = vec![
-            ("check", format!("load run at the grown rate: {}", self.verdict)),
+            ("check", format!("load run at the grown rate: {}", serde_name(&self.verdict))),
             (
                 "rate",
                 format!(
@@ -65,7 +78,12 @@ impl Check {
             ("events", format!("{} B each, batch {}", self.run.event_size, self.run.batch)),
             (
                 "dropped",
-                format!("{} of {} ({:.4}%)", self.run.dropped, self.run.emitted + self.run.dropped, self.run.drop_rate * 100.0),
+                format!(
+                    "{} of {} ({:.4}%)",
+                    self.run.dropped,
+                    self.run.emitted + self.run.dropped,
+                    self.run.drop_rate * 100.0
+                ),
             ),
             (
                 "peak occupancy",
@@ -88,8 +106,11 @@ impl Check {
     }
 }
 
-/// How an error names a setting of the plan's runs: by the workload file's
-/// key it comes from, or as the plan's own choice.
+/// How the plan words a refusal of its runs' settings ([`SettingError`]):
+/// by the workload file's key a value comes from, or as the plan's own
+/// choice.
+///
+/// [`SettingError`]: crate::settings::SettingError
 pub fn setting_name(setting: Setting) -> &'static str {
     match setting {
         Setting::Rate => "the plan's rate (from events_per_second)",
@@ -103,9 +124,8 @@ pub fn setting_name(setting: Setting) -> &'static str {
     }
 }
 
-/// The run configuration that tries `plan` (its grown scenario); `names`
-/// names its settings in errors.
-pub fn config(plan: &Plan, workload: &Workload, duration: Duration, names: Names) -> RunConfig {
+/// The run configuration that tries `plan` (its grown scenario).
+pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig {
     let grown = &plan.grown;
     let rate = grown.events_per_second;
     let event_size = workload.event_size.clamp(EVENT_HEADER_SIZE as u64, MAX_EVENT_SIZE as u64) as u32;
@@ -128,7 +148,6 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration, names: Names
         keyspace: connections.unwrap_or(defaults.keyspace),
         map_entries: connections.unwrap_or(defaults.map_entries),
         arrivals: workload.arrivals.clone(),
-        names,
         ..defaults
     }
 }
@@ -137,9 +156,9 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration, names: Names
 /// plan recommends, that holds the load the plan must survive (the N+1
 /// failover load when the workload has nodes, else the grown one), with
 /// the workload's arrivals, `step` per trial.
-pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration, names: Names) -> SizeSpec {
+pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration) -> SizeSpec {
     let target = plan.failover.as_ref().unwrap_or(&plan.grown);
-    let mut config = config(plan, workload, step, names);
+    let mut config = config(plan, workload, step);
     config.rate = target.events_per_second;
     config.batch = ((config.rate / TRIGGERS_PER_SECOND).ceil() as u32).clamp(1, MAX_BATCH);
     let page = crate::sys::page_size();
@@ -154,22 +173,16 @@ pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration, names: Names)
 }
 
 /// Runs the plan's load (privileged).
-pub fn run(
-    plan: &Plan,
-    workload: &Workload,
-    duration: Duration,
-    names: Names,
-    stop: &AtomicBool,
-) -> anyhow::Result<Check> {
+pub fn run(plan: &Plan, workload: &Workload, duration: Duration, stop: &AtomicBool) -> anyhow::Result<Check> {
     preflight::check_load_environment("capacity report --measure")?;
-    let config = config(plan, workload, duration, names);
+    let config = config(plan, workload, duration);
     let result = run_fixed_rate(&config, stop)?;
     let verdict = if result.dropped > 0 {
-        "drops"
+        Verdict::Drops
     } else if result.actual_rate < 0.95 * config.rate {
-        "rate not reached"
+        Verdict::RateNotReached
     } else {
-        "holds"
+        Verdict::Holds
     };
     Ok(Check {
         verdict,
@@ -208,7 +221,7 @@ mod tests {
         .unwrap();
         let model = Model::with(KernelVersion::new(6, 1, 0), Host { cpus: 2, page_size: 4096 }, Accounting::Footprint);
         let plan = build(&workload, &model, None).unwrap();
-        let c = config(&plan, &workload, Duration::from_secs(2), setting_name);
+        let c = config(&plan, &workload, Duration::from_secs(2));
         assert_eq!(c.rate, 600_000.0);
         assert_eq!(c.batch, 6);
         assert_eq!(c.ringbuf_size, plan.grown.ring.recommended_bytes);

@@ -15,6 +15,7 @@ use crate::{
 };
 
 pub mod check;
+pub mod measure;
 pub mod workload;
 
 use check::Check;
@@ -24,7 +25,7 @@ use workload::{CpuCosts, GrowsWith, Growth, Redundancy, Workload};
 pub const TARGET_UTILISATION: f64 = 0.70;
 
 /// How much of the memory budget a plan uses: the shared levels.
-pub use crate::level::Level;
+pub use crate::pressure::Level;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RingLine {
@@ -179,12 +180,7 @@ fn scenario(
         let figure = model.map(&spec).map_err(|e| anyhow::anyhow!("map `{}`: {e}", map.name))?;
         *exact &= figure.exact;
         notes.extend(figure.notes);
-        maps.push(MapLine {
-            name: map.name.clone(),
-            spec,
-            naive_bytes: spec.naive_bytes(),
-            model_bytes: figure.bytes,
-        });
+        maps.push(MapLine { name: map.name.clone(), spec, naive_bytes: spec.naive_bytes(), model_bytes: figure.bytes });
     }
     let memory = Totals {
         naive_bytes: ring.naive_bytes + maps.iter().map(|m| m.naive_bytes).sum::<u64>(),
@@ -247,7 +243,8 @@ impl Report for Plan {
             ["".to_string(), "now".to_string(), "after growth".to_string()].into_iter().chain(failover_head),
         );
         let mut row = |label: &str, f: &dyn Fn(&Scenario) -> String| {
-            let cells = [Some(label.to_string()), Some(f(&self.now)), Some(f(&self.grown)), self.failover.as_ref().map(f)];
+            let cells =
+                [Some(label.to_string()), Some(f(&self.now)), Some(f(&self.grown)), self.failover.as_ref().map(f)];
             table.row(cells.into_iter().flatten());
         };
         row("events", &|s| format!("{} × {} B", format_rate(s.events_per_second), s.event_size));
@@ -260,7 +257,12 @@ impl Report for Plan {
             let label = format!("map {} ({})", map.name, map.spec.kind);
             row(&label, &|s| {
                 let m = &s.maps[i];
-                format!("{} entries: {} (lab {})", m.spec.entries, format_bytes(m.model_bytes), format_bytes(m.naive_bytes))
+                format!(
+                    "{} entries: {} (lab {})",
+                    m.spec.entries,
+                    format_bytes(m.model_bytes),
+                    format_bytes(m.naive_bytes)
+                )
             });
         }
         row("CPU cores", &|s| {

@@ -6,16 +6,15 @@
 //! event_size = 96              # average bytes per event
 //! buffer_seconds = 5           # optional, default 5
 //! memory_budget = "256M"
-//!
-//! [cpu]                        # optional per-event costs, in ns
-//! kernel_ns_per_event = 350
-//! consumer_ns_per_event = 900
-//!
-//! arrivals = "burst:4x50ms/1s"  # optional: constant (default), poisson, burst:...
+//! arrivals = "burst:4x50ms/1s" # optional: constant (default), poisson, burst:...
 //! # profile = "rates.csv"      # or a recorded rate series (relative to this file)
 //! # speedup = 60               # replayed this many times faster
 //! nodes = 4                    # optional N+1: the deployment's nodes,
 //! spare = 1                    # and how many may be lost
+//!
+//! [cpu]                        # optional per-event costs, in ns (tables
+//! kernel_ns_per_event = 350    # come after the top-level keys: TOML reads
+//! consumer_ns_per_event = 900  # every key below a [table] as its own)
 //!
 //! [growth]                     # optional, these are the defaults
 //! events = 1.5
@@ -252,9 +251,9 @@ impl RawWorkload {
         let arrivals = match (&self.arrivals, &self.profile) {
             (Some(_), Some(_)) => anyhow::bail!("give arrivals or profile, not both"),
             (Some(text), None) => text.parse().map_err(|e: String| anyhow::anyhow!("arrivals: {e}"))?,
-            (None, Some(path)) => {
-                Arrivals::Profile(Profile::read(&base.join(path), self.speedup.unwrap_or(1.0)).map_err(anyhow::Error::msg)?)
-            }
+            (None, Some(path)) => Arrivals::Profile(
+                Profile::read(&base.join(path), self.speedup.unwrap_or(1.0)).map_err(anyhow::Error::msg)?,
+            ),
             (None, None) if self.speedup.is_some() => anyhow::bail!("speedup needs a profile"),
             (None, None) => Arrivals::Constant,
         };
@@ -263,7 +262,9 @@ impl RawWorkload {
             (Some(nodes), spare) => {
                 let spare = spare.unwrap_or(1);
                 if nodes == 0 || spare >= nodes {
-                    anyhow::bail!("nodes = {nodes}, spare = {spare}: spare must be below nodes (e.g. nodes = 4, spare = 1)");
+                    anyhow::bail!(
+                        "nodes = {nodes}, spare = {spare}: spare must be below nodes (e.g. nodes = 4, spare = 1)"
+                    );
                 }
                 Some(Redundancy { nodes, spare })
             }
@@ -309,6 +310,34 @@ impl RawMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The example in this file's documentation is a workload that reads
+    /// as it says: every key where its comment puts it.
+    #[test]
+    fn the_documented_example_reads() {
+        let doc: String = include_str!("workload.rs")
+            .lines()
+            .map_while(|l| l.strip_prefix("//!"))
+            .skip_while(|l| l.trim() != "```toml")
+            .skip(1)
+            .take_while(|l| l.trim() != "```")
+            .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+            .collect();
+        assert!(doc.contains("[[maps]]"), "no toml example found: {doc}");
+        let w = Workload::parse(&doc).unwrap_or_else(|e| panic!("the documented example is refused: {e:#}"));
+        assert_eq!(w.name, "flow-monitor");
+        assert_eq!(w.arrivals, "burst:4x50ms/1s".parse().unwrap());
+        assert_eq!(w.redundancy, Some(Redundancy { nodes: 4, spare: 1 }));
+        assert_eq!(w.cpu.map(|c| (c.kernel_ns_per_event, c.consumer_ns_per_event)), Some((350.0, 900.0)));
+        assert_eq!(w.maps.len(), 1);
+    }
+
+    /// examples/workload.toml, which the README and docs/CLI.md point to, reads.
+    #[test]
+    fn the_example_file_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/workload.toml");
+        Workload::read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    }
 
     const MINIMAL: &str = r#"
         events_per_second = 1000

@@ -13,7 +13,8 @@ use super::{
 };
 use crate::{
     event_sizes::EventSizes,
-    settings::{Names, Setting},
+    refuse,
+    settings::{Piece, Setting, SettingError},
     sys::page_size,
     units::{format_bytes, plain_rate},
 };
@@ -42,9 +43,6 @@ pub struct RunConfig {
     pub overwrite: bool,
     /// How triggers arrive around the mean rate.
     pub arrivals: Arrivals,
-    /// How errors and advice name these settings: as the command line's
-    /// flags, a workload file's keys, or in plain words (the default).
-    pub names: Names,
 }
 
 /// The defaults of a run's settings, in the command line's own grammar. The
@@ -61,6 +59,11 @@ pub mod defaults {
     pub const MAP_ENTRIES: u32 = 10_240;
     pub const WAKEUP: &str = "adaptive";
 
+    /// `RINGBUF_SIZE` in bytes.
+    pub fn ringbuf_size() -> u64 {
+        crate::units::parse_size(RINGBUF_SIZE).expect("the default ring size parses")
+    }
+
     /// `WARMUP` as a duration.
     pub fn warmup() -> std::time::Duration {
         crate::units::parse_duration(WARMUP).expect("the default warm-up parses")
@@ -70,13 +73,12 @@ pub mod defaults {
 impl Default for RunConfig {
     /// The command line's defaults, at 100k events/s.
     fn default() -> Self {
-        let size = |text| crate::units::parse_size(text).expect("default sizes parse");
         Self {
             rate: 100_000.0,
             duration: crate::units::parse_duration(defaults::DURATION).expect("the default duration parses"),
             warmup: defaults::warmup(),
             event_sizes: defaults::EVENT_SIZE.parse().expect("the default event size parses"),
-            ringbuf_size: size(defaults::RINGBUF_SIZE),
+            ringbuf_size: defaults::ringbuf_size(),
             batch: defaults::BATCH,
             producers: defaults::PRODUCERS,
             keyspace: defaults::KEYSPACE,
@@ -85,100 +87,99 @@ impl Default for RunConfig {
             wakeup: defaults::WAKEUP.parse().expect("the default wakeup parses"),
             overwrite: false,
             arrivals: Arrivals::default(),
-            names: Setting::plain,
         }
     }
 }
 
 impl RunConfig {
-    /// Every bad combination, before anything touches the kernel.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        let name = self.names;
+    /// Every bad combination, before anything touches the kernel: what is
+    /// wrong with which setting, for the caller to word.
+    pub fn validate(&self) -> Result<(), SettingError> {
         let page = page_size();
         if self.rate.is_nan() || self.rate <= 0.0 {
-            anyhow::bail!("{} must be a positive number of events per second", name(Setting::Rate));
+            return Err(refuse!(Setting::Rate; Setting::Rate, " must be a positive number of events per second"));
         }
         if self.batch == 0 || self.batch > MAX_BATCH {
-            let batch = name(Setting::Batch);
-            anyhow::bail!("{batch} {} is out of range: use 1 to {MAX_BATCH} events per trigger", self.batch);
+            let why = format!(" {} is out of range: use 1 to {MAX_BATCH} events per trigger", self.batch);
+            return Err(refuse!(Setting::Batch; Setting::Batch, why));
         }
         if let EventSizes::Fixed(size) = self.event_sizes {
             if (size as usize) < EVENT_HEADER_SIZE || size as usize > MAX_EVENT_SIZE {
-                anyhow::bail!(
-                    "{} {size} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes",
-                    name(Setting::EventSize),
-                );
+                let why = format!(" {size} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes");
+                return Err(refuse!(Setting::EventSize; Setting::EventSize, why));
             }
         }
         let ring = self.ringbuf_size;
         if !ring.is_power_of_two() || !ring.is_multiple_of(page) {
-            anyhow::bail!(
-                "{} {ring} must be a power of two and a multiple of the page size ({page}): try {}",
-                name(Setting::RingbufSize),
+            let why = format!(
+                " {ring} must be a power of two and a multiple of the page size ({page}): try {}",
                 ring.next_power_of_two().max(page)
             );
+            return Err(refuse!(Setting::RingbufSize; Setting::RingbufSize, why));
         }
         if ring > MAX_RING_BYTES {
-            anyhow::bail!("{} {} is larger than the kernel allows (2G)", name(Setting::RingbufSize), format_bytes(ring));
+            let why = format!(" {} is larger than the kernel allows (2G)", format_bytes(ring));
+            return Err(refuse!(Setting::RingbufSize; Setting::RingbufSize, why));
         }
         if self.event_sizes.is_mix() {
             let mix = &self.event_sizes;
-            mix.check_for_program().map_err(|why| anyhow::anyhow!("{} {mix}: {why}", name(Setting::EventSize)))?;
+            mix.check_for_program().map_err(|why| refuse!(Setting::EventSize; Setting::EventSize, format!(" {mix}: {why}")))?;
         }
         let largest = self.event_sizes.largest();
         let record = record_bytes(largest.into());
         if record > ring {
-            let ring_name = name(Setting::RingbufSize);
-            anyhow::bail!(
-                "an event of {largest} bytes takes {record} bytes in the ring, more than {ring_name} {ring}: use {ring_name} {} or more",
-                record.next_power_of_two().max(page)
-            );
+            return Err(refuse!(Setting::RingbufSize;
+                format!("an event of {largest} bytes takes {record} bytes in the ring, more than "),
+                Setting::RingbufSize,
+                format!(" {ring}: use "),
+                Setting::RingbufSize,
+                format!(" {} or more", record.next_power_of_two().max(page)),
+            ));
         }
         if self.producers == 0 || self.producers > MAX_PRODUCERS {
-            anyhow::bail!("{} {} is out of range: use 1 to {MAX_PRODUCERS}", name(Setting::Producers), self.producers);
+            let why = format!(" {} is out of range: use 1 to {MAX_PRODUCERS}", self.producers);
+            return Err(refuse!(Setting::Producers; Setting::Producers, why));
         }
         if self.keyspace == 0 || self.map_entries == 0 {
-            anyhow::bail!("{} and {} must be at least 1", name(Setting::Keyspace), name(Setting::MapEntries));
+            let setting = if self.keyspace == 0 { Setting::Keyspace } else { Setting::MapEntries };
+            return Err(refuse!(setting; Setting::Keyspace, " and ", Setting::MapEntries, " must be at least 1"));
         }
         if self.overwrite && self.event_sizes.is_mix() {
-            anyhow::bail!(
-                "{} takes a single {}, not a mix: overwritten records are counted from the overwrite position by their one size",
-                name(Setting::Overwrite),
-                name(Setting::EventSize)
-            );
+            return Err(refuse!(Setting::Overwrite;
+                Setting::Overwrite,
+                " takes a single ",
+                Setting::EventSize,
+                ", not a mix: overwritten records are counted from the overwrite position by their one size",
+            ));
         }
         if self.duration.is_zero() {
-            anyhow::bail!("{} must be positive", name(Setting::Duration));
+            return Err(refuse!(Setting::Duration; Setting::Duration, " must be positive"));
         }
         let (batch, producers) = (self.batch, self.producers);
         let paceable = super::generator::paceable_rates(batch, producers, self.duration);
         if self.rate.is_finite() && self.rate > *paceable.end() {
-            let unpaced = match name(Setting::Unpaced) {
-                "" => String::new(),
-                how => format!(", or run unpaced ({how})"),
-            };
-            anyhow::bail!(
-                "{} {} events/s is more than the generator can pace: at most {} events/s with batch {batch} and {producers} producer(s) (one trigger per nanosecond each); lower it{unpaced}",
-                name(Setting::Rate),
+            let why = format!(
+                " {} events/s is more than the generator can pace: at most {} events/s with batch {batch} and {producers} producer(s) (one trigger per nanosecond each); lower it",
                 plain_rate(self.rate),
                 plain_rate(*paceable.end()),
             );
+            let unpaced = Piece::Offer { setting: Setting::Unpaced, before: ", or run unpaced (", after: ")" };
+            return Err(refuse!(Setting::Rate; Setting::Rate, why, unpaced));
         }
         if self.rate < *paceable.start() {
-            anyhow::bail!(
-                "{} {} events/s fires no trigger in a {} s run with batch {batch} and {producers} producer(s): the lowest is {} events/s; raise it, or {}",
-                name(Setting::Rate),
+            let why = format!(
+                " {} events/s fires no trigger in a {} s run with batch {batch} and {producers} producer(s): the lowest is {} events/s; raise it, or ",
                 plain_rate(self.rate),
                 self.duration.as_secs_f64(),
                 plain_rate(*paceable.start()),
-                name(Setting::Duration)
             );
+            return Err(refuse!(Setting::Rate; Setting::Rate, why, Setting::Duration));
         }
         if self.rate.is_infinite() && self.arrivals != Arrivals::Constant {
-            let (arrivals, rate) = (name(Setting::Arrivals), name(Setting::Rate));
-            anyhow::bail!("{arrivals} {} needs a paced {rate} (the mean), not an unpaced one", self.arrivals);
+            let arrivals = format!(" {} needs a paced ", self.arrivals);
+            return Err(refuse!(Setting::Arrivals; Setting::Arrivals, arrivals, Setting::Rate, " (the mean), not an unpaced one"));
         }
-        self.arrivals.check().map_err(anyhow::Error::msg)?;
+        self.arrivals.check().map_err(|why| refuse!(Setting::Arrivals; why))?;
         Ok(())
     }
 
@@ -252,11 +253,16 @@ mod tests {
             Setting::RingbufSize => "the plan's ring",
             other => other.plain(),
         };
-        let config =
-            RunConfig { event_sizes: EventSizes::Fixed(4096), ringbuf_size: 4096, names: from_a_file, ..Default::default() };
+        let config = RunConfig { event_sizes: EventSizes::Fixed(4096), ringbuf_size: 4096, ..Default::default() };
+        let refusal = config.validate().unwrap_err();
+        assert_eq!(refusal.setting, Setting::RingbufSize);
         assert_eq!(
-            config.validate().unwrap_err().to_string(),
+            refusal.message(from_a_file),
             "an event of 4096 bytes takes 4104 bytes in the ring, more than the plan's ring 4096: use the plan's ring 8192 or more"
         );
+        // An unpaced run is offered only where the caller has a way to ask for one.
+        let too_fast = RunConfig { rate: 1e30, ..Default::default() }.validate().unwrap_err();
+        assert!(too_fast.message(|s| if s == Setting::Unpaced { "" } else { s.plain() }).ends_with("lower it"));
+        assert!(too_fast.to_string().ends_with("lower it, or run unpaced (an unpaced rate)"));
     }
 }

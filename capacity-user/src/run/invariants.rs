@@ -11,19 +11,19 @@
 //! - `overwritten`: records the kernel overwrote before the consumer read
 //!   them (overwrite mode; from the kernel's overwrite position);
 //! - `consumed`, sequence gaps: what the consumer saw (userspace).
-use super::{config::RunConfig, measured::Phase, program::Counters};
+use super::{config::RunConfig, stage::Stage, program::Counters};
 use crate::error::InvariantError;
 
 /// Every event is either consumed, dropped or overwritten, every trigger is
 /// either run or skipped by the kernel, and the kernel's counters, the
 /// producers' own counts and the consumer's sequence numbers all agree.
-pub(super) fn check_invariants(config: &RunConfig, phase: &Phase, c: &Counters) -> anyhow::Result<()> {
+pub(super) fn check_invariants(config: &RunConfig, stage: &Stage, c: &Counters) -> anyhow::Result<()> {
     let batch = u64::from(config.batch);
-    let issued: u64 = phase.producers.iter().map(|p| p.triggers).sum();
-    let missed = phase.kernel.recursion_misses;
-    let consumer = &phase.consumer;
+    let issued: u64 = stage.producers.iter().map(|p| p.triggers).sum();
+    let missed = stage.kernel.recursion_misses;
+    let consumer = &stage.consumer;
     let overwritten = consumer.overwritten;
-    let consumer_missing = consumer.seq_gaps + consumer.tail_missing(&phase.kernel_attempted);
+    let consumer_missing = consumer.seq_gaps + consumer.tail_missing(&stage.kernel_attempted);
     let own_missed = issued.checked_sub(c.triggers);
     let checks = [
         (
@@ -43,12 +43,12 @@ pub(super) fn check_invariants(config: &RunConfig, phase: &Phase, c: &Counters) 
             // The kernel's run count and the program's counters are read at
             // different moments: other callers' runs in between make them
             // differ, ours cannot (the producers are stopped then).
-            !phase.stats_enabled
-                || (c.other_runs == 0 && phase.kernel.run_count == c.triggers)
-                || (c.other_runs > 0 && phase.kernel.run_count >= c.triggers),
+            !stage.stats_enabled
+                || (c.other_runs == 0 && stage.kernel.run_count == c.triggers)
+                || (c.other_runs > 0 && stage.kernel.run_count >= c.triggers),
             format!(
                 "the kernel ran the program {} times, it counted {} triggers and {} other runs",
-                phase.kernel.run_count, c.triggers, c.other_runs
+                stage.kernel.run_count, c.triggers, c.other_runs
             ),
         ),
         (
@@ -64,10 +64,10 @@ pub(super) fn check_invariants(config: &RunConfig, phase: &Phase, c: &Counters) 
             format!("emitted {} but consumed {} + overwritten {overwritten}", c.emitted, consumer.consumed),
         ),
         (
-            phase.kernel_attempted.iter().sum::<u64>() == c.triggers * batch,
+            stage.kernel_attempted.iter().sum::<u64>() == c.triggers * batch,
             format!(
                 "the program's sequence numbers show {} events attempted, its counters {}",
-                phase.kernel_attempted.iter().sum::<u64>(),
+                stage.kernel_attempted.iter().sum::<u64>(),
                 c.triggers * batch
             ),
         ),
@@ -101,7 +101,7 @@ mod tests {
 
     /// A 7.x run: two producers, batch 4; the kernel skipped 3 of producer
     /// 1's 10 triggers, dropped 2 events (one busy) and overwrote 5.
-    fn seven_x_run(missed: u64, other_runs_seen_by_kernel: u64) -> (RunConfig, Phase, Counters) {
+    fn seven_x_run(missed: u64, other_runs_seen_by_kernel: u64) -> (RunConfig, Stage, Counters) {
         let config = RunConfig { batch: 4, producers: 2, ..RunConfig::default() };
         let producers = vec![
             ProducerReport { triggers: 10, elapsed: Duration::from_secs(1), per_phase: vec![10], scheduled: 10 },
@@ -122,7 +122,7 @@ mod tests {
             run_count: 17 + other_runs_seen_by_kernel,
             recursion_misses: missed,
         };
-        let phase = Phase { producers, consumer, kernel, stats_enabled: true, kernel_attempted: vec![40, 28] };
+        let stage = Stage { producers, consumer, kernel, stats_enabled: true, kernel_attempted: vec![40, 28] };
         let counters = Counters {
             triggers: 17,
             emitted: 66,
@@ -134,35 +134,35 @@ mod tests {
             peak_occupancy_bytes: 0,
             other_runs: other_runs_seen_by_kernel,
         };
-        (config, phase, counters)
+        (config, stage, counters)
     }
 
     #[test]
     fn every_term_accounted_passes() {
-        let (config, phase, c) = seven_x_run(3, 0);
-        check_invariants(&config, &phase, &c).expect("exact");
+        let (config, stage, c) = seven_x_run(3, 0);
+        check_invariants(&config, &stage, &c).expect("exact");
     }
 
     #[test]
     fn skipped_runs_the_kernel_did_not_count_break_it() {
-        let (config, phase, c) = seven_x_run(2, 0);
-        let err = check_invariants(&config, &phase, &c).unwrap_err().to_string();
+        let (config, stage, c) = seven_x_run(2, 0);
+        let err = check_invariants(&config, &stage, &c).unwrap_err().to_string();
         assert!(err.contains("producers issued 20 triggers, the program ran 17 and the kernel skipped 2"), "{err}");
     }
 
     #[test]
     fn other_callers_may_add_skipped_runs_of_their_own() {
-        let (config, phase, c) = seven_x_run(5, 4);
-        check_invariants(&config, &phase, &c).expect("2 of the 5 skipped runs are other callers'");
-        let (config, phase, c) = seven_x_run(5, 0);
-        assert!(check_invariants(&config, &phase, &c).is_err(), "nobody else ran: 5 != 3");
+        let (config, stage, c) = seven_x_run(5, 4);
+        check_invariants(&config, &stage, &c).expect("2 of the 5 skipped runs are other callers'");
+        let (config, stage, c) = seven_x_run(5, 0);
+        assert!(check_invariants(&config, &stage, &c).is_err(), "nobody else ran: 5 != 3");
     }
 
     #[test]
     fn unclassified_drops_break_it() {
-        let (config, phase, mut c) = seven_x_run(3, 0);
+        let (config, stage, mut c) = seven_x_run(3, 0);
         c.dropped_busy = 0;
-        let err = check_invariants(&config, &phase, &c).unwrap_err().to_string();
+        let err = check_invariants(&config, &stage, &c).unwrap_err().to_string();
         assert!(err.contains("dropped 2 but full 1 + busy 0"), "{err}");
     }
 }

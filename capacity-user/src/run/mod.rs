@@ -8,8 +8,8 @@
 //! - [`generator`]: producer threads paced against absolute deadlines;
 //! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
 //! - [`ring`]: reads records from the ring, following overwrites in overwrite mode;
-//! - [`phases`]: warm-up and measured phase, threads on their CPUs;
-//! - [`measured`]: what one phase measured;
+//! - [`fixed_rate`]: a run's stages (warm-up, then the measured part), threads on their CPUs;
+//! - [`stage`]: what one stage measured;
 //! - [`result`]: what a run measured and its table;
 //! - [`invariants`]: the accounting checked after every run.
 pub mod arrivals;
@@ -18,12 +18,12 @@ pub mod consumer;
 mod cpu;
 pub mod generator;
 mod invariants;
-mod measured;
-mod phases;
+mod fixed_rate;
 pub mod program;
 mod result;
 mod ring;
+mod stage;
 
 pub use config::{RunConfig, Wakeup};
-pub use phases::run_fixed_rate;
+pub use fixed_rate::run_fixed_rate;
 pub use result::{Latency, RunResult};

@@ -1,13 +1,13 @@
 //! What one run measured (the JSON of `capacity load`) and its table.
 use serde::Serialize;
 
-use capacity_common::record_bytes;
+use capacity_common::{record_bytes, Wakeup};
 
 use super::{
     arrivals::{pacing, PhasePacing},
     config::RunConfig,
-    measured::Phase,
     program::Counters,
+    stage::Stage,
 };
 use crate::{
     output::{key_values, Report},
@@ -65,7 +65,9 @@ pub struct RunResult {
     pub batch: u32,
     pub producers: u32,
     pub ringbuf_size: u64,
-    pub wakeup: String,
+    /// `adaptive` or `sampled:N`, as `--wakeup` takes it.
+    #[serde(serialize_with = "crate::output::as_text")]
+    pub wakeup: Wakeup,
     /// Highest unconsumed bytes in the ring, sampled after each trigger's batch.
     pub peak_occupancy_bytes: u64,
     /// Events missing between the records the consumer read (sequence
@@ -171,9 +173,9 @@ fn missed_runs_text(missed: u64, other: u64) -> String {
     }
 }
 
-pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, interrupted: bool) -> RunResult {
-    let elapsed = phase.producers.iter().map(|p| p.elapsed).max().unwrap_or_default();
-    let issued: u64 = phase.producers.iter().map(|p| p.triggers).sum();
+pub(super) fn summarize(config: &RunConfig, stage: &Stage, counters: &Counters, interrupted: bool) -> RunResult {
+    let elapsed = stage.producers.iter().map(|p| p.elapsed).max().unwrap_or_default();
+    let issued: u64 = stage.producers.iter().map(|p| p.triggers).sum();
     let attempted = counters.emitted + counters.dropped;
     let ratio = |part: u64, whole: u64| {
         if whole == 0 {
@@ -182,7 +184,7 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
             part as f64 / whole as f64
         }
     };
-    let h = &phase.consumer.latency;
+    let h = &stage.consumer.latency;
     let q = |quantile: f64| {
         if h.is_empty() {
             0
@@ -190,26 +192,26 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
             h.value_at_quantile(quantile)
         }
     };
-    let kernel_ns_per_event = (phase.kernel.run_count > 0 && attempted > 0)
-        .then(|| phase.kernel.run_time.as_nanos() as f64 / attempted as f64);
-    let consumer_ns_per_event = (phase.consumer.consumed > 0)
-        .then(|| phase.consumer.cpu_time.as_nanos() as f64 / phase.consumer.consumed as f64);
+    let kernel_ns_per_event = (stage.kernel.run_count > 0 && attempted > 0)
+        .then(|| stage.kernel.run_time.as_nanos() as f64 / attempted as f64);
+    let consumer_ns_per_event = (stage.consumer.consumed > 0)
+        .then(|| stage.consumer.cpu_time.as_nanos() as f64 / stage.consumer.consumed as f64);
     RunResult {
         target_rate: config.rate,
         actual_rate: if elapsed.is_zero() { 0.0 } else { attempted as f64 / elapsed.as_secs_f64() },
         duration_s: elapsed.as_secs_f64(),
         triggers: counters.triggers,
         issued_triggers: issued,
-        missed_runs: phase.kernel.recursion_misses,
-        missed_runs_other: phase.kernel.recursion_misses.saturating_sub(issued.saturating_sub(counters.triggers)),
+        missed_runs: stage.kernel.recursion_misses,
+        missed_runs_other: stage.kernel.recursion_misses.saturating_sub(issued.saturating_sub(counters.triggers)),
         other_runs: counters.other_runs,
         emitted: counters.emitted,
-        consumed: phase.consumer.consumed,
+        consumed: stage.consumer.consumed,
         dropped: counters.dropped,
         dropped_full: counters.dropped_full,
         dropped_busy: counters.dropped_busy,
         overwrite: config.overwrite,
-        overwritten: phase.consumer.overwritten,
+        overwritten: stage.consumer.overwritten,
         drop_rate: ratio(counters.dropped, attempted),
         map_updates: counters.map_updates,
         map_errors: counters.map_errors,
@@ -220,9 +222,9 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
         batch: config.batch,
         producers: config.producers,
         ringbuf_size: config.ringbuf_size,
-        wakeup: config.wakeup.to_string(),
+        wakeup: config.wakeup,
         peak_occupancy_bytes: counters.peak_occupancy_bytes,
-        seq_gaps: phase.consumer.seq_gaps,
+        seq_gaps: stage.consumer.seq_gaps,
         kernel_ns_per_event,
         consumer_ns_per_event,
         interrupted,
@@ -233,16 +235,17 @@ pub(super) fn summarize(config: &RunConfig, phase: &Phase, counters: &Counters, 
             &config.arrivals,
             config.rate,
             elapsed.min(config.duration).as_secs_f64(),
-            &events_per_phase(config, phase),
-            phase.producers.iter().map(|p| p.scheduled).sum::<u64>() * u64::from(config.batch),
+            &events_per_phase(config, stage),
+            stage.producers.iter().map(|p| p.scheduled).sum::<u64>() * u64::from(config.batch),
         ),
     }
 }
 
 /// Events the producers issued in each phase of the arrival shape.
-fn events_per_phase(config: &RunConfig, phase: &Phase) -> Vec<u64> {
-    let phases = phase.producers.iter().map(|p| p.per_phase.len()).max().unwrap_or(0);
+fn events_per_phase(config: &RunConfig, stage: &Stage) -> Vec<u64> {
+    let phases = stage.producers.iter().map(|p| p.per_phase.len()).max().unwrap_or(0);
     (0..phases)
-        .map(|i| phase.producers.iter().filter_map(|p| p.per_phase.get(i)).sum::<u64>() * u64::from(config.batch))
+        .map(|i| stage.producers.iter().filter_map(|p| p.per_phase.get(i)).sum::<u64>() * u64::from(config.batch))
         .collect()
 }
+

@@ -10,7 +10,8 @@ use crate::{
     output::{Report, Table},
     progress::Progress,
     run::{run_fixed_rate, RunConfig, RunResult},
-    settings::{Names, Setting},
+    refuse,
+    settings::{Setting, SettingError},
     units::{format_bytes, format_rate},
 };
 
@@ -22,17 +23,54 @@ pub enum Steps {
     Geometric(f64),
 }
 
-/// The target rates of a ramp, both ends included; `name` names the
-/// settings in an error.
-pub fn rates(from: f64, to: f64, steps: Steps, name: Names) -> anyhow::Result<Vec<f64>> {
+/// A ramp whose bounds and every step passed the run's checks: the only
+/// kind [`ramp`] runs, so it is refused before its first step, not midway.
+#[derive(Debug, Clone)]
+pub struct Ramp {
+    /// The workload at the first rate, one step long.
+    workload: RunConfig,
+    targets: Vec<f64>,
+}
+
+impl Ramp {
+    /// The ramp of `workload` from `from` to `to`, each step `step_duration`
+    /// long. The bounds are checked as given, then every step's rate.
+    pub fn new(
+        workload: &RunConfig,
+        from: f64,
+        to: f64,
+        steps: Steps,
+        step_duration: Duration,
+    ) -> Result<Self, SettingError> {
+        let at = |rate| RunConfig { rate, duration: step_duration, ..workload.clone() };
+        let targets = rates(from, to, steps)?;
+        for rate in [from, to].into_iter().chain(targets.iter().copied()) {
+            at(rate).validate()?;
+        }
+        Ok(Self { workload: at(from), targets })
+    }
+
+    /// The workload at the first rate, one step long.
+    pub fn workload(&self) -> &RunConfig {
+        &self.workload
+    }
+
+    pub fn targets(&self) -> &[f64] {
+        &self.targets
+    }
+}
+
+/// The target rates of a ramp, both ends included.
+fn rates(from: f64, to: f64, steps: Steps) -> Result<Vec<f64>, SettingError> {
     if !(from > 0.0 && to >= from && to.is_finite()) {
-        anyhow::bail!("{} must be positive and not above {}", name(Setting::FirstRate), name(Setting::LastRate));
+        let setting = if from > 0.0 { Setting::LastRate } else { Setting::FirstRate };
+        return Err(refuse!(setting; Setting::FirstRate, " must be positive and not above ", Setting::LastRate));
     }
     Ok(match steps {
         Steps::Linear(n) if n >= 2 => {
             (0..n).map(|i| (from + (to - from) * f64::from(i) / f64::from(n - 1)).round()).collect()
         }
-        Steps::Linear(_) => anyhow::bail!("{} must be at least 2", name(Setting::Steps)),
+        Steps::Linear(_) => return Err(refuse!(Setting::Steps; Setting::Steps, " must be at least 2")),
         Steps::Geometric(f) if f > 1.0 => {
             let mut out = vec![];
             let mut r = from;
@@ -43,7 +81,7 @@ pub fn rates(from: f64, to: f64, steps: Steps, name: Names) -> anyhow::Result<Ve
             out.push(to);
             out
         }
-        Steps::Geometric(_) => anyhow::bail!("{} must be greater than 1", name(Setting::Factor)),
+        Steps::Geometric(_) => return Err(refuse!(Setting::Factor; Setting::Factor, " must be greater than 1")),
     })
 }
 
@@ -55,10 +93,8 @@ pub struct RampResult {
     pub interrupted: bool,
 }
 
-pub fn ramp(workload: &RunConfig, targets: &[f64], step_duration: Duration, stop: &AtomicBool) -> anyhow::Result<RampResult> {
-    for &rate in targets {
-        RunConfig { rate, duration: step_duration, ..workload.clone() }.validate()?;
-    }
+pub fn ramp(ramp: &Ramp, stop: &AtomicBool) -> anyhow::Result<RampResult> {
+    let (workload, targets, step_duration) = (&ramp.workload, &ramp.targets, ramp.workload.duration);
     let progress = Progress::new(Some(targets.len() as u64));
     let mut steps = Vec::new();
     for &rate in targets {
@@ -115,20 +151,31 @@ mod tests {
 
     #[test]
     fn linear_steps_include_both_ends() {
-        assert_eq!(rates(10.0, 40.0, Steps::Linear(4), Setting::plain).unwrap(), vec![10.0, 20.0, 30.0, 40.0]);
+        assert_eq!(rates(10.0, 40.0, Steps::Linear(4)).unwrap(), vec![10.0, 20.0, 30.0, 40.0]);
     }
 
     #[test]
     fn geometric_steps_end_at_the_top() {
-        let geometric = |to| rates(1000.0, to, Steps::Geometric(2.0), Setting::plain).unwrap();
+        let geometric = |to| rates(1000.0, to, Steps::Geometric(2.0)).unwrap();
         assert_eq!(geometric(5000.0), vec![1000.0, 2000.0, 4000.0, 5000.0]);
         assert_eq!(geometric(4000.0), vec![1000.0, 2000.0, 4000.0]);
     }
 
     #[test]
+    fn every_step_is_checked_before_the_first_runs() {
+        let workload = RunConfig::default();
+        let ramp = Ramp::new(&workload, 1000.0, 4000.0, Steps::Linear(4), Duration::from_secs(2)).unwrap();
+        assert_eq!(ramp.targets(), [1000.0, 2000.0, 3000.0, 4000.0]);
+        let too_fast = Ramp::new(&workload, 1000.0, 1e30, Steps::Geometric(10.0), Duration::from_secs(2));
+        assert_eq!(too_fast.unwrap_err().setting, Setting::Rate);
+        let bad_steps = Ramp::new(&workload, 1000.0, 4000.0, Steps::Linear(1), Duration::from_secs(2));
+        assert_eq!(bad_steps.unwrap_err().setting, Setting::Steps);
+    }
+
+    #[test]
     fn nonsense_ramps_are_refused() {
-        assert!(rates(10.0, 5.0, Steps::Linear(3), Setting::plain).is_err());
-        assert!(rates(10.0, 50.0, Steps::Linear(1), Setting::plain).is_err());
-        assert!(rates(10.0, 50.0, Steps::Geometric(1.0), Setting::plain).is_err());
+        assert!(rates(10.0, 5.0, Steps::Linear(3)).is_err());
+        assert!(rates(10.0, 50.0, Steps::Linear(1)).is_err());
+        assert!(rates(10.0, 50.0, Steps::Geometric(1.0)).is_err());
     }
 }

@@ -23,7 +23,8 @@ use crate::{
     output::{key_values, Report, Table},
     progress::Progress,
     run::{run_fixed_rate, RunConfig, RunResult},
-    settings::Setting,
+    refuse,
+    settings::{Setting, SettingError},
     sys::page_size,
     units::{format_bytes, format_rate},
 };
@@ -111,44 +112,62 @@ pub struct SizeResult {
     pub interrupted: bool,
 }
 
-/// Every bad setting of a ring search, before anything touches the kernel.
-pub fn validate(spec: &SizeSpec) -> anyhow::Result<()> {
-    let name = spec.workload.names;
+/// A ring search whose settings passed [`validate`]: the only kind [`size`]
+/// runs, so they are checked once, before the caller prepares anything.
+#[derive(Debug, Clone, Copy)]
+pub struct Valid<'a>(&'a SizeSpec);
+
+impl std::ops::Deref for Valid<'_> {
+    type Target = SizeSpec;
+
+    fn deref(&self) -> &SizeSpec {
+        self.0
+    }
+}
+
+/// Every bad setting of a ring search, before anything touches the kernel:
+/// what is wrong with which setting, for the caller to word.
+pub fn validate(spec: &SizeSpec) -> Result<Valid<'_>, SettingError> {
     let page = page_size();
     for (setting, size) in [(Setting::SmallestRing, spec.min), (Setting::LargestRing, spec.max)] {
         if !size.is_power_of_two() || size < page {
-            anyhow::bail!(
-                "{} {size} must be a power of two of at least one page ({page}): try {}",
-                name(setting),
+            let why = format!(
+                " {size} must be a power of two of at least one page ({page}): try {}",
                 size.next_power_of_two().max(page)
             );
+            return Err(refuse!(setting; setting, why));
         }
     }
     if spec.max > MAX_RING_BYTES {
-        anyhow::bail!("{} {} is larger than the kernel allows (2G)", name(Setting::LargestRing), format_bytes(spec.max));
+        let why = format!(" {} is larger than the kernel allows (2G)", format_bytes(spec.max));
+        return Err(refuse!(Setting::LargestRing; Setting::LargestRing, why));
     }
     if spec.min > spec.max {
-        anyhow::bail!(
-            "{} {} is above {} {}",
-            name(Setting::SmallestRing),
-            format_bytes(spec.min),
-            name(Setting::LargestRing),
-            format_bytes(spec.max)
-        );
+        return Err(refuse!(Setting::SmallestRing;
+            Setting::SmallestRing,
+            format!(" {} is above ", format_bytes(spec.min)),
+            Setting::LargestRing,
+            format!(" {}", format_bytes(spec.max)),
+        ));
     }
     if !(0.0..1.0).contains(&spec.max_drop_rate) {
-        anyhow::bail!(
-            "{} must be at least 0 and below 1 (e.g. 0 for no drops, 0.001 for 0.1%)",
-            name(Setting::MaxDropRate)
-        );
+        return Err(refuse!(Setting::MaxDropRate;
+            Setting::MaxDropRate,
+            " must be at least 0 and below 1 (e.g. 0 for no drops, 0.001 for 0.1%)",
+        ));
     }
     if !(spec.buffer_seconds.is_finite() && spec.buffer_seconds > 0.0) {
-        anyhow::bail!("{} must be positive", name(Setting::BufferSeconds));
+        return Err(refuse!(Setting::BufferSeconds; Setting::BufferSeconds, " must be positive"));
     }
     if spec.workload.rate.is_infinite() {
-        anyhow::bail!("size needs a paced {}: a ring for an unpaced producer has no answer", name(Setting::Rate));
+        return Err(refuse!(Setting::Rate;
+            "size needs a paced ",
+            Setting::Rate,
+            ": a ring for an unpaced producer has no answer",
+        ));
     }
-    RunConfig { ringbuf_size: spec.max, ..spec.workload.clone() }.validate()
+    RunConfig { ringbuf_size: spec.max, ..spec.workload.clone() }.validate()?;
+    Ok(Valid(spec))
 }
 
 /// The smallest ring to try: `min`, raised to hold the largest record.
@@ -238,8 +257,8 @@ impl Sizer<'_> {
 }
 
 /// Binary search over the power-of-two sizes from `min` to `max`.
-pub fn size(spec: &SizeSpec, model: &Model, stop: &AtomicBool) -> anyhow::Result<SizeResult> {
-    validate(spec)?;
+pub fn size(spec: Valid<'_>, model: &Model, stop: &AtomicBool) -> anyhow::Result<SizeResult> {
+    let spec = spec.0;
     let w = &spec.workload;
     let (lab_bytes, recommended_bytes) = formulas(spec, model);
     let candidates = sizes(first_size(spec), spec.max);

@@ -87,8 +87,12 @@ fn profiles_replay_the_recorded_shape() {
     let v = load(&["--profile", file, "--speedup", "20", "--duration", "1.5s", "--ringbuf-size", "16M"]);
     assert_eq!(f(&v, "target_rate"), 40_000.0, "{v}");
     assert_issued(&v, 60_000);
-    assert_phases(&v, &[("t=0s", 20_000.0, 0.5, 10_000), ("t=0.5s", 60_000.0, 0.5, 30_000), ("t=1s", 40_000.0, 0.5, 20_000)]);
-    let scaled = load(&["--profile", file, "--speedup", "20", "--rate", "80k", "--duration", "1.5s", "--ringbuf-size", "16M"]);
+    assert_phases(
+        &v,
+        &[("t=0s", 20_000.0, 0.5, 10_000), ("t=0.5s", 60_000.0, 0.5, 30_000), ("t=1s", 40_000.0, 0.5, 20_000)],
+    );
+    let scaled =
+        load(&["--profile", file, "--speedup", "20", "--rate", "80k", "--duration", "1.5s", "--ringbuf-size", "16M"]);
     assert_issued(&scaled, 120_000);
     assert_phases(
         &scaled,

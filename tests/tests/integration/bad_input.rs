@@ -2,7 +2,9 @@
 //! program left loaded.
 use std::process::Command;
 
-use capacity_tests::{assert_usage_error, capacity, capacity_bin, kernel_test, loaded_capacity_programs, programs_left_behind};
+use capacity_tests::{
+    assert_usage_error, capacity, capacity_bin, kernel_test, loaded_capacity_programs, programs_left_behind,
+};
 
 #[test]
 fn bad_load_arguments_are_refused_before_anything_loads() {
@@ -25,7 +27,10 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
         // per producer, or not one trigger in the whole run.
         (&["load", "--rate", "1e30", "--duration", "1"], "at most 1000000000 events/s with batch 1 and 1 producer(s)"),
         (&["load", "--rate", "1e30", "--duration", "1"], "lower it, or run unpaced (`--rate max`)"),
-        (&["load", "--rate", "5G", "--batch", "2", "--producers", "2"], "at most 4000000000 events/s with batch 2 and 2 producer(s)"),
+        (
+            &["load", "--rate", "5G", "--batch", "2", "--producers", "2"],
+            "at most 4000000000 events/s with batch 2 and 2 producer(s)",
+        ),
         (&["load", "--rate", "1e-9", "--duration", "1"], "the lowest is 1 events/s"),
         (&["load", "--rate", "1", "--duration", "1", "--batch", "4"], "the lowest is 4 events/s"),
         (&["load", "--rate", "10k", "--duration", "1e30"], "too long"),
@@ -41,6 +46,55 @@ fn bad_load_arguments_are_refused_before_anything_loads() {
         assert_usage_error(&capacity(args), needle);
     }
     assert!(programs_left_behind().is_empty(), "a refused run left a program loaded");
+}
+
+/// Flags checked by presence and by what they mean, not by the text they
+/// were given in; refused before any privilege is needed.
+#[test]
+fn flags_are_read_for_what_they_say() {
+    // --ringbuf-size is refused by `size` even at the default's value.
+    for ring in ["8M", "4M"] {
+        assert_usage_error(
+            &capacity(&["size", "--rate", "10k", "--ringbuf-size", ring]),
+            "bound it with --min and --max",
+        );
+    }
+    // No warm-up is zero in any unit: the run gets as far as its next bad flag.
+    for zero in ["0", "0s", "0ms", "0.0"] {
+        assert_usage_error(&capacity(&["load", "--rate", "10k", "--warmup", zero, "--batch", "0"]), "--batch 0");
+    }
+    assert_usage_error(&capacity(&["load", "--rate", "10k", "--warmup=-1s"]), "--warmup");
+}
+
+/// `capacity ARGS | true`: stdout's reader is gone before the first write.
+fn with_closed_stdout(args: &[&str]) -> std::process::Output {
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    Command::new(capacity_bin()).args(args).stdout(write).output().expect("run capacity")
+}
+
+/// Asserts a quiet stop: exit 0 and nothing on stderr (no panic, no backtrace).
+fn assert_stopped_quietly(out: &std::process::Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{what} | true: {stderr}");
+    assert!(stderr.is_empty(), "{what} | true printed on stderr: {stderr}");
+}
+
+#[test]
+fn a_closed_stdout_stops_quietly() {
+    assert_stopped_quietly(&with_closed_stdout(&["alerts"]), "alerts");
+    assert_stopped_quietly(&with_closed_stdout(&["alerts", "--json"]), "alerts --json");
+    assert_stopped_quietly(&with_closed_stdout(&["estimate", "ringbuf", "--size", "8M"]), "estimate ringbuf");
+}
+
+#[test]
+fn a_closed_stdout_stops_a_run_quietly() {
+    let Some(_kernel) = kernel_test() else { return };
+    for json in [&[][..], &["--json"]] {
+        let args = [&["load", "--rate", "10k", "--duration", "1"][..], json].concat();
+        assert_stopped_quietly(&with_closed_stdout(&args), &args.join(" "));
+    }
+    assert!(programs_left_behind().is_empty(), "a run whose reader left left a program loaded");
 }
 
 /// A plan's run is refused in the workload file's words, and in the flag's

@@ -34,30 +34,13 @@ fn btf_maps_are_read_as_the_kernel_sees_them() {
     assert_eq!(
         names,
         BTreeSet::from([
-            ".bss",
-            ".data",
-            ".rodata",
-            "counters",
-            "events",
-            "flows",
-            "jumps",
-            "lru",
-            "pcpu_flows",
-            "per_cgroup",
-            "per_cgroup.inner",
-            "per_tenant",
-            "per_tenant.inner",
-            "prefixes",
-            "sparse",
-            "tiny"
+            ".bss", ".data", ".rodata", "counters", "events", "flows", "jumps", "lru", "pcpu_flows", "per_cgroup",
+            "per_cgroup.inner", "per_tenant", "per_tenant.inner", "prefixes", "sparse", "tiny"
         ])
     );
     // struct { u32; u8; } is 8 bytes to the kernel; struct { u64; u8; } 16.
     let flows = &maps["flows"];
-    assert_eq!(
-        (flows["type"].as_str(), u(flows, "key_size"), u(flows, "value_size")),
-        (Some("hash"), 8, 16)
-    );
+    assert_eq!((flows["type"].as_str(), u(flows, "key_size"), u(flows, "value_size")), (Some("hash"), 8, 16));
     assert_eq!(u(flows, "max_entries"), 10_000);
     assert_eq!(flows["section"], ".maps");
     // No preallocation: planned full, the empty figure beside it.
@@ -190,6 +173,10 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage_error(&capacity(&["inspect", path, "--set", "legacy_hash"]), "MAP=ENTRIES");
     assert_usage_error(&capacity(&["inspect", path, "--node", "4.19"]), "RLIMIT_MEMLOCK");
     assert_usage_error(&capacity(&["inspect", path, "--btf", "6.12"]), "KERNEL=FILE");
+    // A named file that cannot be read, even for a kernel no node runs.
+    assert_usage_error(&capacity(&["inspect", path, "--btf", "6.12=/nonexistent"]), "cannot read /nonexistent");
+    // More CPUs than any kernel can have: refused with the bound.
+    assert_usage_error(&capacity(&["inspect", path, "--node", "6.12:99999999"]), "NR_CPUS is at most 8192");
     assert_usage_error(
         &capacity(&["inspect", path, "--node", "6.1", "--btf", "6.1=/sys/kernel/btf/vmlinux"]),
         "BTF from a kernel 6.4 or later",

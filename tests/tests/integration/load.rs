@@ -4,14 +4,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use capacity_tests::{capacity, capacity_bin, json_of, kernel_test, loaded_capacity_programs, programs_left_behind, run_json, u};
+use capacity_tests::{
+    capacity, capacity_bin, json_of, kernel_test, loaded_capacity_programs, programs_left_behind, run_json, u,
+};
 use serde_json::Value;
 
 /// The invariants every run must satisfy, checked from the outside.
 fn assert_every_event_accounted(v: &Value) {
     let batch = u(v, "batch");
     assert_eq!(u(v, "emitted"), u(v, "consumed") + u(v, "overwritten"), "emitted == consumed + overwritten: {v}");
-    assert_eq!(u(v, "triggers") * batch, u(v, "emitted") + u(v, "dropped"), "triggers × batch == emitted + dropped: {v}");
+    assert_eq!(
+        u(v, "triggers") * batch,
+        u(v, "emitted") + u(v, "dropped"),
+        "triggers × batch == emitted + dropped: {v}"
+    );
     assert_eq!(u(v, "dropped"), u(v, "dropped_full") + u(v, "dropped_busy"), "dropped == full + busy: {v}");
     // Every trigger the producers made ran, or the kernel skipped it and
     // counted it in the program's recursion_misses (7.x: the program can be
@@ -93,9 +99,9 @@ fn overwrite_mode_counts_every_overwritten_record() {
         let out = capacity(&args);
         capacity_tests::assert_usage_error(&out, "BPF_F_RB_OVERWRITE");
         assert!(programs_left_behind().is_empty(), "nothing may stay loaded after the refusal");
-        eprintln!(
+        capacity_tests::announce(
             "*** overwrite_mode_counts_every_overwritten_record: this kernel predates BPF_F_RB_OVERWRITE (6.19): \
-             checked the refusal (exit 2); the overwrite run itself is SKIPPED here ***"
+             checked the refusal (exit 2); the overwrite run itself is SKIPPED here ***",
         );
         return;
     }

@@ -2,7 +2,7 @@
 //! capacity plan (`capacity report`).
 use std::{collections::BTreeSet, path::PathBuf};
 
-use capacity_tests::{assert_usage_error, capacity, json_of, kernel_test, run_json, u};
+use capacity_tests::{announce, assert_usage_error, capacity, checkable, json_of, kernel_test, run_json, skip, u};
 use serde_json::Value;
 
 /// Measuring cgroups verify creates, still present.
@@ -93,8 +93,15 @@ fn kernels_toml_knows_this_kernel_and_answers_without_its_btf() {
     let release = nix::sys::utsname::uname().unwrap().release().to_string_lossy().into_owned();
     let Some(row) = capacity::memory::kernels::find(running) else {
         // Only the kernels of kernels.toml (the VM kernels and the
-        // development host) are promised exact without their BTF.
-        eprintln!("kernels.toml has no row for {release}: add one with `cargo xtask kernel-sizes`");
+        // development host) are promised exact without their BTF. In a VM,
+        // `cargo xtask vm` itself fails a kernel CI boots without its row and
+        // notes how to add any other's; on a host, CI must know its kernel.
+        let why = format!("kernels.toml has no row for {release}: add one with `cargo xtask kernel-sizes`");
+        if std::env::var_os("CAPACITY_VM").is_some() {
+            announce(&format!("*** SKIPPED (in part) kernels_toml_knows_this_kernel...: {why} ***"));
+        } else {
+            skip(&why);
+        }
         return;
     };
     // The row is what this kernel's BTF says (a rebuild with other sizes
@@ -103,7 +110,8 @@ fn kernels_toml_knows_this_kernel_and_answers_without_its_btf() {
         assert_eq!(verify["btf_struct_sizes"], serde_json::to_value(&row.sizes).unwrap(), "{release}");
     }
     if running < capacity::kernel::KernelVersion::new(6, 4, 0) {
-        return; // The figures need no struct sizes before 6.4.
+        announce(&format!("kernel {running}: the figures need no struct sizes before 6.4; the row alone was checked"));
+        return;
     }
     for case in verify["cases"].as_array().unwrap() {
         let entries = case["entries"].to_string();
@@ -144,16 +152,7 @@ fn estimate_answers_what_a_real_map_reports() {
         } else {
             let kind = case["type"].as_str().unwrap();
             let mut args = vec![
-                "estimate",
-                "map",
-                "--type",
-                kind,
-                "--entries",
-                &entries,
-                "--key-size",
-                &key,
-                "--value-size",
-                &value,
+                "estimate", "map", "--type", kind, "--entries", &entries, "--key-size", &key, "--value-size", &value,
                 "--json",
             ];
             if case["prealloc"] == false {
@@ -190,16 +189,7 @@ fn example_workload() -> String {
 fn the_example_plan_has_every_figure_and_grows_what_it_should() {
     let workload = example_workload();
     let json = run_json(&[
-        "report",
-        "--workload",
-        &workload,
-        "--kernel",
-        "6.1",
-        "--cpus",
-        "2",
-        "--page-size",
-        "4096",
-        "--json",
+        "report", "--workload", &workload, "--kernel", "6.1", "--cpus", "2", "--page-size", "4096", "--json",
     ]);
     assert_eq!(json["workload"], "flow-monitor");
     assert_eq!(json["kernel"], "6.1.0");
@@ -282,7 +272,9 @@ fn on_this_kernel_the_plan_charges_the_ring_and_growth_can_cross_a_level() {
         assert_eq!(u(&scenario["memory"], "model_bytes"), u(&scenario["ring"], "memlock_bytes") + maps_total);
     }
     let running = capacity::kernel::KernelVersion::running().unwrap();
-    if running >= capacity::kernel::KernelVersion::new(6, 4, 0) && json["exact"] == true {
+    if running >= capacity::kernel::KernelVersion::new(6, 4, 0)
+        && checkable(json["exact"] == true, "the plan is not exact on this kernel (no BTF, no kernels.toml row?)")
+    {
         assert!(u(&now["ring"], "memlock_bytes") > u(&now["ring"], "recommended_bytes"));
         assert_eq!(now["headroom"]["level"], "healthy");
         assert_eq!(grown["headroom"]["level"], "warning");
@@ -324,7 +316,13 @@ fn measure_checks_the_plan_with_a_load_run() {
         assert!(!check[field].is_null(), "{field} missing: {check}");
     }
     assert!(u(check, "emitted") > 0);
-    if json["cpu_source"] == "measured" {
+    if checkable(
+        json["cpu_source"] == "measured",
+        &format!(
+            "the run measured no per-event CPU costs (cpu_source {}): is kernel.bpf_stats_enabled settable?",
+            json["cpu_source"]
+        ),
+    ) {
         let cpu = &json["grown"]["cpu"];
         assert_eq!(cpu["kernel_ns_per_event"], check["kernel_ns_per_event"]);
         assert_eq!(cpu["consumer_ns_per_event"], check["consumer_ns_per_event"]);

@@ -38,7 +38,10 @@ fn n_plus_one_plans_each_node_for_the_lost_nodes_load() {
     let table = capacity(&["report", "--workload", &file]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("1 of 4 nodes lost"));
 
-    let bad = workload_file("badspare", "events_per_second = 1000\nevent_size = 64\nmemory_budget = \"1M\"\nnodes = 2\nspare = 2\n");
+    let bad = workload_file(
+        "badspare",
+        "events_per_second = 1000\nevent_size = 64\nmemory_budget = \"1M\"\nnodes = 2\nspare = 2\n",
+    );
     assert_usage_error(&capacity(&["report", "--workload", &bad]), "spare must be below nodes");
     let bad_profile = workload_file(
         "badprofile",

@@ -52,8 +52,11 @@ pub fn build(toolchain: &BpfToolchain, target_dir: &Path) -> Result<Built> {
         .find(|(target, _)| target.is_kind(TargetKind::Test) && target.name == TEST_BINARY)
         .map(|(_, path)| path.clone())
         .with_context(|| format!("cargo built no `{TEST_BINARY}` test binary of capacity-tests"))?;
-    let test_helpers =
-        test_artifacts.into_iter().filter(|(target, _)| target.is_kind(TargetKind::Bin)).map(|(_, path)| path).collect();
+    let test_helpers = test_artifacts
+        .into_iter()
+        .filter(|(target, _)| target.is_kind(TargetKind::Bin))
+        .map(|(_, path)| path)
+        .collect();
     Ok(Built { capacity, tests, test_helpers })
 }
 

@@ -226,8 +226,11 @@ mod tests {
 
     #[test]
     fn plan_quotes_arguments_for_the_shell() {
-        let plan =
-            PlannedTest { name: "integration".into(), binary: PathBuf::new(), args: vec!["it's".into(), "--skip".into()] };
+        let plan = PlannedTest {
+            name: "integration".into(),
+            binary: PathBuf::new(),
+            args: vec!["it's".into(), "--skip".into()],
+        };
         assert_eq!(plan_script(&plan), "run_test 'integration' 'it'\\''s' '--skip'\n");
     }
 }

@@ -161,7 +161,8 @@ impl Apt<'_> {
             fs::create_dir_all(lists.join("partial"))?;
             fs::create_dir_all(cache.join("archives/partial"))?;
             fs::write(&list, own_sources_list(suite))?;
-            for (option, path) in [("Dir::Etc::SourceList", &list), ("Dir::State::Lists", &lists), ("Dir::Cache", &cache)]
+            for (option, path) in
+                [("Dir::Etc::SourceList", &list), ("Dir::State::Lists", &lists), ("Dir::Cache", &cache)]
             {
                 cmd.arg("-o").arg(format!("{option}={}", path.display()));
             }

@@ -51,7 +51,9 @@ pub struct VmArgs {
     timeout: u64,
     /// Write the booted kernels' struct sizes (their BTF, as `capacity verify`
     /// reads it) into capacity-user/src/memory/kernels.toml. Without it, a
-    /// kernel whose sizes differ from its row, or that has none, fails.
+    /// kernel whose sizes differ from its row fails, as does one of the
+    /// default kernels without a row; another kernel without one passes
+    /// with a notice saying how to add it.
     #[arg(long)]
     write_kernel_sizes: bool,
     /// `auto` uses KVM when a probe boot works and software emulation (TCG) otherwise.
@@ -115,7 +117,8 @@ pub fn run(args: VmArgs) -> Result<()> {
 }
 
 /// Each booted kernel's BTF struct sizes against its row of kernels.toml:
-/// written with `write`, a problem of that kernel otherwise.
+/// written with `write`, else a problem of that kernel, except a missing row
+/// of a kernel CI does not boot (DEFAULT_KERNELS), which is only a notice.
 fn check_kernel_sizes(reports: &mut [results::KernelReport], write: bool) -> Result<()> {
     let mut rows = kernel_sizes::read()?;
     let mut changed = false;
@@ -130,14 +133,22 @@ fn check_kernel_sizes(reports: &mut [results::KernelReport], write: bool) -> Res
                 continue;
             }
         };
-        match kernel_sizes::disagreement(&rows, &measured) {
-            None => setup::step(&format!("{release}: struct sizes as in kernels.toml")),
-            Some(_) if write => {
+        let standing = kernel_sizes::standing(&rows, &measured);
+        match standing {
+            kernel_sizes::Standing::Agrees => setup::step(&format!("{release}: struct sizes as in kernels.toml")),
+            _ if write => {
                 setup::step(&format!("{release}: struct sizes written to kernels.toml"));
                 kernel_sizes::upsert(&mut rows, measured);
                 changed = true;
             }
-            Some(problem) => report.add_problem(problem),
+            _ => match kernel_sizes::problem(&standing, &measured.series, DEFAULT_KERNELS) {
+                Some(problem) => report.add_problem(problem),
+                None => {
+                    if let kernel_sizes::Standing::Unknown(notice) = &standing {
+                        setup::step(&format!("NOTICE {release}: {notice}"));
+                    }
+                }
+            },
         }
     }
     if changed {

@@ -90,7 +90,8 @@ pub struct SearchResult {
     pub restarts: usize,
     pub producers: u32,
     pub ringbuf_size: u64,
-    pub wakeup: String,
+    #[serde(serialize_with = "crate::output::as_text")]
+    pub wakeup: crate::run::Wakeup,
     /// Each trial's measured length, seconds.
     pub step_duration_s: f64,
     /// What the search may spend, calibration included.

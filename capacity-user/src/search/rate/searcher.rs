@@ -284,7 +284,7 @@ impl Searcher<'_, '_> {
     /// Start again with the next batch on the ladder, saying so.
     fn restart(&mut self) {
         let next = BATCH_LADDER.iter().copied().find(|&b| b > self.workload.batch).expect("checked: a larger batch");
-        let name = self.workload.names;
+        let name = self.spec.names;
         eprintln!(
             "capacity: the producers reached {} at {} {}, well under the {} calibrated: starting the search again with {} {next}",
             format_rate(self.trials.last().map_or(0.0, |t| t.run.actual_rate)),
@@ -474,7 +474,7 @@ fn interrupted_before_trials(spec: &SearchSpec, budget: Budget) -> SearchResult 
         restarts: 0,
         producers: w.producers,
         ringbuf_size: w.ringbuf_size,
-        wakeup: w.wakeup.to_string(),
+        wakeup: w.wakeup,
         step_duration_s: spec.step().as_secs_f64(),
         time_budget_s: spec.time_budget.as_secs_f64(),
         elapsed_s: budget.started.elapsed().as_secs_f64(),
@@ -495,7 +495,7 @@ fn result(s: Searcher, completed: bool) -> SearchResult {
     let w = &s.workload;
     let current: Vec<Trial> = s.current().cloned().collect();
     let limited_by = limit(&current, answer, spec.high);
-    let name = w.names;
+    let name = spec.names;
     let advice = if limited_by == Limit::Producer {
         let peak = current.iter().map(|t| t.run.actual_rate).fold(s.calibration.offered_per_s, f64::max);
         let fixed = spec.batch_source == BatchSource::Requested;
@@ -539,7 +539,7 @@ fn result(s: Searcher, completed: bool) -> SearchResult {
         requested_batch: (spec.batch_source == BatchSource::Requested).then_some(spec.workload.batch),
         producers: w.producers,
         ringbuf_size: w.ringbuf_size,
-        wakeup: w.wakeup.to_string(),
+        wakeup: w.wakeup,
         step_duration_s: spec.step().as_secs_f64(),
         time_budget_s: spec.time_budget.as_secs_f64(),
         elapsed_s: s.budget.started.elapsed().as_secs_f64(),

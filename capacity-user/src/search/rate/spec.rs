@@ -5,8 +5,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::{
+    output::serde_name,
+    refuse,
     run::{RunConfig, RunResult},
-    settings::Setting,
+    settings::{Names, Setting, SettingError},
 };
 
 /// A trial whose producers reach less than this share of the target rate
@@ -44,6 +46,9 @@ pub struct SearchSpec {
     pub batch_source: BatchSource,
     /// The workload; its rate and duration are set per trial.
     pub workload: RunConfig,
+    /// How notices and advice name the settings to change (the caller's
+    /// words for them: flags on the command line).
+    pub names: Names,
 }
 
 impl SearchSpec {
@@ -85,14 +90,6 @@ pub enum Phase {
     Refine,
     /// Again at the rate of a failure that lay below passes: does it repeat?
     Retest,
-}
-
-/// The serde name of a unit enum, for tables: one spelling, serde's.
-pub fn serde_name<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
-    }
 }
 
 impl std::fmt::Display for Limit {
@@ -149,40 +146,37 @@ pub fn judge(result: &RunResult, max_drop_rate: f64) -> Option<Limit> {
     }
 }
 
-/// Every bad setting of a search, before anything touches the kernel.
-pub fn validate(spec: &SearchSpec) -> anyhow::Result<()> {
-    let name = spec.workload.names;
+/// Every bad setting of a search, before anything touches the kernel: what
+/// is wrong with which setting, for the caller to word.
+pub fn validate(spec: &SearchSpec) -> Result<(), SettingError> {
     if !(spec.low > 0.0 && spec.high > spec.low && spec.high.is_finite()) {
-        anyhow::bail!(
-            "{} must be positive and below {} (got {} and {})",
-            name(Setting::LowRate),
-            name(Setting::HighRate),
-            spec.low,
-            spec.high
-        );
+        let got = format!(" (got {} and {})", spec.low, spec.high);
+        return Err(refuse!(Setting::LowRate; Setting::LowRate, " must be positive and below ", Setting::HighRate, got));
     }
     if spec.precision.is_nan() || spec.precision <= 0.0 {
-        anyhow::bail!("{} must be positive", name(Setting::Precision));
+        return Err(refuse!(Setting::Precision; Setting::Precision, " must be positive"));
     }
     if !(spec.max_drop_rate > 0.0 && spec.max_drop_rate < 1.0) {
-        anyhow::bail!("{} must be between 0 and 1 (e.g. 0.001 for 0.1%)", name(Setting::MaxDropRate));
+        return Err(refuse!(Setting::MaxDropRate; Setting::MaxDropRate, " must be between 0 and 1 (e.g. 0.001 for 0.1%)"));
     }
     if !(spec.pass_probability > 0.0 && spec.pass_probability < 1.0) {
-        anyhow::bail!("{} must be between 0 and 1 (e.g. 0.9)", name(Setting::PassProbability));
+        return Err(refuse!(Setting::PassProbability; Setting::PassProbability, " must be between 0 and 1 (e.g. 0.9)"));
     }
     if !(spec.confidence >= 0.5 && spec.confidence < 1.0) {
-        anyhow::bail!("{} must be at least 0.5 and below 1 (e.g. 0.95)", name(Setting::Confidence));
+        return Err(refuse!(Setting::Confidence; Setting::Confidence, " must be at least 0.5 and below 1 (e.g. 0.95)"));
     }
     if spec.max_trials.is_some_and(|n| n < 3) {
-        anyhow::bail!("{} must be at least 3 (a probe, a pass and a failure)", name(Setting::MaxTrials));
+        return Err(refuse!(Setting::MaxTrials; Setting::MaxTrials, " must be at least 3 (a probe, a pass and a failure)"));
     }
     if spec.time_budget < spec.step() * 3 {
-        anyhow::bail!(
-            "{} must hold at least three trials of {:.1} s (got {:.1} s)",
-            name(Setting::TimeBudget),
+        let why = format!(
+            " must hold at least three trials of {:.1} s (got {:.1} s)",
             spec.step().as_secs_f64(),
             spec.time_budget.as_secs_f64()
         );
+        return Err(refuse!(Setting::TimeBudget; Setting::TimeBudget, why));
     }
+    // The top of the range, too, must be a rate the generator can attempt.
+    RunConfig { rate: spec.high, duration: spec.step(), ..spec.workload.clone() }.validate()?;
     spec.workload.validate()
 }

@@ -26,6 +26,7 @@ fn spec() -> SearchSpec {
         time_budget: DEFAULT_TIME_BUDGET,
         batch_source: BatchSource::Calibrated,
         workload: RunConfig::default(),
+        names: crate::settings::Setting::plain,
     }
 }
 
@@ -122,7 +123,7 @@ impl SyntheticHost {
             batch: config.batch,
             producers: config.producers,
             ringbuf_size: config.ringbuf_size,
-            wakeup: config.wakeup.to_string(),
+            wakeup: config.wakeup,
             dropped_full: attempted - consumed,
             seq_gaps: attempted - consumed,
             issued_triggers: attempted / u64::from(config.batch),

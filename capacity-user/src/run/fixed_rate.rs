@@ -1,4 +1,4 @@
-//! One fixed-rate run, phase by phase: load the program, warm up, run the
+//! One fixed-rate run, stage by stage: load the program, warm up, run the
 //! producers and the consumer on separate CPUs, read the counters, check
 //! the invariants.
 use std::{
@@ -13,10 +13,10 @@ use super::{
     cpu::{pin_to_cpu, CpuPlan},
     generator::{produce, ProducerReport},
     invariants::check_invariants,
-    measured::Phase,
     program::{overwrite_supported, EmitProgram},
     result::{summarize, RunResult},
     ring::Ring,
+    stage::Stage,
 };
 use crate::{event_sizes::EventSizes, preflight};
 
@@ -29,41 +29,42 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     if config.overwrite && !overwrite_supported() {
         let release =
             nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
-        let overwrite = (config.names)(crate::settings::Setting::Overwrite);
-        anyhow::bail!(
-            "{overwrite} needs the ring buffer's overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which kernel {release} refuses: run without {overwrite}"
+        use crate::settings::Setting::Overwrite;
+        let why = format!(
+            " needs the ring buffer's overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which kernel {release} refuses: run without "
         );
+        return Err(crate::refuse!(Overwrite; Overwrite, why, Overwrite).into());
     }
     let mut program = EmitProgram::load(&config.program_settings())?;
     let mut ring = Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size() as usize)?;
-    let mut phase = None;
+    let mut stage = None;
     if !config.warmup.is_zero() && !stop.load(Ordering::Relaxed) {
-        let warmup = run_phase(&program, &mut ring, config, config.warmup, stop)?;
+        let warmup = run_stage(&program, &mut ring, config, config.warmup, stop)?;
         if stop.load(Ordering::Relaxed) {
             // Interrupted while warming up: that is the partial result.
-            phase = Some(warmup);
+            stage = Some(warmup);
         } else {
             program.reset()?;
         }
     }
-    let phase = match phase {
+    let stage = match stage {
         Some(warmup) => warmup,
-        None => run_phase(&program, &mut ring, config, config.duration, stop)?,
+        None => run_stage(&program, &mut ring, config, config.duration, stop)?,
     };
     program.flush_logs();
     let counters = program.counters()?;
-    let result = summarize(config, &phase, &counters, stop.load(Ordering::Relaxed));
-    check_invariants(config, &phase, &counters)?;
+    let result = summarize(config, &stage, &counters, stop.load(Ordering::Relaxed));
+    check_invariants(config, &stage, &counters)?;
     Ok(result)
 }
 
-fn run_phase(
+fn run_stage(
     program: &EmitProgram,
     ring: &mut Ring,
     config: &RunConfig,
     duration: Duration,
     stop: &AtomicBool,
-) -> anyhow::Result<Phase> {
+) -> anyhow::Result<Stage> {
     let token = program.token();
     let pace = config.pace(duration);
     let producers_done = AtomicBool::new(false);
@@ -101,7 +102,7 @@ fn run_phase(
         .zip(&producers)
         .map(|(seq, p)| kernel_attempted(p.triggers * batch, seq))
         .collect();
-    Ok(Phase { producers, consumer, kernel, stats_enabled: program.stats_enabled(), kernel_attempted })
+    Ok(Stage { producers, consumer, kernel, stats_enabled: program.stats_enabled(), kernel_attempted })
 }
 
 /// Events the program attempted for a producer that asked for `issued`,

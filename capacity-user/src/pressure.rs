@@ -1,6 +1,6 @@
-//! How full something is, in the lab's four levels: one definition for the
-//! capacity plan's memory budget and for live maps and rings (`capacity
-//! host`, `capacity watch`).
+//! Pressure levels: how full something is, in the lab's four levels. One
+//! definition for the capacity plan's memory budget and for live maps and
+//! rings (`capacity host`, `capacity watch`).
 use serde::Serialize;
 
 /// A share of a limit, named.
@@ -35,20 +35,12 @@ impl Level {
     pub fn of_ratio(ratio: f64) -> Self {
         Self::of(ratio * 100.0)
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Healthy => "healthy",
-            Level::Warning => "warning",
-            Level::Critical => "critical",
-            Level::Exhausted => "exhausted",
-        }
-    }
 }
 
+/// Its JSON name, for tables and labels.
 impl std::fmt::Display for Level {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&crate::output::serde_name(self))
     }
 }
 
@@ -68,5 +60,6 @@ mod tests {
         assert_eq!(Level::of(120.0), Level::Exhausted);
         assert_eq!(Level::of_ratio(0.5), Level::Healthy);
         assert_eq!(serde_json::to_value(Level::Exhausted).unwrap(), "exhausted");
+        assert_eq!(Level::Critical.to_string(), "critical");
     }
 }

@@ -1,11 +1,12 @@
-//! What one phase of a run measured, before it is summarised and checked:
-//! the raw material that the result and the invariants both read.
+//! What one stage of a run (its warm-up, or its measured part) measured,
+//! before it is summarised and checked: the raw material that the result
+//! and the invariants both read.
 use super::{consumer::ConsumerReport, generator::ProducerReport, program::KernelStats};
 
-pub(super) struct Phase {
+pub(super) struct Stage {
     pub(super) producers: Vec<ProducerReport>,
     pub(super) consumer: ConsumerReport,
-    /// The kernel's program statistics over this phase alone.
+    /// The kernel's program statistics over this stage alone.
     pub(super) kernel: KernelStats,
     /// Whether the kernel counted runs (BPF_ENABLE_STATS held): without it
     /// `kernel.run_count` and `run_time` stay 0.
