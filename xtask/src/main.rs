@@ -45,7 +45,7 @@ enum Task {
     /// read by `capacity verify`); the VM kernels' rows: `cargo xtask vm --write-kernel-sizes`.
     KernelSizes,
     /// Compare capacity's consumer with libbpf's ring_buffer__poll on the same unpaced workload
-    /// (interleaved rounds, median ratio), then measure pacing accuracy; `bench search --runs 3`:
+    /// (interleaved rounds, median ratio), then measure pacing accuracy; `bench search` (five searches per case):
     /// how far repeated searches' answers lie apart. Needs root.
     Bench(bench::BenchArgs),
     /// Generate man pages (clap_mangen) and bash, zsh and fish completions (clap_complete) for

@@ -48,6 +48,9 @@ const RUN_OVERHEAD: Duration = Duration::from_millis(250);
 /// The probe goes this far below the producers' calibrated rate, so that
 /// it measures the consumer rather than the generator's own limit.
 const PROBE_BELOW_PRODUCERS: f64 = 0.95;
+/// Refining trials go at most this far above the producers' calibrated
+/// rate: far enough that they fail by the producer, which bounds the answer.
+const ABOVE_PRODUCERS: f64 = 1.05;
 /// A calibrated batch proved too small when the producers fall this far
 /// short of their calibrated rate.
 const PRODUCERS_FELL_SHORT: f64 = 0.8;
@@ -374,7 +377,10 @@ impl Searcher<'_, '_> {
             if at_low.len() >= 3 && at_low.iter().filter(|p| !**p).count() * 2 > at_low.len() {
                 return Ok(Ok(()));
             }
-            match self.trial(candidate(now.median, spec), Phase::Refine)? {
+            // Never far above what the producers offer: such a trial fails
+            // by the producer and tells nothing the calibration did not.
+            let rate = candidate(now.median.min(self.calibration.offered_per_s * ABOVE_PRODUCERS), spec);
+            match self.trial(rate, Phase::Refine)? {
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(Ok(())),
                 Err(stopped) => return Ok(Err(stopped)),

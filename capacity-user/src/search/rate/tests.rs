@@ -159,7 +159,7 @@ fn assert_agree(results: &[SearchResult], spec: &SearchSpec) {
 /// The defaults case: the batch is the search's to choose, the
 /// producers' probes are sometimes 3x slow, some trials' consumers lose
 /// their CPU. Twenty searches: every five in a row agree, every one uses
-/// batch 512 (64 offers under 90% of 512's rate on this host), none claims
+/// batch 512 (no batch offers 10M/s with headroom), none claims
 /// more than the truth.
 #[test]
 fn calibrated_searches_on_a_disturbed_host_repeat() {
