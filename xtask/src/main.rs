@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_output;
 mod bench_search;
+mod image;
 mod kernel_sizes;
 mod setup;
 mod table;
@@ -48,6 +49,9 @@ enum Task {
     /// (interleaved rounds, median ratio), then measure pacing accuracy; `bench search --runs 3`:
     /// how far repeated searches' answers lie apart. Needs root.
     Bench(bench::BenchArgs),
+    /// Build the DaemonSet's image offline with podman (deploy/kubernetes/Containerfile, a static
+    /// release `capacity` FROM scratch) and print its name, `localhost/capacity:TAG`.
+    Image(image::ImageArgs),
     /// Generate man pages (clap_mangen) and bash, zsh and fish completions (clap_complete) for
     /// `capacity` and every subcommand into target/docs (or --out DIR).
     Docs {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Task::Vm(args) => vm::run(args),
         Task::KernelSizes => kernel_sizes::host(),
         Task::Bench(args) => bench::run(&args),
+        Task::Image(args) => image::run(&args),
         Task::Docs { out } => tasks::docs(&out),
     };
     match result {

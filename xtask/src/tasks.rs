@@ -58,11 +58,13 @@ pub fn test(extra: &[String]) -> Result<()> {
         step("WARNING: not root: the privileged tests will skip (CI runs them as root)");
     }
     let binary = build_release_capacity(&toolchain)?;
+    // The container test runs this image as the DaemonSet would.
+    let image = crate::image::build(&toolchain, Some("test"))?;
     step("running the tests");
     let mut test = cargo(&["test", "--release", "--workspace", "--no-fail-fast"]);
     test.args(extra);
     toolchain.apply(&mut test);
-    test.env("CAPACITY_BIN", binary);
+    test.env("CAPACITY_BIN", binary).env("CAPACITY_IMAGE", image);
     // One test at a time: the integration tests are one binary, and a cheap
     // test of one area beside a timing-sensitive kernel test of another
     // disturbs it (ARCHITECTURE.md). `-- --test-threads=N` overrides it.

@@ -219,9 +219,17 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
                 last = Some(snapshot);
             }
             Err(error) => {
+                // Stay up (a pod that crash-loops says less): /healthz
+                // answers 503 with the reason, /metrics has
+                // capacity_sample_success 0, and the log has one line per
+                // new reason, not one per sample.
                 let error = crate::error::one_line(&error);
-                eprintln!("capacity: watch: sample failed: {error}");
-                shared.latest.lock().expect("no panics while holding the lock").last_error = Some(error);
+                let mut latest = shared.latest.lock().expect("no panics while holding the lock");
+                if latest.last_error.as_ref() != Some(&error) {
+                    eprintln!("capacity: watch: sample failed: {error}");
+                }
+                latest.metrics = Some(metrics::render_failed());
+                latest.last_error = Some(error);
             }
         }
     };
