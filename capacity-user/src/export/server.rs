@@ -1,6 +1,8 @@
 //! The HTTP side of `capacity watch --listen`: `/metrics` serves the text
 //! of the latest sample (OpenMetrics to clients that ask for it, the
-//! classic text format otherwise), `/healthz` says whether sampling works.
+//! classic text format otherwise), `/healthz` says whether sampling works
+//! (readiness), `/livez` whether the sampling loop still runs (liveness: a
+//! failing sample is no reason to restart, a stuck loop is).
 //! axum on the watch's tokio runtime; the sampling loop fills `Shared`.
 use std::{
     sync::{Arc, Mutex},
@@ -24,6 +26,8 @@ pub struct Latest {
     /// OpenMetrics text (`metrics::render`).
     pub metrics: Option<String>,
     pub last_success: Option<Instant>,
+    /// When the loop last finished a sample, failed or not.
+    pub last_attempt: Option<Instant>,
     pub last_error: Option<String>,
 }
 
@@ -42,7 +46,11 @@ impl Shared {
 }
 
 pub fn router(shared: Shared) -> Router {
-    Router::new().route("/metrics", get(metrics)).route("/healthz", get(healthz)).with_state(shared)
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .with_state(shared)
 }
 
 async fn metrics(State(shared): State<Shared>, headers: HeaderMap) -> Response {
@@ -54,6 +62,17 @@ async fn metrics(State(shared): State<Shared>, headers: HeaderMap) -> Response {
         ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response()
     } else {
         ([(header::CONTENT_TYPE, CLASSIC)], super::metrics::classic_text(&text)).into_response()
+    }
+}
+
+async fn livez(State(shared): State<Shared>) -> Response {
+    let latest = shared.latest.lock().expect("no panics while holding the lock");
+    match latest.last_attempt {
+        Some(at) if at.elapsed() > shared.stale_after => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("no sample finished for {:.0} s\n", at.elapsed().as_secs_f64()))
+                .into_response()
+        }
+        _ => (StatusCode::OK, "ok\n").into_response(),
     }
 }
 

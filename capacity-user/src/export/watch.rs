@@ -203,6 +203,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
             by = stop_signal(&mut interrupt, &mut terminate) => break by,
         };
         samples += 1;
+        shared.latest.lock().expect("no panics while holding the lock").last_attempt = Some(Instant::now());
         match sampled {
             Ok(snapshot) => {
                 history.record(&snapshot);
