@@ -166,7 +166,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
                 anyhow::anyhow!("cannot listen on {addr}: {e}; choose another --listen address")
             })?;
             eprintln!(
-                "capacity: watch: serving http://{}/metrics and /healthz, a sample every {}",
+                "capacity: watch: serving http://{}/metrics, /healthz and /livez, a sample every {}",
                 listener.local_addr()?,
                 format_seconds(options.interval.as_secs_f64())
             );
