@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_host;
 mod bench_output;
 mod bench_search;
 mod image;

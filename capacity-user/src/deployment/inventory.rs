@@ -185,7 +185,7 @@ fn live_map(
     };
     let mut notes = Vec::new();
     let (entries, entries_complete) = if kinds::is_hash_family(map_type) {
-        match entries::count(fd, shape.key_size, bound) {
+        match entries::count(fd, map_type, shape.key_size, shape.value_size, bound) {
             Ok(count) => {
                 if !count.complete {
                     notes.push(format!("entries: counting stopped at {} keys (a lower bound)", count.entries));
