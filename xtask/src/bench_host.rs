@@ -137,7 +137,7 @@ impl Maps {
                 fd
             } else if i % 100 == 1 {
                 create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, &format!("cb_ring{i}"))?
-            } else if i % 10 == 0 {
+            } else if i.is_multiple_of(10) {
                 create_map(BPF_MAP_TYPE_ARRAY, 4, 8, SMALL_ENTRIES, &format!("cb_array{i}"))?
             } else {
                 let fd = create_map(BPF_MAP_TYPE_HASH, 4, 8, SMALL_ENTRIES, &format!("cb_hash{i}"))?;

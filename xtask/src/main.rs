@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Install the BPF toolchain (Debian's Rust with a BPF `core`, bpf-linker) and the test tools
-    /// (Debian's prometheus: server and promtool) if missing.
+    /// (Debian's prometheus, podman, runc, python3-prometheus-client; kubernetes-validate from PyPI) if missing.
     Setup,
     /// Set up, build `capacity` (release) and run it as root: `cargo xtask run -- load --rate 200k --duration 5`.
     Run {
