@@ -242,11 +242,11 @@ fn the_image_runs_as_the_daemonset_says_and_needs_each_capability_it_gets() {
     const TEST: &str = "container::the_image_runs_as_the_daemonset_says_and_needs_each_capability_it_gets";
     let Some(_lock) = kernel_test() else { return };
     let image = std::env::var("CAPACITY_IMAGE").ok();
-    if !require(
-        TEST,
-        image.is_some(),
-        "CAPACITY_IMAGE is not set: run the tests with `cargo xtask test`, which builds the image",
-    ) {
+    let why = std::env::var("CAPACITY_IMAGE_ERROR").map_or_else(
+        |_| "CAPACITY_IMAGE is not set: run the tests with `cargo xtask test`, which builds the image".to_string(),
+        |e| format!("`cargo xtask test` could not build the image: {e}"),
+    );
+    if !require(TEST, image.is_some(), &why) {
         return;
     }
     let image = image.unwrap();
