@@ -43,7 +43,9 @@ struct NextKeyAttr {
 /// instead of one per key, a 100k-entry map in about a tenth of the time;
 /// `cargo xtask bench host`), else key by key.
 pub fn count(fd: BorrowedFd<'_>, map_type: u32, key_size: u32, value_size: u32, bound: Bound) -> io::Result<Count> {
-    if matches!(map_type, BPF_MAP_TYPE_HASH | BPF_MAP_TYPE_LRU_HASH) {
+    // A bound below one batch is counted key by key, to stop exactly at it
+    // (batches hold whole buckets, so a batched count may stop a few short).
+    if matches!(map_type, BPF_MAP_TYPE_HASH | BPF_MAP_TYPE_LRU_HASH) && bound.max_keys >= u64::from(BATCH) {
         match count_batched(fd, key_size, value_size, bound) {
             // Kernels or maps without batch lookup: walk key by key.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)) => {}
@@ -87,7 +89,7 @@ fn count_batched(fd: BorrowedFd<'_>, key_size: u32, value_size: u32, bound: Boun
         if entries >= bound.max_keys || start.elapsed() > bound.max_time {
             return Ok(Count { entries, complete: false });
         }
-        // Never past the bound: a bounded count stops exactly at it.
+        // Never past the bound.
         let ask = u64::from(batch).min(bound.max_keys - entries) as u32;
         keys.resize(ask as usize * key_size as usize, 0u8);
         values.resize(ask as usize * value_size as usize, 0u8);

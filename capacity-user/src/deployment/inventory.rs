@@ -121,9 +121,19 @@ fn number(info: &HashMap<String, String>, key: &str) -> Option<u64> {
 /// Reads everything loaded now (needs CAP_SYS_ADMIN: the caller checks).
 pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inventory> {
     let host = Host::this();
-    let model = Model::new(None, None, host)?;
+    // The running kernel's model is the same for every inventory of this
+    // process: its BTF is parsed once, not on every `watch` sample (that
+    // parse was most of a sample's CPU at few maps; `cargo xtask bench host`).
+    static RUNNING: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    let model = match RUNNING.get() {
+        Some(model) => model,
+        None => {
+            let model = Model::new(None, None, host)?;
+            RUNNING.get_or_init(|| model)
+        }
+    };
     let owners = owners::scan();
-    let maps = read_maps(&model, &owners, options.count_bound);
+    let maps = read_maps(model, &owners, options.count_bound);
     let (programs, stats_window_s) = match options.enable_stats {
         Some(window) => {
             let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
