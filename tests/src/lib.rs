@@ -235,8 +235,22 @@ pub struct Holder {
 impl Holder {
     /// Starts the holder with `keys` keys and `runs` records; waits until it holds them.
     pub fn start(binary: &str, keys: u32, runs: u32) -> Self {
+        Self::start_through(&[], binary, keys, runs)
+    }
+
+    /// The same, started through `launcher` (a command and its arguments
+    /// that run the rest, e.g. `setpriv --reuid=65534 ...`).
+    pub fn start_through(launcher: &[&str], binary: &str, keys: u32, runs: u32) -> Self {
         use std::io::{BufRead, BufReader};
-        let mut child = Command::new(binary)
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .arg(test_object("holder"))
             .args([keys.to_string(), runs.to_string()])
             .stdin(std::process::Stdio::piped())
@@ -279,4 +293,26 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// podman with the settings these hosts need, deploy/podman/containers.conf
+/// (runc, cgroupfs, no default ulimits), as `cargo xtask image` runs it.
+pub fn podman() -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.env("CONTAINERS_CONF", workspace_root().join("deploy/podman/containers.conf"));
+    cmd
+}
+
+/// A real component a test needs is missing: under CI the test fails with
+/// one line saying what and how to get it; elsewhere it skips loudly.
+/// Returns false (the caller returns) when skipping.
+pub fn require(test: &str, present: bool, missing: &str) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: {missing}");
+    }
+    eprintln!("\n*** SKIPPED {test}: {missing} ***\n");
+    false
 }

@@ -70,6 +70,9 @@ pub struct BenchArgs {
 enum BenchKind {
     /// Run `capacity search` several times: each answer, its spread and time, and max/min of the answers.
     Search(crate::bench_search::SearchBenchArgs),
+    /// Create 10 to 10000 maps (some hash maps with 100k entries): CPU time of one `capacity host`
+    /// and of one watch sample, scrape time and RSS at each count.
+    Host(crate::bench_host::HostBenchArgs),
 }
 
 /// One unpaced run of either consumer.
@@ -107,6 +110,9 @@ struct Pacing {
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(BenchKind::Search(search)) = &args.kind {
         return crate::bench_search::run(search);
+    }
+    if let Some(BenchKind::Host(host)) = &args.kind {
+        return crate::bench_host::run(host);
     }
     if args.rounds == 0 || args.batch == 0 || args.duration <= 0.0 || args.pacing_duration <= 0.0 {
         bail!("--rounds, --duration, --pacing-duration and --batch must be positive");

@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_host;
 mod bench_output;
 mod bench_search;
+mod image;
 mod kernel_sizes;
 mod setup;
 mod table;
@@ -25,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Install the BPF toolchain (Debian's Rust with a BPF `core`, bpf-linker) and the test tools
-    /// (Debian's prometheus: server and promtool) if missing.
+    /// (Debian's prometheus, podman, runc, python3-prometheus-client; kubernetes-validate from PyPI) if missing.
     Setup,
     /// Set up, build `capacity` (release) and run it as root: `cargo xtask run -- load --rate 200k --duration 5`.
     Run {
@@ -48,6 +50,9 @@ enum Task {
     /// (interleaved rounds, median ratio), then measure pacing accuracy; `bench search` (five searches per case):
     /// how far repeated searches' answers lie apart. Needs root.
     Bench(bench::BenchArgs),
+    /// Build the DaemonSet's image offline with podman (deploy/kubernetes/Containerfile, a static
+    /// release `capacity` FROM scratch) and print its name, `localhost/capacity:TAG`.
+    Image(image::ImageArgs),
     /// Generate man pages (clap_mangen) and bash, zsh and fish completions (clap_complete) for
     /// `capacity` and every subcommand into target/docs (or --out DIR).
     Docs {
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Task::Vm(args) => vm::run(args),
         Task::KernelSizes => kernel_sizes::host(),
         Task::Bench(args) => bench::run(&args),
+        Task::Image(args) => image::run(&args),
         Task::Docs { out } => tasks::docs(&out),
     };
     match result {

@@ -17,8 +17,13 @@ const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Real components the tests use: clang and libbpf-dev compile C BPF objects
 /// (`inspect` and `host` tests); Prometheus and promtool scrape `capacity
-/// watch` and check `capacity alerts`.
-const TEST_PACKAGES: &[&str] = &["clang", "libbpf-dev", "prometheus"];
+/// watch` and check `capacity alerts`; podman and runc run the image (the
+/// container test); python3-prometheus-client is the reference OpenMetrics
+/// parser; python3-venv holds kubernetes-validate (PyPI).
+const TEST_PACKAGES: &[&str] =
+    &["clang", "libbpf-dev", "prometheus", "podman", "runc", "python3-prometheus-client", "python3-venv"];
+/// kubernetes-validate checks the manifests against Kubernetes' own schemas.
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate";
 
 /// The toolchain the kernel crate is built with, and how.
 pub struct BpfToolchain {
@@ -147,13 +152,25 @@ pub fn ensure_toolchain() -> Result<BpfToolchain> {
     Ok(BpfToolchain { name })
 }
 
-/// Install the Debian packages the tests use.
+/// Install the Debian packages the tests use, and kubernetes-validate (PyPI)
+/// into its own virtualenv, target/test-tools/venv (Debian's Python is
+/// externally managed); the tests find it there.
 pub fn ensure_test_tools() -> Result<()> {
     step(&format!(
-        "test tools: Debian packages {} (C BPF objects for the inspect and host tests; Prometheus and promtool for watch and alerts)",
+        "test tools: Debian packages {} (C BPF objects for the inspect and host tests; Prometheus and promtool for \
+         watch and alerts; podman and runc for the container test; the OpenMetrics reference parser)",
         TEST_PACKAGES.join(" ")
     ));
-    apt_install(TEST_PACKAGES)
+    apt_install(TEST_PACKAGES)?;
+    let venv = crate::tasks::workspace_root().join("target/test-tools/venv");
+    let validate = venv.join("bin").join(KUBERNETES_VALIDATE);
+    if succeeds(&validate.to_string_lossy(), &["--version"]) {
+        step(&format!("{KUBERNETES_VALIDATE} is present in {}", venv.display()));
+        return Ok(());
+    }
+    step(&format!("installing {KUBERNETES_VALIDATE} (PyPI) into {} (the kubernetes tests)", venv.display()));
+    run_checked(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&venv))?;
+    run_checked(Command::new(venv.join("bin/pip")).args(["install", "--quiet", KUBERNETES_VALIDATE]))
 }
 
 fn ensure_bpf_linker() -> Result<()> {

@@ -58,11 +58,21 @@ pub fn test(extra: &[String]) -> Result<()> {
         step("WARNING: not root: the privileged tests will skip (CI runs them as root)");
     }
     let binary = build_release_capacity(&toolchain)?;
+    // The container test runs this image as the DaemonSet would. Without
+    // it only that test fails (under CI), saying why; the others run.
+    let image = crate::image::build(&toolchain, Some("test")).map_err(|e| {
+        step(&format!("WARNING: the image was not built, the container test will say so: {e:#}"));
+        format!("{e:#}")
+    });
     step("running the tests");
     let mut test = cargo(&["test", "--release", "--workspace", "--no-fail-fast"]);
     test.args(extra);
     toolchain.apply(&mut test);
     test.env("CAPACITY_BIN", binary);
+    match image {
+        Ok(image) => test.env("CAPACITY_IMAGE", image),
+        Err(why) => test.env("CAPACITY_IMAGE_ERROR", why),
+    };
     // One test at a time: the integration tests are one binary, and a cheap
     // test of one area beside a timing-sensitive kernel test of another
     // disturbs it (ARCHITECTURE.md). `-- --test-threads=N` overrides it.

@@ -53,7 +53,11 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
             args.interval
         ));
     }
-    preflight::check_admin("capacity watch")?;
+    // Serving, a missing privilege is reported by /healthz and
+    // capacity_sample_success 0 (the pod stays up); otherwise it fails now.
+    if listen.is_none() {
+        preflight::check_admin("capacity watch")?;
+    }
     // Held for the whole watch: the kernel counts run time while the fd is open.
     let stats = if args.enable_stats {
         Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
@@ -69,7 +73,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
         samples: args.samples,
         draw: listen.is_none() && !args.json,
     };
-    let report = watch(options, Box::new(Snapshot::read_host))?;
+    let sampler = || preflight::check_admin("capacity watch").and_then(|()| Snapshot::read_host());
+    let report = watch(options, Box::new(sampler))?;
     drop(stats);
     log::info!("watch: stopped by {} after {} sample(s)", report.stopped_by, report.samples);
     if args.json {

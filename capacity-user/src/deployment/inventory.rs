@@ -103,9 +103,19 @@ pub struct Inventory {
 /// Reads everything loaded now (needs CAP_SYS_ADMIN: the caller checks).
 pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inventory> {
     let host = Host::this();
-    let model = Model::new(None, None, host)?;
+    // The running kernel's model is the same for every inventory of this
+    // process: its BTF is parsed once, not on every `watch` sample (that
+    // parse was most of a sample's CPU at few maps; `cargo xtask bench host`).
+    static RUNNING: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    let model = match RUNNING.get() {
+        Some(model) => model,
+        None => {
+            let model = Model::new(None, None, host)?;
+            RUNNING.get_or_init(|| model)
+        }
+    };
     let owners = owners::scan();
-    let maps = read_maps(&model, &owners, options.count_bound);
+    let maps = read_maps(model, &owners, options.count_bound);
     let (programs, stats_window_s) = match options.enable_stats {
         Some(window) => {
             let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
@@ -168,7 +178,7 @@ fn live_map(
     };
     let mut notes = Vec::new();
     let (entries, entries_complete) = if kinds::is_hash_family(map_type) {
-        match entries::count(fd, shape.key_size, bound) {
+        match entries::count(fd, map_type, shape.key_size, shape.value_size, bound) {
             Ok(count) => {
                 if !count.complete {
                     notes.push(format!("entries: counting stopped at {} keys (a lower bound)", count.entries));

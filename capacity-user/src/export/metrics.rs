@@ -30,6 +30,7 @@ pub mod names {
     pub const PROG_RUN_COUNT: &str = "capacity_prog_run_count_total";
     pub const PROG_RECURSION_MISSES: &str = "capacity_prog_recursion_misses_total";
     pub const SAMPLE_SECONDS: &str = "capacity_sample_duration_seconds";
+    pub const SAMPLE_SUCCESS: &str = "capacity_sample_success";
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -93,6 +94,7 @@ pub fn render(snapshot: &Snapshot, history: &History) -> String {
     let read = Gauge::<f64, AtomicU64>::default();
     registry.register(SAMPLE_SECONDS, "How long reading the host's maps and programs took, seconds", read.clone());
     read.set(snapshot.read_seconds);
+    sample_success(&mut registry, true);
 
     for map in &snapshot.maps {
         let l = labels(map.id, &map.map.name, &map.map.type_name, &owner_of(map));
@@ -123,8 +125,59 @@ pub fn render(snapshot: &Snapshot, history: &History) -> String {
             misses.get_or_create(&l).inc_by(m as f64);
         }
     }
+    encoded(&registry)
+}
+
+fn encoded(registry: &Registry) -> String {
     let mut text = String::new();
-    encode(&mut text, &registry).expect("writing to a String cannot fail");
+    encode(&mut text, registry).expect("writing to a String cannot fail");
+    text
+}
+
+/// `capacity_sample_success`: 1 when the last sample read the host, 0 when
+/// it failed (the series Prometheus alerts on; /healthz says why).
+fn sample_success(registry: &mut Registry, ok: bool) {
+    let gauge = Gauge::<i64>::default();
+    registry.register(names::SAMPLE_SUCCESS, "Whether the last sample of the host succeeded (1) or failed (0)", gauge.clone());
+    gauge.set(i64::from(ok));
+}
+
+/// The text served while sampling fails: only `capacity_sample_success 0`,
+/// no series of an older sample that would look current.
+pub fn render_failed() -> String {
+    let mut registry = Registry::default();
+    sample_success(&mut registry, false);
+    encoded(&registry)
+}
+
+/// The classic Prometheus text format (0.0.4) of `openmetrics`, the text
+/// `render` produced, for clients that do not ask for OpenMetrics. The two
+/// differ, for the gauges and counters served here, in three things: a
+/// counter's HELP and TYPE name its samples' `_total` name, there are no
+/// UNIT lines, and no `# EOF`.
+pub fn classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "].into_iter().find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match descriptor {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) { "_total" } else { "" };
+                text.push_str(&format!("{prefix}{name}{suffix} {tail}\n"));
+            }
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
     text
 }
 
@@ -202,5 +255,21 @@ mod tests {
             text.contains("# HELP capacity_map_entries Entries in use (hash-family maps), counted by the kernel.\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn classic_text_names_counters_by_their_samples_and_has_no_eof() {
+        let history = History::new(std::time::Duration::from_secs(60));
+        let openmetrics = render(&snapshot(0.0, 1000), &history);
+        assert!(openmetrics.lines().any(|l| l == "capacity_sample_success 1"), "{openmetrics}");
+        let classic = classic_text(&openmetrics);
+        assert!(classic.contains("# TYPE capacity_prog_run_count_total counter\n"), "{classic}");
+        assert!(classic.contains("# HELP capacity_prog_run_count_total Runs of the program"), "{classic}");
+        assert!(classic.contains("# TYPE capacity_map_entries gauge\n"), "{classic}");
+        assert!(!classic.contains("# EOF"), "{classic}");
+        // Samples are the same lines in both.
+        let samples = |text: &str| text.lines().filter(|l| !l.starts_with('#')).map(String::from).collect::<Vec<_>>();
+        assert_eq!(samples(&openmetrics), samples(&classic));
+        assert!(render_failed().lines().any(|l| l == "capacity_sample_success 0"));
     }
 }

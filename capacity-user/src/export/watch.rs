@@ -168,7 +168,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
                 anyhow::anyhow!("cannot listen on {addr}: {e}; choose another --listen address")
             })?;
             eprintln!(
-                "capacity: watch: serving http://{}/metrics and /healthz, a sample every {}",
+                "capacity: watch: serving http://{}/metrics, /healthz and /livez, a sample every {}",
                 listener.local_addr()?,
                 format_seconds(options.interval.as_secs_f64())
             );
@@ -205,6 +205,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
             by = stop_signal(&mut interrupt, &mut terminate) => break by,
         };
         samples += 1;
+        shared.latest.lock().expect("no panics while holding the lock").last_attempt = Some(Instant::now());
         match sampled {
             Ok(snapshot) => {
                 history.record(&snapshot);
@@ -221,9 +222,17 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
                 last = Some(snapshot);
             }
             Err(error) => {
+                // Stay up (a pod that crash-loops says less): /healthz
+                // answers 503 with the reason, /metrics has
+                // capacity_sample_success 0, and the log has one line per
+                // new reason, not one per sample.
                 let error = crate::error::one_line(&error);
-                eprintln!("capacity: watch: sample failed: {error}");
-                shared.latest.lock().expect("no panics while holding the lock").last_error = Some(error);
+                let mut latest = shared.latest.lock().expect("no panics while holding the lock");
+                if latest.last_error.as_ref() != Some(&error) {
+                    eprintln!("capacity: watch: sample failed: {error}");
+                }
+                latest.metrics = Some(metrics::render_failed());
+                latest.last_error = Some(error);
             }
         }
     };

@@ -1,6 +1,7 @@
 //! The bpf(2) commands aya 0.14 does not offer for run-time shapes, each as
 //! one function with a typed result: create a map of any shape, update an
-//! element and walk keys of sizes known only at run time, and read a
+//! element, walk keys and look them up in batches, of sizes known only at
+//! run time, and read a
 //! program's full `bpf_prog_info` (aya's has no `recursion_misses`).
 use std::{
     io, mem,
@@ -76,6 +77,48 @@ pub fn map_get_next_key(fd: BorrowedFd<'_>, key: Option<&[u8]>, next: &mut [u8])
     match sys_bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What one BPF_MAP_LOOKUP_BATCH returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// Keys (and values) written.
+    pub count: u32,
+    /// The map has no more: the next call would start past its end.
+    pub end: bool,
+}
+
+/// BPF_MAP_LOOKUP_BATCH: up to `count` keys and values from the position
+/// `from` (None: the map's start) into `keys` and `values` (each room for
+/// `count` of the map's keys and values); the position after them goes to
+/// `next` (hash maps: a bucket index, at most a key's size, 8 bytes at
+/// least). ENOSPC means one bucket holds more than `count` keys.
+pub fn map_lookup_batch(
+    fd: BorrowedFd<'_>,
+    from: Option<&[u8]>,
+    next: &mut [u8],
+    keys: &mut [u8],
+    values: &mut [u8],
+    count: u32,
+) -> io::Result<Batch> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integers into the union's batch member.
+    let batch = unsafe { &mut attr.batch };
+    batch.in_batch = from.map_or(0, |b| b.as_ptr() as u64);
+    batch.out_batch = next.as_mut_ptr() as u64;
+    batch.keys = keys.as_mut_ptr() as u64;
+    batch.values = values.as_mut_ptr() as u64;
+    batch.count = count;
+    batch.map_fd = fd.as_raw_fd() as u32;
+    let result = sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_BATCH, &mut attr);
+    // SAFETY: the kernel wrote back how many it copied into the same member.
+    let count = unsafe { attr.batch.count };
+    match result {
+        Ok(_) => Ok(Batch { count, end: false }),
+        // The end of the map: `count` says how many came with it.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(Batch { count, end: true }),
         Err(e) => Err(e),
     }
 }

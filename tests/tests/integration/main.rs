@@ -6,6 +6,7 @@
 mod alerts;
 mod arrivals;
 mod bad_input;
+mod container;
 mod docs;
 mod estimate;
 mod event_sizes;

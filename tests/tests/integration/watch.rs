@@ -24,19 +24,19 @@ use serde_json::Value;
 
 /// holder.bpf.c: records of 100 bytes (112 with header and padding), 1000
 /// entries per hash map, a 64 KiB ring.
-const RECORD_BYTES: u64 = 112;
-const MAX_ENTRIES: u64 = 1000;
+pub(crate) const RECORD_BYTES: u64 = 112;
+pub(crate) const MAX_ENTRIES: u64 = 1000;
 const RING_SIZE: u64 = 64 * 1024;
 
 /// Everything a test starts is bounded by this.
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A child process stopped (SIGKILL) if the test fails before stopping it.
-struct Running(Option<Child>);
+pub(crate) struct Running(pub(crate) Option<Child>);
 
 impl Running {
     /// Sends `signal` and waits (bounded) for the exit code.
-    fn stop(&mut self, signal: Signal) -> Option<i32> {
+    pub(crate) fn stop(&mut self, signal: Signal) -> Option<i32> {
         let mut child = self.0.take().expect("running");
         kill(Pid::from_raw(child.id() as i32), signal).expect("signal");
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -63,23 +63,34 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// GET over loopback: (status, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    get_accepting(port, path, None).map(|(status, _, body)| (status, body))
+}
+
+/// GET over loopback with an Accept header (none when `accept` is None):
+/// (status, content type, body).
+pub(crate) fn get_accepting(port: u16, path: &str, accept: Option<&str>) -> Option<(u16, String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{accept}Connection: close\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    let content_type = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .map_or(String::new(), |(_, v)| v.trim().to_string());
+    Some((status, content_type, body.to_string()))
 }
 
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + PATIENCE;
     loop {
         if let Some(found) = probe() {
@@ -101,6 +112,69 @@ fn start_watch(port: u16, interval: &str, window: &str) -> Running {
     running
 }
 
+/// What Prometheus 2.42 sends when it scrapes.
+const OPENMETRICS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Debian's Python, where python3-prometheus-client installs.
+const DEBIAN_PYTHON: &str = "/usr/bin/python3";
+
+/// `NAME TYPE` of every family the reference OpenMetrics parser
+/// (prometheus_client.openmetrics.parser, Debian's python3-prometheus-client)
+/// reads from `text`; it fails on anything that is not OpenMetrics.
+fn openmetrics_families(text: &str) -> Vec<String> {
+    const PARSE: &str = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+                         for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name, f.type)\n";
+    let out = with_stdin(Command::new(DEBIAN_PYTHON).args(["-c", PARSE]), text)
+        .expect("run /usr/bin/python3 (`cargo xtask test` installs Debian's python3-prometheus-client)");
+    assert!(out.status.success(), "the OpenMetrics parser rejects the text: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+}
+
+/// `promtool check metrics` (classic text format only) passes on `text`.
+fn promtool_check_metrics(text: &str) {
+    let out = with_stdin(Command::new("promtool").args(["check", "metrics"]), text)
+        .expect("run promtool (`cargo xtask test` installs Debian's prometheus package)");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `command` with `input` on its stdin; its output.
+fn with_stdin(command: &mut Command, input: &str) -> std::io::Result<std::process::Output> {
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    child.stdin.take().expect("piped").write_all(input.as_bytes())?;
+    child.wait_with_output()
+}
+
+/// Debian's Prometheus on loopback scraping 127.0.0.1:`target_port` every
+/// second: the process, its port and its data directory (removed on drop).
+pub(crate) fn start_prometheus(target_port: u16) -> (Running, u16, TempDir) {
+    let dir = TempDir::new(&format!("prometheus-{target_port}"));
+    let prometheus_port = free_port();
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: capacity\n    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
+        ),
+    )
+    .unwrap();
+    let prometheus = Running(Some(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus (`cargo xtask test` installs Debian's prometheus package)"),
+    ));
+    (prometheus, prometheus_port, dir)
+}
+
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -111,7 +185,7 @@ fn percent_encode(text: &str) -> String {
 }
 
 /// An instant query through Prometheus' HTTP API: its result vector.
-fn query(port: u16, promql: &str) -> Vec<Value> {
+pub(crate) fn query(port: u16, promql: &str) -> Vec<Value> {
     let Some((200, body)) = get(port, &format!("/api/v1/query?query={}", percent_encode(promql))) else {
         return vec![];
     };
@@ -121,7 +195,7 @@ fn query(port: u16, promql: &str) -> Vec<Value> {
 }
 
 /// The one sample `promql` returns, once Prometheus has it.
-fn one_value(port: u16, promql: &str) -> (Value, f64) {
+pub(crate) fn one_value(port: u16, promql: &str) -> (Value, f64) {
     let series = wait_for(promql, || Some(query(port, promql)).filter(|r| !r.is_empty()));
     assert_eq!(series.len(), 1, "{promql}: {series:?}");
     let value = series[0]["value"][1].as_str().unwrap().parse().unwrap();
@@ -135,7 +209,7 @@ fn metric(text: &str, name: &str, id: u64) -> Option<f64> {
 }
 
 /// `capacity host --json`'s map named `name` held by `pid`.
-fn held_map(host: &Value, name: &str, pid: u64) -> Value {
+pub(crate) fn held_map(host: &Value, name: &str, pid: u64) -> Value {
     host["maps"]
         .as_array()
         .unwrap()
@@ -159,10 +233,12 @@ fn prometheus_scrapes_watch_and_reads_a_known_map_and_ring() {
 
     let watch_port = free_port();
     let mut watch = start_watch(watch_port, "500ms", "30s");
-    // The exporter's own text: OpenMetrics with the contract's families
-    // (a family without series, such as exhaustion here, is left out).
-    let (status, text) = get(watch_port, "/metrics").unwrap();
+    // The exporter's own text: OpenMetrics with the contract's families to
+    // a client that asks for it (a family without series, such as
+    // exhaustion here, is left out), read by the reference parser ...
+    let (status, content_type, text) = get_accepting(watch_port, "/metrics", Some(OPENMETRICS_ACCEPT)).unwrap();
     assert_eq!(status, 200);
+    assert!(content_type.starts_with("application/openmetrics-text; version=1.0.0"), "{content_type}");
     for family in [
         "# TYPE capacity_map_memory_bytes gauge",
         "# TYPE capacity_map_entries gauge",
@@ -170,34 +246,27 @@ fn prometheus_scrapes_watch_and_reads_a_known_map_and_ring() {
         "# TYPE capacity_ringbuf_pending_bytes gauge",
         "# TYPE capacity_prog_run_count counter",
         "# TYPE capacity_prog_recursion_misses counter",
+        "# TYPE capacity_sample_success gauge",
         "# EOF",
     ] {
         assert!(text.contains(family), "missing `{family}` in:\n{text}");
     }
+    assert!(text.lines().any(|l| l == "capacity_sample_success 1"), "{text}");
+    let families = openmetrics_families(&text);
+    assert!(families.iter().any(|f| f == "capacity_prog_run_count counter"), "{families:?}");
+    assert!(families.iter().any(|f| f == "capacity_map_entries gauge"), "{families:?}");
+    // ... and the classic text format (0.0.4) to one that does not, which
+    // promtool reads.
+    let (status, content_type, classic) = get_accepting(watch_port, "/metrics", None).unwrap();
+    assert_eq!((status, content_type.as_str()), (200, "text/plain; version=0.0.4; charset=utf-8"));
+    assert!(classic.contains("# TYPE capacity_prog_run_count_total counter\n"), "{classic}");
+    assert!(!classic.contains("# EOF"), "{classic}");
+    promtool_check_metrics(&classic);
 
-    let dir = TempDir::new("prometheus");
-    let prometheus_port = free_port();
-    let config = dir.0.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: capacity\n    static_configs:\n      - targets: ['127.0.0.1:{watch_port}']\n"
-        ),
-    )
-    .unwrap();
-    let mut prometheus = Running(Some(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus (`cargo xtask test` installs Debian's prometheus package)"),
-    ));
-
+    let (mut prometheus, prometheus_port, _dir) = start_prometheus(watch_port);
     let (labels, up) = one_value(prometheus_port, r#"up{job="capacity"}"#);
     assert_eq!(up, 1.0, "{labels}");
+    assert_eq!(one_value(prometheus_port, "capacity_sample_success").1, 1.0);
     let (labels, entries) = one_value(prometheus_port, &format!("capacity_map_entries{{id=\"{hash_id}\"}}"));
     assert_eq!(entries, f64::from(keys));
     assert_eq!(labels["name"], "held_hash");
