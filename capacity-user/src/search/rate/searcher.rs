@@ -377,9 +377,13 @@ impl Searcher<'_, '_> {
             if at_low.len() >= 3 && at_low.iter().filter(|p| !**p).count() * 2 > at_low.len() {
                 return Ok(Ok(()));
             }
+            // While the spread still reaches `high` below an answer that
+            // does not, its top is where a failure tells most (a lone
+            // failure there may be a lapse); otherwise the median.
+            let target = if now.spread.max >= spec.high && now.answer < spec.high { now.spread.max } else { now.median };
             // Never far above what the producers offer: such a trial fails
             // by the producer and tells nothing the calibration did not.
-            let rate = candidate(now.median.min(self.calibration.offered_per_s * ABOVE_PRODUCERS), spec);
+            let rate = candidate(target.min(self.calibration.offered_per_s * ABOVE_PRODUCERS), spec);
             match self.trial(rate, Phase::Refine)? {
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(Ok(())),
