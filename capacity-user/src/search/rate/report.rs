@@ -3,7 +3,7 @@ use serde::Serialize;
 
 use super::{
     calibrate::Calibration,
-    spec::{BatchSource, Limit, Phase},
+    spec::{BatchSource, Limit, Phase, PRODUCER_TOLERANCE},
     statement::Spread,
 };
 use crate::{
@@ -33,12 +33,20 @@ pub struct Trial {
 }
 
 impl Trial {
-    /// The rate a trial that failed by drops could have passed at: the rate
-    /// its consumer kept up with while the ring overflowed (consumed events
-    /// per second of the run). None for passes and producer failures.
+    /// The highest rate a failed trial could have passed at, as it measured
+    /// it: for drops, the rate its consumer kept up with while the ring
+    /// overflowed (consumed events per second of the run); for the
+    /// producer, the target its producers' rate would have met within the
+    /// tolerance. None for passes.
     pub fn capacity_measured(&self) -> Option<f64> {
-        (self.failed_by == Some(Limit::Drops) && self.run.consumed > 0 && self.run.duration_s > 0.0)
-            .then(|| (self.run.consumed as f64 / self.run.duration_s).min(self.run.target_rate))
+        let run = &self.run;
+        match self.failed_by? {
+            Limit::Drops if run.consumed > 0 && run.duration_s > 0.0 => {
+                Some((run.consumed as f64 / run.duration_s).min(run.target_rate))
+            }
+            Limit::Producer if run.actual_rate > 0.0 => Some((run.actual_rate / PRODUCER_TOLERANCE).min(run.target_rate)),
+            _ => None,
+        }
     }
 
     /// Where a failure says the limit lies: the capacity it measured, or
@@ -123,7 +131,8 @@ impl Report for SearchResult {
                 match (t.failed_by, t.capacity_measured()) {
                     (None, _) => "pass".to_string(),
                     (Some(l), _) if t.stray => format!("fail: {l} (stray: passed on retest)"),
-                    (Some(l), Some(c)) => format!("fail: {l} (kept up with {})", format_rate(c)),
+                    (Some(Limit::Drops), Some(c)) => format!("fail: drops (kept up with {})", format_rate(c)),
+                    (Some(Limit::Producer), _) => format!("fail: producer (reached {})", format_rate(t.run.actual_rate)),
                     (Some(l), None) => format!("fail: {l}"),
                 },
             ]);
