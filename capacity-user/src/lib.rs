@@ -9,6 +9,7 @@ pub mod export;
 pub mod kernel;
 pub mod level;
 pub mod memory;
+pub mod observe;
 pub mod output;
 pub mod plan;
 pub mod preflight;

@@ -70,6 +70,8 @@ pub struct BenchArgs {
 enum BenchKind {
     /// Run `capacity search` several times: each answer, its spread and time, and max/min of the answers.
     Search(crate::bench_search::SearchBenchArgs),
+    /// The CPU that sampling one ring every 1 ms (observe) and 10 ms (watch --ring-interval) costs.
+    Observe(crate::bench_observe::ObserveBenchArgs),
 }
 
 /// One unpaced run of either consumer.
@@ -107,6 +109,9 @@ struct Pacing {
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(BenchKind::Search(search)) = &args.kind {
         return crate::bench_search::run(search);
+    }
+    if let Some(BenchKind::Observe(observe)) = &args.kind {
+        return crate::bench_observe::run(observe);
     }
     if args.rounds == 0 || args.batch == 0 || args.duration <= 0.0 || args.pacing_duration <= 0.0 {
         bail!("--rounds, --duration, --pacing-duration and --batch must be positive");

@@ -103,7 +103,7 @@ mod tests {
             read_seconds: 0.0,
             maps: vec![
                 map(1, Some(entries), None),
-                map(2, None, Some(RingSample { pending_bytes: pending, size_bytes: 4096 })),
+                map(2, None, Some(RingSample { pending_bytes: pending, size_bytes: 4096, pending_bytes_max: None })),
             ],
             programs: vec![],
         }

@@ -13,6 +13,8 @@ pub struct RingSample {
     pub pending_bytes: u64,
     /// The ring's data size (its max_entries).
     pub size_bytes: u64,
+    /// The highest backlog since the previous sample (`watch --ring-interval`).
+    pub pending_bytes_max: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,7 +88,11 @@ impl Snapshot {
                 level: m.level.map(|l| l.name().to_string()),
                 ring: m
                     .ringbuf_pending_bytes
-                    .map(|pending_bytes| RingSample { pending_bytes, size_bytes: u64::from(m.map.max_entries) }),
+                    .map(|pending_bytes| RingSample {
+                        pending_bytes,
+                        size_bytes: u64::from(m.map.max_entries),
+                        pending_bytes_max: None,
+                    }),
             })
             .collect();
         let programs = inventory
