@@ -160,16 +160,20 @@ fn near_full_events(samples: &[Sample], size: u64, record_bytes: u64) -> u64 {
 }
 
 /// What the consumer takes per second while it has work: over the
-/// intervals where it moved and the backlog at their start covered all it
-/// took (so it never waited for the producer), cut into stretches of at
-/// least 10 ms, the median stretch's rate. Null when it never fell behind.
+/// intervals where it moved and took less than was waiting at their start
+/// (so records that waited at the start still waited at the end: it never
+/// ran dry in between), cut into stretches of at least 10 ms, the median
+/// stretch's rate. Null when it never fell behind.
 fn drain_rate(samples: &[Sample]) -> Option<f64> {
     let mut rates = Vec::new();
     let (mut bytes, mut ns) = (0u64, 0u64);
     let (mut all_bytes, mut all_ns) = (0u64, 0u64);
     for w in samples.windows(2) {
         let taken = w[1].consumer - w[0].consumer;
-        let busy = taken > 0 && pending(&w[0]) >= taken;
+        // Records waiting at the start were still waiting at the end: it
+        // never ran out of work in between. (Taking exactly what waited, as a
+        // consumer that keeps up does burst after burst, is not enough.)
+        let busy = taken > 0 && pending(&w[0]) > taken;
         if !busy {
             (bytes, ns) = (0, 0);
             continue;

@@ -7,7 +7,8 @@
 //! its capacity whatever the host's scheduling) and pauses STALL_MS every
 //! EVERY_MS. It prints `ready ID` (the ring's map id) and runs until its
 //! stdin closes, then prints one JSON line: records produced and consumed,
-//! and the longest pause it really took.
+//! the longest pause it really took, and the most records that waited (at
+//! the end of a pause, from its own counts).
 use std::{
     io::{BufRead, Write},
     os::fd::{AsFd, AsRawFd, BorrowedFd},
@@ -110,11 +111,13 @@ fn main() {
         })
     };
     let consumer = {
-        let done = done.clone();
+        let (done, produced) = (done.clone(), produced.clone());
         std::thread::spawn(move || {
-            let (mut consumed, mut longest_stall) = (0u64, Duration::ZERO);
+            let (mut consumed, mut longest_stall, mut peak_records) = (0u64, Duration::ZERO, 0u64);
             let start = Instant::now();
-            let mut next_stall = start + every;
+            // Half a period in, so that no pause straddles the end of an
+            // observation as long as the whole periods it is given.
+            let mut next_stall = start + every / 2;
             // Record k of a stretch with work is taken no earlier than the
             // stretch's start + k × `work`: its capacity while behind is one
             // record per `work`, whatever this loop costs, and a thread the
@@ -126,6 +129,9 @@ fn main() {
                 if now >= next_stall {
                     std::thread::sleep(stall);
                     longest_stall = longest_stall.max(now.elapsed());
+                    // The backlog is highest as the pause ends: everything
+                    // produced and not yet consumed.
+                    peak_records = peak_records.max(produced.load(Ordering::Relaxed).saturating_sub(consumed));
                     next_stall += every;
                     schedule = None;
                     continue;
@@ -144,7 +150,7 @@ fn main() {
                     }
                 }
             }
-            (consumed, longest_stall)
+            (consumed, longest_stall, peak_records)
         })
     };
 
@@ -157,9 +163,9 @@ fn main() {
     }
     done.store(true, Ordering::Relaxed);
     producer.join().expect("producer");
-    let (consumed, longest_stall) = consumer.join().expect("consumer");
+    let (consumed, longest_stall, peak_records) = consumer.join().expect("consumer");
     println!(
-        "{{\"produced\": {}, \"consumed\": {consumed}, \"longest_stall_ns\": {}}}",
+        "{{\"produced\": {}, \"consumed\": {consumed}, \"longest_stall_ns\": {}, \"peak_records\": {peak_records}}}",
         produced.load(Ordering::Relaxed),
         longest_stall.as_nanos()
     );

@@ -102,16 +102,18 @@ fn observe_reports_a_known_workload_and_its_replay_answers_the_ring_that_holds_i
         v["drain_bytes_per_s"]
     );
 
-    // The peak: what the producer wrote during the longest pause the
-    // consumer really took, within a burst either way (the pause starts
-    // anywhere between two bursts, with up to one burst not yet consumed)
-    // and one sample interval's production (the sample nearest the peak
-    // may come that much before it).
-    let longest_stall_s = u(&done, "longest_stall_ns") as f64 / 1e9;
-    let expected_peak = produced * longest_stall_s;
-    let tolerance = (2 * BURST * RECORD) as f64 + produced * 0.001;
+    // The peak: the most records that waited, at the end of a pause, by
+    // the workload's own counts of what it produced and consumed; within
+    // one sample interval's production (the reading nearest the end of a
+    // pause may come up to an interval before it) and one burst (the
+    // producer's count moves a burst at a time).
+    let expected_peak = (u(&done, "peak_records") * RECORD) as f64;
+    let tolerance = produced * 1e-3 + (BURST * RECORD) as f64;
     let peak = u(&v["backlog_bytes"], "max") as f64;
     assert!((peak - expected_peak).abs() <= tolerance, "peak {peak}, expected {expected_peak} ± {tolerance}: {v} {done}");
+    // And what the pauses themselves explain: the rate over the longest.
+    let longest_stall_s = u(&done, "longest_stall_ns") as f64 / 1e9;
+    assert!(peak >= produced * (STALL_MS as f64 / 1e3) - tolerance, "{v} {done}");
     assert!(u(&v["backlog_bytes"], "p50") <= u(&v["backlog_bytes"], "p99"));
     assert_eq!(f(&v, "time_above_90pct_s"), 0.0, "{v}");
     assert_eq!(u(&v, "near_full_events"), 0, "{v}");
@@ -120,7 +122,10 @@ fn observe_reports_a_known_workload_and_its_replay_answers_the_ring_that_holds_i
     let stalls = &v["consumer_stalls"];
     assert!(u(stalls, "count") >= 3, "4 s hold 3 whole pauses at least: {v}");
     let longest = f(stalls, "longest_ms");
-    assert!((STALL_MS as f64 - 1.0..=longest_stall_s * 1e3 + 1.0).contains(&longest), "{v}");
+    // A stall is seen from the last reading that saw the consumer move to
+    // the first that sees it move again: up to an interval more at each end,
+    // more when the observer itself was run late on a busy host (5 ms).
+    assert!((STALL_MS as f64 - 1.0..=longest_stall_s * 1e3 + 5.0).contains(&longest), "{v} {done}");
     assert!(within(f(stalls, "period_ms"), EVERY_MS as f64, 0.05), "{v}");
 
     // The answer: the power of two that holds the peak with a fifth to spare.
