@@ -46,9 +46,9 @@ pub fn run(args: ObserveArgs) -> anyhow::Result<Outcome> {
     crate::observe::check(&options, &NAMES)?;
     preflight::check_admin("capacity observe")?;
     let stop = signal::stop_flag();
-    let report = observe(&options, &NAMES, stop)?;
+    let (report, written) = observe(&options, &NAMES, stop)?;
     args.output.print(&report)?;
-    if let Some(path) = &options.record {
+    for path in written {
         eprintln!("capacity: wrote {}", path.display());
     }
     Ok(if stop.load(std::sync::atomic::Ordering::SeqCst) { Outcome::Interrupted } else { Outcome::Success })

@@ -54,8 +54,9 @@ pub fn check(options: &Options, names: &Names) -> anyhow::Result<()> {
 }
 
 /// Finds the rings, samples them for the whole duration (or until `stop`),
-/// and writes `--record`. Needs CAP_SYS_ADMIN (the caller checks).
-pub fn observe(options: &Options, names: &Names, stop: &AtomicBool) -> anyhow::Result<Observation> {
+/// and writes `--record`: the observation and the files written. Needs
+/// CAP_SYS_ADMIN (the caller checks).
+pub fn observe(options: &Options, names: &Names, stop: &AtomicBool) -> anyhow::Result<(Observation, Vec<PathBuf>)> {
     check(options, names)?;
     let rings = rings::find(&options.selector)?;
     if let Some(path) = &options.record {
@@ -75,6 +76,11 @@ pub fn observe(options: &Options, names: &Names, stop: &AtomicBool) -> anyhow::R
     let interval_ns = options.interval.as_nanos() as u64;
     let several = rings.len() > 1;
     let mut observed = Vec::new();
+    let mut written = Vec::new();
+    if let (true, Some(path)) = (several, &options.record) {
+        // Created only to fail early; each ring has its own file.
+        let _ = std::fs::remove_file(path);
+    }
     for (ring, series) in rings.into_iter().zip(&series) {
         let figures = statistics::figures(series, options.record_size);
         let path = options.record.as_ref().map(|p| if several { per_ring_path(p, ring.info.id) } else { p.clone() });
@@ -87,14 +93,16 @@ pub fn observe(options: &Options, names: &Names, stop: &AtomicBool) -> anyhow::R
                 );
             };
             record::write(path, &rows)?;
+            written.push(path.clone());
         }
         let profile = path.map_or("observed.csv".to_string(), |p| p.display().to_string());
         observed.push(RingObservation::new(ring.info, interval_ns, figures, options.record_size, &profile, page));
     }
-    Ok(match options.selector {
+    let observation = match options.selector {
         Selector::Pid(pid) => Observation::Process { pid, rings: observed },
-        _ => Observation::One(observed.pop().expect("find returns at least one ring")),
-    })
+        _ => Observation::One(Box::new(observed.pop().expect("find returns at least one ring"))),
+    };
+    Ok((observation, written))
 }
 
 /// `observed.csv` for ring 42 of several: `observed-42.csv`.

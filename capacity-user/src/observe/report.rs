@@ -131,7 +131,7 @@ fn answer(ring: &RingInfo, figures: &Figures, recommended: u64, headroom: f64) -
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Observation {
-    One(RingObservation),
+    One(Box<RingObservation>),
     Process { pid: u32, rings: Vec<RingObservation> },
 }
 

@@ -97,7 +97,7 @@ pub fn figures(series: &Series, record_bytes: Option<u64>) -> Figures {
         records_per_s: (series.walked && seconds > 0.0).then(|| last.records as f64 / seconds),
         mean_record_bytes: walked.then(|| produced as f64 / last.records as f64),
         largest_record_bytes: largest,
-        backlog_bytes: backlog_quantiles(samples),
+        backlog_bytes: backlog_quantiles(samples, series.size),
         time_above_half_s: time_above(samples, series.size / 2),
         time_above_90pct_s: time_above(samples, series.size * 9 / 10),
         near_full_events: near_full_events(samples, series.size, near_record),
@@ -123,8 +123,11 @@ fn peak_rate(samples: &[Sample], window_ns: u64) -> Option<f64> {
     best
 }
 
-fn backlog_quantiles(samples: &[Sample]) -> BacklogQuantiles {
-    let mut histogram = Histogram::<u64>::new(3).expect("3 significant figures is valid");
+fn backlog_quantiles(samples: &[Sample], size: u64) -> BacklogQuantiles {
+    // A backlog is at most the ring's size; twice that leaves room for a
+    // producer that moved between the two position reads.
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, size.saturating_mul(2).max(2), 3).expect("valid histogram bounds");
     for s in samples {
         histogram.saturating_record(pending(s));
     }
@@ -261,6 +264,9 @@ mod tests {
         assert_eq!(f.peak_produced_bytes_per_s.s1, Some(64_000.0));
         // 20 ms of stall: 20 records of 64 B waiting at its end.
         assert_eq!(f.backlog_bytes.max, 20 * 64);
+        // Caught up at most readings; the 1% highest are the ends of stalls.
+        assert_eq!(f.backlog_bytes.p50, 0);
+        assert_eq!(f.backlog_bytes.p99, 19 * 64, "{f:?}");
         // Behind for two intervals after each stall, taking 640 B per ms.
         assert_eq!(f.drain_bytes_per_s, Some(640_000.0), "{f:?}");
         assert_eq!(f.consumer_stalls.count, 10);
