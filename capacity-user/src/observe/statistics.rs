@@ -165,8 +165,10 @@ fn near_full_events(samples: &[Sample], size: u64, record_bytes: u64) -> u64 {
 /// What the consumer takes per second while it has work: over the
 /// intervals where it moved and took less than was waiting at their start
 /// (so records that waited at the start still waited at the end: it never
-/// ran dry in between), cut into stretches of at least 10 ms, the median
-/// stretch's rate. Null when it never fell behind.
+/// ran dry in between), cut into stretches of at least 10 ms, the 90th
+/// percentile of the stretches' rates: the most it took, short of timing
+/// noise (a stretch where the host ran it late takes less). Null when it
+/// never fell behind.
 fn drain_rate(samples: &[Sample]) -> Option<f64> {
     let mut rates = Vec::new();
     let (mut bytes, mut ns) = (0u64, 0u64);
@@ -195,7 +197,7 @@ fn drain_rate(samples: &[Sample]) -> Option<f64> {
         return (all_ns > 0).then(|| all_bytes as f64 / (all_ns as f64 / 1e9));
     }
     rates.sort_by(f64::total_cmp);
-    Some(rates[rates.len() / 2])
+    Some(rates[(rates.len() * 9 / 10).min(rates.len() - 1)])
 }
 
 fn stalls(samples: &[Sample]) -> Stalls {

@@ -3,8 +3,8 @@
 //! tests/bpf/observed.bpf.c's object; a producer thread writes BURST records
 //! of 64 bytes into `observed_ring` every PERIOD_US (absolute deadlines, so
 //! the rate is BURST / PERIOD_US exactly over time); a consumer thread takes
-//! one record per WORK_NS while it has work (against a schedule, so that is
-//! its capacity whatever the host's scheduling) and pauses STALL_MS every
+//! one record per WORK_NS while it has work (its capacity: it never goes
+//! faster, and goes that fast while it has a CPU) and pauses STALL_MS every
 //! EVERY_MS. It prints `ready ID` (the ring's map id) and runs until its
 //! stdin closes, then prints one JSON line: records produced and consumed,
 //! the longest pause it really took, and the most records that waited (at
@@ -118,11 +118,11 @@ fn main() {
             // Half a period in, so that no pause straddles the end of an
             // observation as long as the whole periods it is given.
             let mut next_stall = start + every / 2;
-            // Record k of a stretch with work is taken no earlier than the
-            // stretch's start + k × `work`: its capacity while behind is one
-            // record per `work`, whatever this loop costs, and a thread the
-            // host preempts catches up. A stretch ends when the ring is empty
-            // or the consumer pauses.
+            // Each record takes `work` from the end of the one before, as
+            // long as the loop itself runs within a record of it (its own
+            // cost is absorbed): one record per `work` at most, and exactly
+            // that while it has work and a CPU. A consumer the host preempts
+            // falls behind and does not catch up, as a real one.
             let mut schedule: Option<Instant> = None;
             while !done.load(Ordering::Relaxed) {
                 let now = Instant::now();
@@ -138,7 +138,7 @@ fn main() {
                 }
                 match ring.next() {
                     Some(record) => {
-                        let due = schedule.unwrap_or(now) + work;
+                        let due = schedule.filter(|due| now <= *due + work).unwrap_or(now) + work;
                         schedule = Some(due);
                         spin_until(due);
                         drop(record);
