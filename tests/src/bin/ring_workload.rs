@@ -67,6 +67,18 @@ fn test_run(fd: BorrowedFd<'_>, times: u32) {
     assert!(ret == 0, "BPF_PROG_TEST_RUN: {}", std::io::Error::last_os_error());
 }
 
+/// Runs the calling thread under SCHED_FIFO: on a host busy with other
+/// work, a consumer that competes for its CPU would take less than its
+/// capacity, and the producer would fall behind its rate. Both sleep most
+/// of the time, so the real-time class costs the host little.
+fn real_time() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        eprintln!("ring_workload: SCHED_FIFO refused ({}): rates depend on the host's load", std::io::Error::last_os_error());
+    }
+}
+
 fn spin_until(deadline: Instant) {
     while Instant::now() < deadline {
         std::hint::spin_loop();
@@ -98,6 +110,7 @@ fn main() {
     let producer = {
         let (done, produced) = (done.clone(), produced.clone());
         std::thread::spawn(move || {
+            real_time();
             let start = Instant::now();
             let mut next = start;
             while !done.load(Ordering::Relaxed) {
@@ -113,6 +126,7 @@ fn main() {
     let consumer = {
         let (done, produced) = (done.clone(), produced.clone());
         std::thread::spawn(move || {
+            real_time();
             let (mut consumed, mut longest_stall, mut peak_records) = (0u64, Duration::ZERO, 0u64);
             let start = Instant::now();
             // Half a period in, so that no pause straddles the end of an
