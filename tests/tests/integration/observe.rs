@@ -183,3 +183,26 @@ fn bad_observe_arguments_are_one_line_and_exit_2() {
     assert_usage_error(&capacity(&["observe", "no_such_ring_x"]), "no ring buffer is named");
     assert_usage_error(&capacity(&["observe", "4294967295"]), "no BPF map has id");
 }
+
+/// `watch --ring-interval 1ms` between two samples 2 s apart sees the
+/// backlog a pause piles up and drains again before the sample: its
+/// high-water mark holds the pause's backlog (the exporter serves it as
+/// `capacity_ringbuf_pending_bytes_max`; watch.rs has a real Prometheus
+/// read it back).
+#[test]
+fn watch_keeps_the_high_water_mark_between_samples() {
+    let Some(_kernel) = kernel_test() else { return };
+    let workload = Workload::start();
+    let id = workload.id;
+    let v = run_json(&["watch", "--interval", "2s", "--samples", "2", "--ring-interval", "1ms", "--json"]);
+    let done = workload.finish();
+    let ring = v["maps"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("{v}"));
+    let mark = u(&ring["ring"], "pending_bytes_max") as f64;
+    let produced = (BURST * RECORD) as f64 * 1e6 / PERIOD_US as f64;
+    // A reading every ms: within one interval's production and one burst.
+    let tolerance = produced * 1e-3 + (BURST * RECORD) as f64;
+    let pause = produced * STALL_MS as f64 / 1e3;
+    let most = (u(&done, "peak_records") * RECORD) as f64;
+    assert!(mark >= pause - tolerance && mark <= most + tolerance, "mark {mark}, pause {pause}, most {most}: {ring}");
+    assert!(u(&ring["ring"], "pending_bytes") <= mark as u64, "{ring}");
+}
