@@ -8,6 +8,7 @@ pub mod event_sizes;
 pub mod export;
 pub mod kernel;
 pub mod memory;
+pub mod observe;
 pub mod output;
 pub mod plan;
 pub mod preflight;

@@ -73,6 +73,8 @@ enum BenchKind {
     /// Create 10 to 10000 maps (some hash maps with 100k entries): CPU time of one `capacity host`
     /// and of one watch sample, scrape time and RSS at each count.
     Host(crate::bench_host::HostBenchArgs),
+    /// The CPU that sampling one ring every 1 ms (observe) and 10 ms (watch --ring-interval) costs.
+    Observe(crate::bench_observe::ObserveBenchArgs),
 }
 
 /// One unpaced run of either consumer.
@@ -113,6 +115,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if let Some(BenchKind::Host(host)) = &args.kind {
         return crate::bench_host::run(host);
+    }
+    if let Some(BenchKind::Observe(observe)) = &args.kind {
+        return crate::bench_observe::run(observe);
     }
     if args.rounds == 0 || args.batch == 0 || args.duration <= 0.0 || args.pacing_duration <= 0.0 {
         bail!("--rounds, --duration, --pacing-duration and --batch must be positive");

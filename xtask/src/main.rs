@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_host;
+mod bench_observe;
 mod bench_output;
 mod bench_search;
 mod image;

@@ -23,6 +23,9 @@ pub struct AlertsArgs {
     /// Alert when the maps on one host take more than B bytes in total (e.g. 512M).
     #[arg(long, value_name = "B", value_parser = parse_size)]
     pub budget: Option<u64>,
+    /// Alert when a ring's high-water mark between samples reaches this fraction of its size.
+    #[arg(long, value_name = "F", default_value_t = crate::export::alerts::DEFAULT_RING_MARGIN)]
+    pub ring_margin: f64,
     /// Print a prometheus-operator PrometheusRule object instead of a rule file.
     #[arg(long, conflicts_with = "json")]
     pub prometheus_rule: bool,
@@ -37,6 +40,7 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<Outcome> {
         horizon: args.horizon,
         window: args.window,
         budget_bytes: args.budget,
+        ring_margin: args.ring_margin,
     };
     options.validate().map_err(anyhow::Error::msg)?;
     let file = rules(&options);

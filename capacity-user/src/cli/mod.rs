@@ -13,6 +13,7 @@ pub mod flags;
 pub mod host;
 pub mod inspect;
 pub mod load;
+pub mod observe;
 pub mod ramp;
 pub mod report;
 pub mod search;
@@ -55,6 +56,8 @@ pub enum Command {
     /// Repeat `host` every --interval: a refreshing table with trends and time to exhaustion,
     /// or with --listen a Prometheus exporter (/metrics, /healthz).
     Watch(watch::WatchArgs),
+    /// Watch a live ring of another program at a fine interval: rates, backlog, drain rate, stalls, the ring it needs.
+    Observe(observe::ObserveArgs),
     /// Print Prometheus alerting rules for the metrics `watch --listen` exports (no privileges).
     Alerts(alerts::AlertsArgs),
 }
@@ -172,5 +175,6 @@ fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Host(args) => host::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Alerts(args) => alerts::run(args),
+        Command::Observe(args) => observe::run(args),
     }
 }

@@ -6,6 +6,7 @@ use clap::Args;
 use crate::{
     error::Outcome,
     export::{
+        ring_marks::RingMarks,
         sample::Snapshot,
         watch::{watch, WatchOptions},
     },
@@ -24,6 +25,9 @@ pub struct WatchArgs {
     /// Serve Prometheus text at http://ADDR/metrics (and /healthz) instead of drawing a table, e.g. 0.0.0.0:9435.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Time between two readings of every ring's positions between samples, for its high-water mark: 10ms, 1ms.
+    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "10ms")]
+    pub ring_interval: Duration,
     /// Stop after N samples (default: run until SIGINT or SIGTERM).
     #[arg(long, value_name = "N")]
     pub samples: Option<u64>,
@@ -53,6 +57,9 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
             args.interval
         ));
     }
+    if args.ring_interval.is_zero() || args.ring_interval > args.interval {
+        return Err(anyhow::anyhow!("--ring-interval must be above 0 and at most --interval, e.g. 10ms"));
+    }
     // Serving, a missing privilege is reported by /healthz and
     // capacity_sample_success 0 (the pod stays up); otherwise it fails now.
     if listen.is_none() {
@@ -73,7 +80,13 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
         samples: args.samples,
         draw: listen.is_none() && !args.json,
     };
-    let sampler = || preflight::check_admin("capacity watch").and_then(|()| Snapshot::read_host());
+    let marks = RingMarks::start(args.ring_interval);
+    let sampler = move || {
+        preflight::check_admin("capacity watch")?;
+        let mut snapshot = Snapshot::read_host()?;
+        marks.apply(&mut snapshot);
+        Ok(snapshot)
+    };
     let report = watch(options, Box::new(sampler))?;
     drop(stats);
     log::info!("watch: stopped by {} after {} sample(s)", report.stopped_by, report.samples);

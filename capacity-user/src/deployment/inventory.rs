@@ -60,6 +60,10 @@ pub struct LiveMap {
     pub pressure: Option<f64>,
     pub level: Option<Level>,
     pub ringbuf_pending_bytes: Option<u64>,
+    /// The highest backlog since the previous look, from a fine sampler of
+    /// the ring's positions (`watch --ring-interval`); absent when none ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ringbuf_pending_bytes_max: Option<u64>,
     pub ringbuf_fill: Option<f64>,
     pub note: Option<String>,
 }
@@ -227,6 +231,7 @@ fn live_map(
         pressure,
         level: pressure.map(Level::of_ratio),
         ringbuf_pending_bytes,
+        ringbuf_pending_bytes_max: None,
         ringbuf_fill,
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     }

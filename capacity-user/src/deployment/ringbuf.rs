@@ -23,14 +23,117 @@ impl Backlog {
     }
 }
 
-/// Reads the positions of the ring `fd` (data size `size`).
+/// Reads the positions of the ring `fd` (data size `size`) once.
 pub fn backlog(fd: BorrowedFd<'_>, size: u64) -> io::Result<Backlog> {
-    let page = page_size() as usize;
-    let positions = Mapping::shared(fd, 2 * page, 0, Access::Read)?;
-    // Written by the kernel and the ring's consumer: read atomically.
-    let consumer = positions.atomic_u64(0).load(Ordering::Acquire);
-    let producer = positions.atomic_u64(page).load(Ordering::Acquire);
-    Ok(Backlog::of(consumer, producer, size))
+    let positions = RingView::open_positions(fd, size)?.positions();
+    Ok(Backlog::of(positions.consumer, positions.producer, size))
+}
+
+/// The kernel's record header bits (`BPF_RINGBUF_BUSY_BIT`, `..._DISCARD_BIT`)
+/// and its size (`BPF_RINGBUF_HDR_SZ`).
+const BUSY_BIT: u32 = 1 << 31;
+const DISCARD_BIT: u32 = 1 << 30;
+const HEADER_BYTES: u64 = 8;
+
+/// Bytes one record of `len` payload bytes takes in the ring, as the kernel
+/// rounds it: header plus payload, up to a multiple of 8.
+pub fn record_span(len: u32) -> u64 {
+    (u64::from(len) + HEADER_BYTES).div_ceil(8) * 8
+}
+
+/// One sample of a ring's positions: both only grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Positions {
+    pub consumer: u64,
+    pub producer: u64,
+}
+
+/// Records found between two producer positions by walking their headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Walked {
+    pub records: u64,
+    /// The largest record (header included) among them.
+    pub largest_bytes: u64,
+}
+
+/// A live ring mapped read-only and kept mapped: the consumer page, the
+/// producer page and, when the kernel allows it, the data pages (mapped
+/// twice in a row by the kernel, so a record that wraps reads contiguously).
+/// Reading it changes nothing for the ring's own producer and consumer.
+pub struct RingView {
+    mapping: Mapping,
+    page: usize,
+    size: u64,
+    data: bool,
+}
+
+impl RingView {
+    /// Maps the ring `fd` whose data size is `size` (a power of two). The
+    /// data pages are left out, and headers cannot be walked, when the
+    /// kernel refuses them.
+    pub fn open(fd: BorrowedFd<'_>, size: u64) -> io::Result<Self> {
+        let page = page_size() as usize;
+        let with_data = usize::try_from(size).ok().and_then(|s| s.checked_mul(2)).and_then(|d| d.checked_add(2 * page));
+        if let Some(len) = with_data.filter(|_| size.is_power_of_two()) {
+            if let Ok(mapping) = Mapping::shared(fd, len, 0, Access::Read) {
+                return Ok(Self { mapping, page, size, data: true });
+            }
+        }
+        Self::open_positions(fd, size)
+    }
+
+    /// Maps only the two position pages (enough for the backlog).
+    pub fn open_positions(fd: BorrowedFd<'_>, size: u64) -> io::Result<Self> {
+        let page = page_size() as usize;
+        Ok(Self { mapping: Mapping::shared(fd, 2 * page, 0, Access::Read)?, page, size, data: false })
+    }
+
+    /// The ring's data size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether record headers can be read at all.
+    pub fn has_data(&self) -> bool {
+        self.data
+    }
+
+    /// Both positions now: the producer's read last, so it is never behind
+    /// the consumer's.
+    pub fn positions(&self) -> Positions {
+        // Written by the kernel and the ring's consumer: read atomically.
+        let consumer = self.mapping.atomic_u64(0).load(Ordering::Acquire);
+        let producer = self.mapping.atomic_u64(self.page).load(Ordering::Acquire);
+        Positions { consumer, producer }
+    }
+
+    /// Walks the record headers from position `from` up to `to` (both
+    /// producer positions seen earlier). None when it cannot be done
+    /// safely: no data pages, more than a ring's worth between them, a
+    /// header that makes no sense, or the producer overwrote the span while
+    /// it was read (checked after reading: a header at position p is intact
+    /// while the producer has not passed p + size).
+    pub fn walk(&self, from: u64, to: u64) -> Option<Walked> {
+        if !self.data || to < from || to - from > self.size {
+            return None;
+        }
+        let mask = self.size - 1;
+        let mut walked = Walked::default();
+        let mut pos = from;
+        while pos < to {
+            let offset = 2 * self.page + (pos & mask) as usize;
+            // Headers are 8-byte aligned u32s the kernel writes.
+            let len = self.mapping.atomic_u32(offset).load(Ordering::Acquire);
+            let span = record_span(len & !(BUSY_BIT | DISCARD_BIT));
+            if span > self.size {
+                return None;
+            }
+            walked.records += 1;
+            walked.largest_bytes = walked.largest_bytes.max(span);
+            pos += span;
+        }
+        (pos == to && self.positions().producer <= from + self.size).then_some(walked)
+    }
 }
 
 #[cfg(test)]
@@ -43,5 +146,12 @@ mod tests {
         assert_eq!(b.pending_bytes, 1120);
         assert!((b.fill - 1120.0 / 4096.0).abs() < 1e-12);
         assert_eq!(Backlog::of(100, 100, 4096).pending_bytes, 0);
+    }
+
+    #[test]
+    fn records_take_header_and_payload_rounded_to_8() {
+        assert_eq!(record_span(56), 64);
+        assert_eq!(record_span(100), 112);
+        assert_eq!(record_span(0), 8);
     }
 }

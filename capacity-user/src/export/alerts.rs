@@ -1,7 +1,7 @@
 //! `capacity alerts`: Prometheus alerting rules over the metrics `capacity
 //! watch` exports (names in `super::metrics`): map pressure levels, maps
-//! forecast to fill within a horizon, ring fill, recursion misses rising,
-//! and total map memory over a budget.
+//! forecast to fill within a horizon, ring fill, a ring's high-water mark
+//! near full, recursion misses rising, and total map memory over a budget.
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::Serialize;
@@ -15,6 +15,8 @@ const LEVELS: [&str; 3] = ["warning", "critical", "exhausted"];
 pub const DEFAULT_HORIZON: Duration = Duration::from_secs(24 * 3600);
 /// History `predict_linear` fits over.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
+/// A ring whose high-water mark came this close to full was near dropping.
+pub const DEFAULT_RING_MARGIN: f64 = 0.9;
 
 /// What the rules alert on.
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub struct AlertOptions {
     pub window: Duration,
     /// Total map memory per host (bytes) to alert over, if any.
     pub budget_bytes: Option<u64>,
+    /// Fraction of a ring's size its high-water mark may reach before `CapacityRingNearlyFull`.
+    pub ring_margin: f64,
 }
 
 impl Default for AlertOptions {
@@ -36,6 +40,7 @@ impl Default for AlertOptions {
             horizon: DEFAULT_HORIZON,
             window: DEFAULT_WINDOW,
             budget_bytes: None,
+            ring_margin: DEFAULT_RING_MARGIN,
         }
     }
 }
@@ -55,6 +60,9 @@ impl AlertOptions {
         }
         if t.windows(2).any(|w| w[0] >= w[1]) {
             return Err("--thresholds must ascend, e.g. 70,85,95".into());
+        }
+        if !(self.ring_margin > 0.0 && self.ring_margin <= 1.0) {
+            return Err(format!("--ring-margin {} is not a fraction in (0, 1]; e.g. 0.9", self.ring_margin));
         }
         if self.horizon < Duration::from_secs(1) || self.window < Duration::from_secs(1) {
             return Err("--horizon and --window must be at least 1s, e.g. --horizon 24h".into());
@@ -188,6 +196,18 @@ pub fn rules(options: &AlertOptions) -> RuleFile {
         t,
     ));
     rules.push(rule(
+        "CapacityRingNearlyFull".into(),
+        format!("{} / {} >= {}", names::RING_PENDING_MAX, names::RING_SIZE, ratio(options.ring_margin * 100.0)),
+        "0m",
+        "warning",
+        &[],
+        "BPF ring buffer {{ $labels.name }} (id {{ $labels.id }}) on {{ $labels.instance }} came {{ $value | humanizePercentage }} full".into(),
+        format!(
+            "Its highest backlog between two samples (sampled every watch --ring-interval) reached {}% of its size: records were likely dropped. `capacity observe` sizes it.",
+            ratio(options.ring_margin * 1e4)
+        ),
+    ));
+    rules.push(rule(
         "BpfProgRecursionMissesRising".into(),
         format!("increase({}[10m]) > 0", names::PROG_RECURSION_MISSES),
         "0m",
@@ -271,6 +291,14 @@ mod tests {
         let file = rules(&AlertOptions { budget_bytes: Some(1 << 20), ..AlertOptions::default() });
         let budget = file.groups[0].rules.iter().find(|r| r.alert == "BpfMapMemoryOverBudget").unwrap();
         assert!(budget.expr.ends_with("> 1048576"), "{}", budget.expr);
+    }
+
+    #[test]
+    fn the_ring_margin_sets_the_nearly_full_rule() {
+        let file = rules(&AlertOptions { ring_margin: 0.75, ..AlertOptions::default() });
+        let rule = file.groups[0].rules.iter().find(|r| r.alert == "CapacityRingNearlyFull").unwrap();
+        assert_eq!(rule.expr, "capacity_ringbuf_pending_bytes_max / capacity_ringbuf_size_bytes >= 0.75");
+        assert!(AlertOptions { ring_margin: 1.5, ..AlertOptions::default() }.validate().unwrap_err().contains("--ring-margin"));
     }
 
     #[test]

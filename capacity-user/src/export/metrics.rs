@@ -25,6 +25,7 @@ pub mod names {
     pub const MAP_EXHAUSTION: &str = "capacity_map_exhaustion_seconds";
     pub const RING_PENDING: &str = "capacity_ringbuf_pending_bytes";
     pub const RING_SIZE: &str = "capacity_ringbuf_size_bytes";
+    pub const RING_PENDING_MAX: &str = "capacity_ringbuf_pending_bytes_max";
     pub const RING_EXHAUSTION: &str = "capacity_ringbuf_exhaustion_seconds";
     pub const PROG_RUN_TIME: &str = "capacity_prog_run_time_seconds_total";
     pub const PROG_RUN_COUNT: &str = "capacity_prog_run_count_total";
@@ -75,6 +76,11 @@ pub fn render(snapshot: &Snapshot, history: &History) -> String {
     );
     let pending = gauge(&mut registry, RING_PENDING, "Bytes a ring buffer holds that its consumer has not read");
     let size = gauge(&mut registry, RING_SIZE, "A ring buffer's data size, bytes");
+    let pending_max = gauge(
+        &mut registry,
+        RING_PENDING_MAX,
+        "The highest backlog a ring buffer held since the previous sample, read every --ring-interval, bytes",
+    );
     let ring_exhaustion = gauge(
         &mut registry,
         RING_EXHAUSTION,
@@ -112,6 +118,9 @@ pub fn render(snapshot: &Snapshot, history: &History) -> String {
         if let Some(ring) = RingSample::of(map) {
             pending.get_or_create(&l).set(ring.pending_bytes as f64);
             size.get_or_create(&l).set(ring.size_bytes as f64);
+            if let Some(max) = ring.pending_bytes_max {
+                pending_max.get_or_create(&l).set(max as f64);
+            }
             if let Some(seconds) = history.ring(map.id).and_then(|f| f.exhaustion_seconds) {
                 ring_exhaustion.get_or_create(&l).set(seconds);
             }
@@ -209,6 +218,7 @@ mod tests {
                     pressure: Some(0.25),
                     level: Some(Level::Healthy),
                     ringbuf_pending_bytes: Some(1024),
+                    ringbuf_pending_bytes_max: Some(3072),
                     ..test_map(8, "events", BPF_MAP_TYPE_RINGBUF, 4096)
                 },
             ],
@@ -241,6 +251,7 @@ mod tests {
             format!("capacity_map_exhaustion_seconds{l} 86.0"),
             r#"capacity_ringbuf_pending_bytes{id="8",name="events",type="ringbuf",owner=""} 1024.0"#.into(),
             r#"capacity_ringbuf_size_bytes{id="8",name="events",type="ringbuf",owner=""} 4096.0"#.into(),
+            r#"capacity_ringbuf_pending_bytes_max{id="8",name="events",type="ringbuf",owner=""} 3072.0"#.into(),
             r#"capacity_prog_run_time_seconds_total{id="3",name="trace",type="tracepoint",owner="agent"} 2.0"#.into(),
             r#"capacity_prog_run_count_total{id="3",name="trace",type="tracepoint",owner="agent"} 40.0"#.into(),
             r#"capacity_prog_recursion_misses_total{id="3",name="trace",type="tracepoint",owner="agent"} 2.0"#.into(),

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod history;
 pub mod metrics;
+pub mod ring_marks;
 pub mod sample;
 pub mod server;
 pub mod trend;

@@ -13,13 +13,16 @@ pub struct RingSample {
     pub pending_bytes: u64,
     /// The ring's data size (its max_entries).
     pub size_bytes: u64,
+    /// The highest backlog since the previous sample (`watch --ring-interval`).
+    pub pending_bytes_max: Option<u64>,
 }
 
 impl RingSample {
     /// The backlog of `map`, if it is a ring whose positions were read.
     pub fn of(map: &LiveMap) -> Option<Self> {
         let size_bytes = u64::from(map.map.max_entries);
-        map.ringbuf_pending_bytes.map(|pending_bytes| RingSample { pending_bytes, size_bytes })
+        let pending_bytes_max = map.ringbuf_pending_bytes_max;
+        map.ringbuf_pending_bytes.map(|pending_bytes| RingSample { pending_bytes, size_bytes, pending_bytes_max })
     }
 }
 
@@ -125,6 +128,7 @@ pub(crate) fn test_map(id: u32, name: &str, map_type: crate::sys::bpf_map_type, 
         pressure: None,
         level: None,
         ringbuf_pending_bytes: None,
+        ringbuf_pending_bytes_max: None,
         ringbuf_fill: None,
         note: None,
     }

@@ -5,7 +5,7 @@ use std::{
     num::NonZeroUsize,
     os::fd::BorrowedFd,
     ptr::NonNull,
-    sync::atomic::AtomicU64,
+    sync::atomic::{AtomicU32, AtomicU64},
 };
 
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
@@ -66,6 +66,16 @@ impl Mapping {
         // page); the pages stay mapped while `self` is borrowed; AtomicU64
         // has u64's layout.
         unsafe { &*self.ptr.as_ptr().add(offset).cast::<AtomicU64>() }
+    }
+
+    /// The 4-byte word at `offset` (a ring record's length and flags),
+    /// which others may change at any time: read and written atomically only.
+    pub fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.len, "word {offset} outside a {} B mapping", self.len);
+        // SAFETY: in bounds and 4-byte aligned (the mapping starts on a
+        // page); the pages stay mapped while `self` is borrowed; AtomicU32
+        // has u32's layout.
+        unsafe { &*self.ptr.as_ptr().add(offset).cast::<AtomicU32>() }
     }
 }
 

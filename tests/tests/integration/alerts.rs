@@ -57,6 +57,13 @@ tests:
         values: '58000x20'
       - series: 'capacity_ringbuf_size_bytes{id="5",name="events",type="ringbuf",owner="agent",instance="n1",job="capacity"}'
         values: '65536x20'
+      # A ring whose backlog between samples peaked at 95% of its size; another at 50%.
+      - series: 'capacity_ringbuf_pending_bytes_max{id="5",name="events",type="ringbuf",owner="agent",instance="n1",job="capacity"}'
+        values: '62259.2x20'
+      - series: 'capacity_ringbuf_pending_bytes_max{id="11",name="calm",type="ringbuf",owner="agent",instance="n1",job="capacity"}'
+        values: '32768x20'
+      - series: 'capacity_ringbuf_size_bytes{id="11",name="calm",type="ringbuf",owner="agent",instance="n1",job="capacity"}'
+        values: '65536x20'
       - series: 'capacity_prog_recursion_misses_total{id="9",name="trace",type="tracepoint",owner="agent",instance="n1",job="capacity"}'
         values: '0x9 3x10'
       - series: 'capacity_prog_recursion_misses_total{id="10",name="quiet",type="tracepoint",owner="agent",instance="n1",job="capacity"}'
@@ -116,6 +123,13 @@ tests:
         alertname: BpfRingbufFillWarning
         exp_alerts: []
       - eval_time: 15m
+        alertname: CapacityRingNearlyFull
+        exp_alerts:
+          - exp_labels: {id: "5", name: events, type: ringbuf, owner: agent, instance: n1, job: capacity, severity: warning}
+            exp_annotations:
+              summary: BPF ring buffer events (id 5) on n1 came 95% full
+              description: "Its highest backlog between two samples (sampled every watch --ring-interval) reached 90% of its size: records were likely dropped. `capacity observe` sizes it."
+      - eval_time: 15m
         alertname: BpfProgRecursionMissesRising
         exp_alerts:
           - exp_labels: {id: "9", name: trace, type: tracepoint, owner: agent, instance: n1, job: capacity, severity: warning}
@@ -142,8 +156,8 @@ fn alert_rules_pass_promtool_and_fire_exactly_on_the_test_series() {
     std::fs::write(dir.0.join("rules.yml"), &rules).unwrap();
     let (ok, text) = promtool(&["check", "rules", "rules.yml"], &dir);
     assert!(ok, "promtool check rules failed:\n{text}\n{rules}");
-    // Three map levels, the forecast, three ring levels, recursion misses, the budget.
-    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
+    // Three map levels, the forecast, three ring levels, the ring's high-water mark, recursion misses, the budget.
+    assert!(text.contains("SUCCESS: 10 rules found"), "{text}");
     std::fs::write(dir.0.join("tests.yml"), RULE_TESTS).unwrap();
     let (ok, text) = promtool(&["test", "rules", "tests.yml"], &dir);
     assert!(ok, "promtool test rules failed:\n{text}");
@@ -157,8 +171,8 @@ fn thresholds_and_the_budget_shape_the_rules() {
     std::fs::write(dir.0.join("rules.yml"), &rules).unwrap();
     let (ok, text) = promtool(&["check", "rules", "rules.yml"], &dir);
     assert!(ok, "{text}");
-    // Two map levels, the forecast, two ring levels, recursion misses; no budget rule.
-    assert!(text.contains("SUCCESS: 6 rules found"), "{text}");
+    // Two map levels, the forecast, two ring levels, the ring's high-water mark, recursion misses; no budget rule.
+    assert!(text.contains("SUCCESS: 7 rules found"), "{text}");
     assert!(rules.contains("((capacity_map_pressure_ratio{type!=\"ringbuf\"}) >= 0.8) < 0.9"), "{rules}");
     assert!(rules.contains("capacity_map_exhaustion_seconds < 86400"), "default horizon 24h: {rules}");
     assert!(!rules.contains("BpfMapMemoryOverBudget"), "{rules}");
@@ -168,7 +182,8 @@ fn thresholds_and_the_budget_shape_the_rules() {
     assert!(object.starts_with("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\n"), "{object}");
     let json = capacity(&["alerts", "--thresholds", "80,90", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
-    assert_eq!(json["groups"][0]["rules"].as_array().unwrap().len(), 6);
+    assert_eq!(json["groups"][0]["rules"].as_array().unwrap().len(), 7);
+    assert!(alerts(&["--ring-margin", "0.8"]).contains("capacity_ringbuf_pending_bytes_max / capacity_ringbuf_size_bytes >= 0.8"));
 }
 
 #[test]
@@ -178,4 +193,5 @@ fn bad_alert_options_are_one_line_and_exit_2() {
     assert_usage_error(&capacity(&["alerts", "--thresholds", "120"]), "--thresholds");
     assert_usage_error(&capacity(&["alerts", "--horizon", "soon"]), "--horizon");
     assert_usage_error(&capacity(&["alerts", "--budget", "lots"]), "--budget");
+    assert_usage_error(&capacity(&["alerts", "--ring-margin", "1.5"]), "--ring-margin");
 }

@@ -15,6 +15,7 @@ mod inspect;
 mod kubernetes;
 mod load;
 mod memory;
+mod observe;
 mod plan_traffic;
 mod program;
 mod search;

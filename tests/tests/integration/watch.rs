@@ -280,6 +280,8 @@ fn prometheus_scrapes_watch_and_reads_a_known_map_and_ring() {
     let pending = u64::from(runs) * RECORD_BYTES;
     assert_eq!(by_id("capacity_ringbuf_pending_bytes", ring_id), pending as f64);
     assert_eq!(by_id("capacity_ringbuf_size_bytes", ring_id), RING_SIZE as f64);
+    // Nobody consumes the held ring: its high-water mark is its backlog.
+    assert_eq!(by_id("capacity_ringbuf_pending_bytes_max", ring_id), pending as f64);
     assert_eq!(by_id("capacity_map_pressure_ratio", ring_id), pending as f64 / RING_SIZE as f64);
     assert_eq!(by_id("capacity_map_memory_bytes", ring_id), ring["memlock_bytes"].as_f64().unwrap());
     // Flat series: no time to exhaustion for either.
