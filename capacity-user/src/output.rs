@@ -80,6 +80,11 @@ pub fn key_values(pairs: &[(&str, String)]) -> String {
     pairs.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
 }
 
+/// A field in its command-line form (its Display, which its FromStr reads back).
+pub fn as_text<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,9 +105,4 @@ mod tests {
         t.row(["wide cell", "x"]);
         assert_eq!(t.render(), "a          long header\nwide cell  x\n");
     }
-}
-
-/// A field in its command-line form (its Display, which its FromStr reads back).
-pub fn as_text<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
 }
