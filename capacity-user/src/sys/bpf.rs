@@ -123,6 +123,22 @@ pub fn map_lookup_batch(
     }
 }
 
+/// BPF_PROG_TEST_RUN: runs the program `fd` `repeat` times on `data` (a
+/// packet for a socket filter) in the kernel, as a trigger that needs no
+/// event; the program's return value of the last run.
+pub fn prog_test_run(fd: BorrowedFd<'_>, data: &[u8], repeat: u32) -> io::Result<u32> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integers into the union's test member.
+    let test = unsafe { &mut attr.test };
+    test.prog_fd = fd.as_raw_fd() as u32;
+    test.data_size_in = data.len() as u32;
+    test.data_in = data.as_ptr() as u64;
+    test.repeat = repeat;
+    sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
+    // SAFETY: the kernel wrote the return value back into the same member.
+    Ok(unsafe { attr.test.retval })
+}
+
 /// BPF_OBJ_GET_INFO_BY_FD for a program. Kernels older than the struct
 /// leave the fields they do not know at zero.
 pub fn prog_info(fd: BorrowedFd<'_>) -> io::Result<bpf_prog_info> {

@@ -5,7 +5,7 @@
 //! `ready` and holds everything until its stdin closes.
 use std::{
     io::{BufRead, Write},
-    os::fd::{AsFd, AsRawFd, BorrowedFd},
+    os::fd::{AsFd, BorrowedFd},
 };
 
 use aya::{
@@ -14,46 +14,10 @@ use aya::{
     Ebpf,
 };
 
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
-
-/// `union bpf_attr` for BPF_PROG_TEST_RUN, up to `ctx_out`.
-#[repr(C)]
-#[derive(Default)]
-struct TestRunAttr {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-}
-
 /// Runs the socket filter `fd` `times` times on an empty Ethernet frame.
 fn test_run(fd: BorrowedFd<'_>, times: u32) {
     let packet = [0u8; 64];
-    let mut attr = TestRunAttr {
-        prog_fd: fd.as_raw_fd() as u32,
-        data_size_in: packet.len() as u32,
-        data_in: packet.as_ptr() as u64,
-        repeat: times,
-        ..Default::default()
-    };
-    // SAFETY: a repr(C) prefix of union bpf_attr; the packet outlives the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            &mut attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>(),
-        )
-    };
-    assert!(ret == 0, "BPF_PROG_TEST_RUN: {}", std::io::Error::last_os_error());
+    capacity::sys::bpf::prog_test_run(fd, &packet, times).expect("BPF_PROG_TEST_RUN");
 }
 
 fn load_filter<'a>(ebpf: &'a mut Ebpf, name: &str) -> &'a ProgramFd {

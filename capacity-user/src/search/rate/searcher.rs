@@ -428,7 +428,7 @@ pub fn search_with<'a>(spec: &SearchSpec, stop: &AtomicBool, run: &mut TrialRunn
         calibrate(spec, stop, &mut timed, &progress)?
     };
     let Some(calibration) = calibration else {
-        return Ok(interrupted_before_trials(spec, budget));
+        return Ok(interrupted_before_trials(spec, &spec.workload, budget.started));
     };
     if spec.batch_source == BatchSource::Calibrated {
         eprintln!(
@@ -456,9 +456,9 @@ pub fn search_with<'a>(spec: &SearchSpec, stop: &AtomicBool, run: &mut TrialRunn
     Ok(result(s, completed))
 }
 
-/// Nothing measured: nothing claimed.
-fn interrupted_before_trials(spec: &SearchSpec, budget: Budget) -> SearchResult {
-    let w = &spec.workload;
+/// Nothing measured: nothing claimed. Also the frame every result fills
+/// in: what was asked, with `workload` as run.
+fn interrupted_before_trials(spec: &SearchSpec, workload: &RunConfig, started: Instant) -> SearchResult {
     let found = estimate(&PassCurve::new(spec.low, spec.high, spec.pass_probability), spec);
     SearchResult {
         max_sustainable_rate: 0.0,
@@ -476,18 +476,18 @@ fn interrupted_before_trials(spec: &SearchSpec, budget: Budget) -> SearchResult 
         high: spec.high,
         precision: spec.precision,
         max_drop_rate: spec.max_drop_rate,
-        event_size: w.event_size(),
-        batch: w.batch,
+        event_size: workload.event_size(),
+        batch: workload.batch,
         batch_source: spec.batch_source,
-        requested_batch: (spec.batch_source == BatchSource::Requested).then_some(w.batch),
+        requested_batch: (spec.batch_source == BatchSource::Requested).then_some(spec.workload.batch),
         calibration: None,
         restarts: 0,
-        producers: w.producers,
-        ringbuf_size: w.ringbuf_size,
-        wakeup: w.wakeup,
+        producers: workload.producers,
+        ringbuf_size: workload.ringbuf_size,
+        wakeup: workload.wakeup,
         step_duration_s: spec.step().as_secs_f64(),
         time_budget_s: spec.time_budget.as_secs_f64(),
-        elapsed_s: budget.started.elapsed().as_secs_f64(),
+        elapsed_s: started.elapsed().as_secs_f64(),
         advice: None,
         peak_occupancy_bytes: None,
         kernel_ns_per_event: None,
@@ -531,35 +531,24 @@ fn result(s: Searcher, completed: bool) -> SearchResult {
         max_sustainable_rate: answer,
         limited_by,
         confirmed: !interrupted && answer >= spec.low,
-        statement: statement(spec.pass_probability, spec.confidence),
-        pass_probability: spec.pass_probability,
-        confidence: spec.confidence,
         spread: found.spread,
         estimate: found.median,
         noise: found.noise,
         noisy_host: found.noisy_host,
         stray_failures: s.stray_failures,
-        low: spec.low,
-        high: spec.high,
-        precision: spec.precision,
-        max_drop_rate: spec.max_drop_rate,
-        event_size: w.event_size(),
-        batch: w.batch,
-        batch_source: spec.batch_source,
-        requested_batch: (spec.batch_source == BatchSource::Requested).then_some(spec.workload.batch),
-        producers: w.producers,
-        ringbuf_size: w.ringbuf_size,
-        wakeup: w.wakeup,
-        step_duration_s: spec.step().as_secs_f64(),
-        time_budget_s: spec.time_budget.as_secs_f64(),
-        elapsed_s: s.budget.started.elapsed().as_secs_f64(),
         advice,
         peak_occupancy_bytes: at_answer.map(|r| r.peak_occupancy_bytes),
         kernel_ns_per_event: at_answer.and_then(|r| r.kernel_ns_per_event),
         consumer_ns_per_event: at_answer.and_then(|r| r.consumer_ns_per_event),
-        calibration: Some(s.calibration),
         restarts: s.restarts,
-        trials: s.trials,
         interrupted,
+        ..interrupted_before_trials(spec, w, s.budget.started)
+    }
+    .with(s.calibration, s.trials)
+}
+
+impl SearchResult {
+    fn with(self, calibration: Calibration, trials: Vec<Trial>) -> Self {
+        Self { calibration: Some(calibration), trials, ..self }
     }
 }
