@@ -70,6 +70,8 @@ pub struct BenchArgs {
 enum BenchKind {
     /// Run `capacity search` several times: each answer, its spread and time, and max/min of the answers.
     Search(crate::bench_search::SearchBenchArgs),
+    /// Drain a prefilled ring with capacity's reader, aya's RingBuf::next() and libbpf's ring_buffer__consume.
+    Drain(crate::bench_drain::DrainBenchArgs),
 }
 
 /// One unpaced run of either consumer.
@@ -105,8 +107,10 @@ struct Pacing {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if let Some(BenchKind::Search(search)) = &args.kind {
-        return crate::bench_search::run(search);
+    match &args.kind {
+        Some(BenchKind::Search(search)) => return crate::bench_search::run(search),
+        Some(BenchKind::Drain(drain)) => return crate::bench_drain::run(drain),
+        None => {}
     }
     if args.rounds == 0 || args.batch == 0 || args.duration <= 0.0 || args.pacing_duration <= 0.0 {
         bail!("--rounds, --duration, --pacing-duration and --batch must be positive");
@@ -148,7 +152,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 /// Compile the reference's BPF object and its libbpf consumer into target/bench/.
-fn build_reference() -> Result<PathBuf> {
+pub(crate) fn build_reference() -> Result<PathBuf> {
     let source = workspace_root().join("bench/reference");
     let out = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -273,7 +277,7 @@ fn command_output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n % 2 == 1 {

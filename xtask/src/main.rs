@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_drain;
 mod bench_output;
 mod bench_search;
 mod kernel_sizes;

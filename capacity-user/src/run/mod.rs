@@ -8,6 +8,7 @@
 //! - [`generator`]: producer threads paced against absolute deadlines;
 //! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
 //! - [`ring`]: reads records from the ring, following overwrites in overwrite mode;
+//! - [`walk`]: walks a ring's records between two positions (memory and positions only);
 //! - [`phases`]: warm-up and measured phase, threads on their CPUs;
 //! - [`measured`]: what one phase measured;
 //! - [`result`]: what a run measured and its table;
@@ -22,8 +23,9 @@ mod measured;
 mod phases;
 pub mod program;
 mod result;
-mod ring;
+pub mod ring;
+pub mod walk;
 
-pub use config::{RunConfig, Wakeup};
+pub use config::{MapUpdates, RunConfig, Wakeup};
 pub use phases::run_fixed_rate;
 pub use result::{Latency, RunResult};
