@@ -72,6 +72,8 @@ enum BenchKind {
     Search(crate::bench_search::SearchBenchArgs),
     /// Drain a prefilled ring with capacity's reader, aya's RingBuf::next() and libbpf's ring_buffer__consume.
     Drain(crate::bench_drain::DrainBenchArgs),
+    /// capacity --map off beside the kernel selftests' ring buffer benchmark (built from linux-source-6.12).
+    Kernel(crate::bench_kernel::KernelBenchArgs),
 }
 
 /// One unpaced run of either consumer.
@@ -110,6 +112,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.kind {
         Some(BenchKind::Search(search)) => return crate::bench_search::run(search),
         Some(BenchKind::Drain(drain)) => return crate::bench_drain::run(drain),
+        Some(BenchKind::Kernel(kernel)) => return crate::bench_kernel::run(kernel),
         None => {}
     }
     if args.rounds == 0 || args.batch == 0 || args.duration <= 0.0 || args.pacing_duration <= 0.0 {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_drain;
+mod bench_kernel;
 mod bench_output;
 mod bench_search;
 mod kernel_sizes;
