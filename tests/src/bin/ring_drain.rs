@@ -15,6 +15,11 @@ use capacity::run::{
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+enum Reader {
+    Capacity(Ring),
+    Aya(RingBuf<aya::maps::MapData>),
+}
+
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
     let reader = args.get(1).map(String::as_str).unwrap_or("capacity");
@@ -45,31 +50,33 @@ fn main() -> Result<(), Error> {
     let emitted = program.counters()?.emitted;
 
     let (mut records, mut checksum) = (0u64, 0u64);
+    // Each reader maps the ring before the clock starts, as libbpf's
+    // ring_buffer__new does (aya's RingBuf mapped it in take_ring).
+    let mut ring = match reader {
+        "capacity" => Reader::Capacity(Ring::new(ring, false, u64::from(ring_size), event_size as usize)?),
+        "aya" => Reader::Aya(ring),
+        other => return Err(format!("unknown reader `{other}`: use capacity or aya").into()),
+    };
     let started = Instant::now();
-    match reader {
-        "capacity" => {
-            let mut ring = Ring::new(ring, false, u64::from(ring_size), event_size as usize)?;
-            loop {
-                let n = ring.drain(|record| {
-                    if let Record::Event { header, .. } = record {
-                        checksum = checksum.wrapping_add(u64::from(header.seq));
-                    }
-                });
-                if n == 0 {
-                    break;
+    match &mut ring {
+        Reader::Capacity(ring) => loop {
+            let n = ring.drain(|record| {
+                if let Record::Event { header, .. } = record {
+                    checksum = checksum.wrapping_add(u64::from(header.seq));
                 }
-                records += n;
+            });
+            if n == 0 {
+                break;
             }
-        }
-        "aya" => {
-            let mut ring = RingBuf::try_from(ring)?;
+            records += n;
+        },
+        Reader::Aya(ring) => {
             while let Some(record) = ring.next() {
                 records += 1;
                 // The sequence number, as capacity's reader reads it.
                 checksum = checksum.wrapping_add(u64::from(u32::from_ne_bytes(record[8..12].try_into()?)));
             }
         }
-        other => return Err(format!("unknown reader `{other}`: use capacity or aya").into()),
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
