@@ -133,7 +133,7 @@ impl Report for SearchResult {
                     (Some(l), _) if t.stray => format!("fail: {l} (stray: passed on retest)"),
                     (Some(Limit::Drops), Some(c)) => format!("fail: drops (kept up with {})", format_rate(c)),
                     (Some(Limit::Producer), _) => format!("fail: producer (reached {})", format_rate(t.run.actual_rate)),
-                    (Some(l), None) => format!("fail: {l}"),
+                    (Some(l), _) => format!("fail: {l}"),
                 },
             ]);
         }
