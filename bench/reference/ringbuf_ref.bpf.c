@@ -47,6 +47,8 @@ const volatile __u32 BATCH = 1;
 const volatile __u32 KEYSPACE = 1;
 // 0: the kernel's adaptive wakeups. N: no wakeup except on every Nth event.
 const volatile __u32 WAKEUP_EVERY = 0;
+// 1: every event updates its flow in FLOWS. 0: the ring alone (--map off).
+const volatile __u32 MAP = 1;
 
 // Sizes are placeholders: the loader sets the real ones.
 struct {
@@ -95,6 +97,15 @@ struct batch {
 	__u32 base_seq;
 	__u16 producer;
 	__u16 cpu;
+	// One clock read per trigger: the first event carries it (the latency
+	// sample), the others 0.
+	__u64 now;
+	// A flow-0 sequence number at or before the next event (its flow is
+	// seq - flow_start) and the next forced wakeup's: seq % N without a
+	// division per event, kept as positions, never reset to a constant (a
+	// constant carried between iterations makes the verifier walk each apart).
+	__u32 flow_start;
+	__u32 next_wakeup;
 	__u64 emitted;
 	__u64 dropped;
 	__u64 map_updates;
@@ -111,12 +122,16 @@ static __always_inline void add(__u32 slot, __u64 value)
 		*counter += value;
 }
 
-static __always_inline __u64 wakeup_flags(__u32 seq)
+static __always_inline __u64 wakeup_flags(__u32 seq, struct batch *state)
 {
 	__u32 every = WAKEUP_EVERY;
 	if (every == 0)
 		return 0;
-	return seq % every == every - 1 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (seq == state->next_wakeup) {
+		state->next_wakeup = seq + every;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void update_flow(__u32 flow, __u32 size, __u64 now, struct batch *state)
@@ -143,23 +158,29 @@ static long emit_one(__u32 index, void *ctx)
 {
 	struct batch *state = ctx;
 	__u32 seq = state->base_seq + index;
-	__u64 now = bpf_ktime_get_ns();
 	__u32 size = EVENT_SIZE;
+	__u64 flags = wakeup_flags(seq, state);
 
 	struct event_header *record = bpf_ringbuf_reserve(&EVENTS, size, 0);
 	if (record) {
-		record->ts_ns = now;
+		record->ts_ns = index == 0 ? state->now : 0;
 		record->seq = seq;
 		record->cpu = state->cpu;
 		record->producer = state->producer;
-		bpf_ringbuf_submit(record, wakeup_flags(seq));
+		bpf_ringbuf_submit(record, flags);
 		state->emitted += 1;
 	} else {
 		state->dropped += 1;
 	}
 
 	__u32 keyspace = KEYSPACE;
-	update_flow(seq % (keyspace ? keyspace : 1), size, now, state);
+	__u32 flow = seq - state->flow_start;
+	if (flow >= keyspace) {
+		state->flow_start += keyspace;
+		flow -= keyspace;
+	}
+	if (MAP)
+		update_flow(flow, size, state->now, state);
 	return 0;
 }
 
@@ -179,11 +200,17 @@ int capacity_emit(struct sys_enter_ctx *ctx)
 		return 0;
 
 	__u32 batch = BATCH;
+	__u32 every = WAKEUP_EVERY;
+	__u32 keyspace = KEYSPACE;
 	// One thread per producer id, so a plain read-modify-write is safe.
+	__u32 base_seq = *seq;
 	struct batch state = {
-		.base_seq = *seq,
+		.base_seq = base_seq,
 		.producer = producer,
 		.cpu = bpf_get_smp_processor_id(),
+		.now = bpf_ktime_get_ns(),
+		.flow_start = base_seq - base_seq % (keyspace ? keyspace : 1),
+		.next_wakeup = every ? base_seq + (every - 1 - base_seq % every) : 0,
 		.emitted = opaque_zero,
 		.dropped = opaque_zero,
 		.map_updates = opaque_zero,

@@ -8,7 +8,10 @@
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EventHeader {
-    /// `bpf_ktime_get_ns()` when the event was written (CLOCK_MONOTONIC).
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) just before the event was
+    /// written, on the first event of each trigger's batch: the latency
+    /// sample. 0 on the batch's other events (one clock read per event cost
+    /// more than the ring's own reserve).
     pub ts_ns: u64,
     /// Per-producer attempt number, wrapping. It advances for dropped events
     /// too, so the consumer can count drops from the gaps on its own.
@@ -111,6 +114,8 @@ pub mod names {
     pub const OVERWRITE: &str = "OVERWRITE";
     /// Non-zero: events take their sizes from the `EVENT_SIZES` table.
     pub const SIZE_MIX: &str = "SIZE_MIX";
+    /// Non-zero: every event updates its flow in `FLOWS`; 0: the ring alone.
+    pub const MAP: &str = "MAP";
     pub const EVENT_SIZES: &str = "EVENT_SIZES";
     /// The `log` target of the kernel program's aya-log records: capacity
     /// prints them as `capacity: bpf LEVEL: ...`; `RUST_LOG=bpf=...` filters them.

@@ -52,6 +52,9 @@ mod program {
     /// EVENT_SIZES[seq % SIZE_SLOTS] bytes (a size mix).
     #[no_mangle]
     static SIZE_MIX: u32 = 0;
+    /// 1: every event updates its flow in FLOWS. 0: the ring alone (`--map off`).
+    #[no_mangle]
+    static MAP: u32 = 1;
 
     // Sizes are placeholders: the loader sets the real ones.
     #[map(name = "EVENTS")]
@@ -82,6 +85,23 @@ mod program {
         base_seq: u32,
         producer: u16,
         cpu: u16,
+        /// bpf_ktime_get_ns() once per trigger, just before its first event
+        /// (a clock read per event cost 27-30 ns, more than the map update).
+        now: u64,
+        /// The timestamp the next event carries: `now` for the batch's first
+        /// event, its latency sample, then 0. Cleared by a store rather than
+        /// chosen by a branch on the index: one more branch per event made
+        /// the verifier's walk of a size mix with sampled wakeups too long.
+        stamp: u64,
+        /// The sequence number of a flow-0 event at or before the next one:
+        /// an event's flow is `seq - flow_start`, `seq % KEYSPACE` without a
+        /// division per event.
+        flow_start: u32,
+        /// The sequence number of the next forced wakeup (sampled wakeups:
+        /// the `seq % N == N - 1`), likewise. Both are kept as positions,
+        /// never reset to a constant: a constant carried between bpf_loop
+        /// iterations makes the verifier walk each iteration apart.
+        next_wakeup: u32,
         emitted: u64,
         dropped: u64,
         dropped_full: u64,
@@ -134,14 +154,25 @@ mod program {
             EVENTS.query(BPF_RB_CONS_POS as u64)
         };
         let batch = setting(&BATCH);
+        // SAFETY: `seq` is a non-null pointer into PRODUCER_SEQ's value,
+        // valid for this run; one thread per producer id, so a plain
+        // read-modify-write races with no one.
+        let base_seq = unsafe { *seq };
+        // SAFETY: a helper without arguments, callable from any program.
+        // One timestamp per batch: its first event carries it (see `emit_one`).
+        let now = unsafe { bpf_ktime_get_ns() };
+        let every = setting(&WAKEUP_EVERY);
         let mut state = Batch {
-            // SAFETY: `seq` is a non-null pointer into PRODUCER_SEQ's value,
-            // valid for this run; one thread per producer id, so a plain
-            // read-modify-write races with no one.
-            base_seq: unsafe { *seq },
+            base_seq,
             producer: producer as u16,
             // SAFETY: a helper without arguments, callable from any program.
             cpu: unsafe { bpf_get_smp_processor_id() } as u16,
+            now,
+            stamp: now,
+            // `max(1)` keeps Rust's divide-by-zero panic path, which the
+            // verifier refuses, out of the program.
+            flow_start: base_seq.wrapping_sub(base_seq % setting(&KEYSPACE).max(1)),
+            next_wakeup: base_seq.wrapping_add((every.max(1) - 1) - base_seq % every.max(1)),
             emitted: 0,
             dropped: 0,
             dropped_full: 0,
@@ -197,18 +228,27 @@ mod program {
         // it, the only reference to it while the loop runs.
         let state = unsafe { &mut *(ctx as *mut Batch) };
         let seq = state.base_seq.wrapping_add(index);
-        // SAFETY: a helper without arguments, callable from any program.
-        let now = unsafe { bpf_ktime_get_ns() };
-        let size = if setting(&SIZE_MIX) != 0 { emit_mixed(seq, now, state) } else { emit_fixed(seq, now, state) };
-        // `max(1)` keeps Rust's divide-by-zero panic path, which the verifier
-        // refuses, out of the program.
-        update_flow(seq % setting(&KEYSPACE).max(1), size, now, state);
+        // The batch's latency sample is its first event; 0 marks the others.
+        let stamp = state.stamp;
+        state.stamp = 0;
+        let flags = wakeup_flags(seq, state);
+        let size =
+            if setting(&SIZE_MIX) != 0 { emit_mixed(seq, stamp, flags, state) } else { emit_fixed(seq, stamp, flags, state) };
+        let keyspace = setting(&KEYSPACE);
+        let mut flow = seq.wrapping_sub(state.flow_start);
+        if flow >= keyspace {
+            state.flow_start = state.flow_start.wrapping_add(keyspace);
+            flow -= keyspace;
+        }
+        if setting(&MAP) != 0 {
+            update_flow(flow, size, state.now, state);
+        }
         0
     }
 
     /// One event of the fixed size, reserved in the ring and written in
     /// place. Returns the size.
-    fn emit_fixed(seq: u32, now: u64, state: &mut Batch) -> u32 {
+    fn emit_fixed(seq: u32, now: u64, flags: u64, state: &mut Batch) -> u32 {
         let size = setting(&EVENT_SIZE);
         match EVENTS.reserve_bytes(size as usize, 0) {
             Some(mut record) => {
@@ -217,7 +257,7 @@ mod program {
                 // EVENT_HEADER_SIZE (validated before loading), and ring
                 // records start 8-byte aligned.
                 unsafe { core::ptr::write(record.as_mut_ptr() as *mut EventHeader, header) };
-                record.submit(wakeup_flags(seq));
+                record.submit(flags);
                 state.emitted += 1;
             }
             None => count_drop(size, state),
@@ -246,7 +286,7 @@ mod program {
 
     /// One event of a size mix: its size from the table, written through
     /// the per-CPU scratch buffer. Returns the size.
-    fn emit_mixed(seq: u32, now: u64, state: &mut Batch) -> u32 {
+    fn emit_mixed(seq: u32, now: u64, flags: u64, state: &mut Batch) -> u32 {
         let size = match EVENT_SIZES.get(seq & (SIZE_SLOTS - 1)) {
             Some(size) => *size as usize,
             None => EVENT_HEADER_SIZE,
@@ -265,7 +305,7 @@ mod program {
         // header, and a map value starts 8-byte aligned.
         unsafe { core::ptr::write(scratch.as_mut_ptr() as *mut EventHeader, header) };
         let sent = match scratch.get(..size) {
-            Some(bytes) => EVENTS.output::<[u8]>(bytes, wakeup_flags(seq)).is_ok(),
+            Some(bytes) => EVENTS.output::<[u8]>(bytes, flags).is_ok(),
             None => false,
         };
         if sent {
@@ -276,11 +316,14 @@ mod program {
         size as u32
     }
 
-    fn wakeup_flags(seq: u32) -> u64 {
+    /// The flags of the next event's commit: a forced wakeup on every Nth
+    /// event (`seq % N == N - 1`), none otherwise; 0 for adaptive wakeups.
+    fn wakeup_flags(seq: u32, state: &mut Batch) -> u64 {
         let every = setting(&WAKEUP_EVERY);
         if every == 0 {
             0
-        } else if seq % every == every - 1 {
+        } else if seq == state.next_wakeup {
+            state.next_wakeup = seq.wrapping_add(every);
             BPF_RB_FORCE_WAKEUP as u64
         } else {
             BPF_RB_NO_WAKEUP as u64

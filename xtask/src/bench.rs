@@ -75,6 +75,10 @@ enum BenchKind {
     Host(crate::bench_host::HostBenchArgs),
     /// The CPU that sampling one ring every 1 ms (observe) and 10 ms (watch --ring-interval) costs.
     Observe(crate::bench_observe::ObserveBenchArgs),
+    /// Drain a prefilled ring with capacity's reader, aya's RingBuf::next() and libbpf's ring_buffer__consume.
+    Drain(crate::bench_drain::DrainBenchArgs),
+    /// capacity --map off beside the kernel selftests' ring buffer benchmark (built from linux-source-6.12).
+    Kernel(crate::bench_kernel::KernelBenchArgs),
 }
 
 /// One unpaced run of either consumer.
@@ -110,14 +114,13 @@ struct Pacing {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if let Some(BenchKind::Search(search)) = &args.kind {
-        return crate::bench_search::run(search);
-    }
-    if let Some(BenchKind::Host(host)) = &args.kind {
-        return crate::bench_host::run(host);
-    }
-    if let Some(BenchKind::Observe(observe)) = &args.kind {
-        return crate::bench_observe::run(observe);
+    match &args.kind {
+        Some(BenchKind::Search(search)) => return crate::bench_search::run(search),
+        Some(BenchKind::Drain(drain)) => return crate::bench_drain::run(drain),
+        Some(BenchKind::Kernel(kernel)) => return crate::bench_kernel::run(kernel),
+        Some(BenchKind::Host(host)) => return crate::bench_host::run(host),
+        Some(BenchKind::Observe(observe)) => return crate::bench_observe::run(observe),
+        None => {}
     }
     if args.rounds == 0 || args.batch == 0 || args.duration <= 0.0 || args.pacing_duration <= 0.0 {
         bail!("--rounds, --duration, --pacing-duration and --batch must be positive");
@@ -159,7 +162,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 /// Compile the reference's BPF object and its libbpf consumer into target/bench/.
-fn build_reference() -> Result<PathBuf> {
+pub(crate) fn build_reference() -> Result<PathBuf> {
     let source = workspace_root().join("bench/reference");
     let out = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -284,7 +287,7 @@ fn command_output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n % 2 == 1 {

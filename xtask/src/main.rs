@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_drain;
 mod bench_host;
 mod bench_observe;
+mod bench_kernel;
 mod bench_output;
 mod bench_search;
 mod image;

@@ -11,7 +11,7 @@ use crate::{
         arrivals::{Arrivals, Profile},
         config::defaults,
         consumer::{ConsumerModel, Stall},
-        run_fixed_rate, RunConfig, Wakeup,
+        run_fixed_rate, MapUpdates, RunConfig, Wakeup,
     },
     signal::stop_flag,
     units::{parse_duration, parse_rate, parse_size},
@@ -59,6 +59,10 @@ pub struct LoadOptions {
     /// full ring overwrites its oldest records; `overwritten` counts them.
     #[arg(long)]
     pub overwrite: bool,
+    /// Per-event hash map update: on, or off for the ring alone (as the
+    /// kernel's ring buffer benchmark measures it).
+    #[arg(long, default_value = defaults::MAP, value_name = "on|off")]
+    pub map: MapUpdates,
     /// Uncounted warm-up before the measured part of each run.
     #[arg(long, default_value = defaults::WARMUP, value_parser = parse_duration_or_zero)]
     pub warmup: Duration,
@@ -97,6 +101,7 @@ impl LoadOptions {
             },
             wakeup: self.wakeup,
             overwrite: self.overwrite,
+            map: self.map,
         })
     }
 }

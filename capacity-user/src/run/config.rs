@@ -19,6 +19,37 @@ use crate::{
     units::{format_bytes, plain_rate},
 };
 
+/// Whether the program updates a flow in its hash map per event (`--map`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapUpdates {
+    #[default]
+    On,
+    /// The ring alone: no map update, as the kernel's ring buffer benchmark.
+    Off,
+}
+
+impl std::str::FromStr for MapUpdates {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "on" => Ok(MapUpdates::On),
+            "off" => Ok(MapUpdates::Off),
+            _ => Err(format!("`{text}` is neither on nor off")),
+        }
+    }
+}
+
+impl std::fmt::Display for MapUpdates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MapUpdates::On => "on",
+            MapUpdates::Off => "off",
+        })
+    }
+}
+
 /// Everything one fixed-rate run needs.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -41,6 +72,9 @@ pub struct RunConfig {
     /// Run the ring in overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+):
     /// a full ring overwrites its oldest records instead of dropping new ones.
     pub overwrite: bool,
+    /// Whether each event updates its flow in the hash map (`off`: the
+    /// ring alone, as the kernel's own ring buffer benchmark measures it).
+    pub map: MapUpdates,
     /// How triggers arrive around the mean rate.
     pub arrivals: Arrivals,
 }
@@ -58,6 +92,7 @@ pub mod defaults {
     pub const KEYSPACE: u32 = 1024;
     pub const MAP_ENTRIES: u32 = 10_240;
     pub const WAKEUP: &str = "adaptive";
+    pub const MAP: &str = "on";
 
     /// `RINGBUF_SIZE` in bytes.
     pub fn ringbuf_size() -> u64 {
@@ -86,6 +121,7 @@ impl Default for RunConfig {
             consumer: ConsumerModel::default(),
             wakeup: defaults::WAKEUP.parse().expect("the default wakeup parses"),
             overwrite: false,
+            map: MapUpdates::On,
             arrivals: Arrivals::default(),
         }
     }
@@ -193,6 +229,7 @@ impl RunConfig {
             map_entries: self.map_entries,
             wakeup_every: self.wakeup.every(),
             overwrite: self.overwrite,
+            map: self.map == MapUpdates::On,
         }
     }
 

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use capacity_common::{EventHeader, MAX_PRODUCERS};
+use capacity_common::{record_bytes, EventHeader, MAX_PRODUCERS};
 use hdrhistogram::Histogram;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
@@ -72,6 +72,8 @@ impl RecordSizes {
 #[derive(Debug, Clone)]
 pub struct ConsumerReport {
     pub consumed: u64,
+    /// Ring bytes of the consumed records (header and alignment included).
+    pub consumed_bytes: u64,
     /// Events missing between consecutive records of a producer.
     pub seq_gaps: u64,
     /// Records that went backwards or repeated within a producer: never expected.
@@ -107,7 +109,7 @@ pub fn consume(
     let overwritten_before = ring.overwritten();
     let mut state = SeqTracker::new();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
-    let (mut consumed, mut malformed) = (0u64, 0u64);
+    let (mut consumed, mut malformed, mut consumed_bytes) = (0u64, 0u64, 0u64);
     let started = Instant::now();
     let mut next_stall = model.stall.map(|s| started + s.every);
     let mut clock = LatencyClock::default();
@@ -115,24 +117,27 @@ pub fn consume(
     loop {
         // Read before draining: once set, the drain below sees every record.
         let done = producers_done.load(Ordering::Acquire);
-        let mut drained = 0u64;
-        while let Some(record) = ring.next() {
-            drained += 1;
+        let drained = ring.drain(|record| {
             let Record::Event { header, len } = record else {
                 malformed += 1;
-                continue;
+                return;
             };
             if len != sizes.of(header.seq) {
                 malformed += 1;
-                continue;
+                return;
             }
-            if !state.observe(&header) {
+            if state.observe(&header) {
+                consumed_bytes += record_bytes(len as u64);
+            } else {
                 malformed += 1;
             }
-            latency.saturating_record(clock.now_for(header.ts_ns).saturating_sub(header.ts_ns).max(1));
+            // One event per batch carries a timestamp, the latency sample.
+            if header.ts_ns != 0 {
+                latency.saturating_record(clock.now_for(header.ts_ns).saturating_sub(header.ts_ns).max(1));
+            }
             // After Ctrl-C, drain at full speed so the exit is prompt.
             if interrupted.load(Ordering::Relaxed) {
-                continue;
+                return;
             }
             if !model.work.is_zero() {
                 spin_for(model.work);
@@ -143,7 +148,7 @@ pub fn consume(
                     next_stall = Some(at + stall.every);
                 }
             }
-        }
+        });
         consumed += drained;
         if done {
             break;
@@ -160,6 +165,7 @@ pub fn consume(
 
     ConsumerReport {
         consumed: consumed - malformed,
+        consumed_bytes,
         seq_gaps: state.gaps,
         out_of_order: state.out_of_order,
         malformed,
@@ -317,6 +323,7 @@ mod tests {
         latency.record(1).unwrap();
         let report = ConsumerReport {
             consumed: 0,
+            consumed_bytes: 0,
             seq_gaps: 0,
             out_of_order: 0,
             malformed: 0,

@@ -11,7 +11,11 @@
 //! - `overwritten`: records the kernel overwrote before the consumer read
 //!   them (overwrite mode; from the kernel's overwrite position);
 //! - `consumed`, sequence gaps: what the consumer saw (userspace).
-use super::{config::RunConfig, stage::Stage, program::Counters};
+use super::{
+    config::{MapUpdates, RunConfig},
+    program::Counters,
+    stage::Stage,
+};
 use crate::error::InvariantError;
 
 /// Every event is either consumed, dropped or overwritten, every trigger is
@@ -72,8 +76,14 @@ pub(super) fn check_invariants(config: &RunConfig, stage: &Stage, c: &Counters) 
             ),
         ),
         (
-            c.map_updates + c.map_errors == c.triggers * batch,
-            format!("map updates + errors = {} for {} events", c.map_updates + c.map_errors, c.triggers * batch),
+            // With --map off no event touches the map.
+            c.map_updates + c.map_errors == if config.map == MapUpdates::On { c.triggers * batch } else { 0 },
+            format!(
+                "map updates + errors = {} for {} events with --map {}",
+                c.map_updates + c.map_errors,
+                c.triggers * batch,
+                config.map
+            ),
         ),
         (
             consumer_missing == c.dropped + overwritten,
@@ -109,6 +119,7 @@ mod tests {
         ];
         let consumer = ConsumerReport {
             consumed: 68 - 2 - 5,
+            consumed_bytes: 0,
             seq_gaps: 7,
             out_of_order: 0,
             malformed: 0,
@@ -156,6 +167,16 @@ mod tests {
         check_invariants(&config, &stage, &c).expect("2 of the 5 skipped runs are other callers'");
         let (config, stage, c) = seven_x_run(5, 0);
         assert!(check_invariants(&config, &stage, &c).is_err(), "nobody else ran: 5 != 3");
+    }
+
+    #[test]
+    fn without_the_map_no_event_may_update_it() {
+        let (mut config, phase, mut c) = seven_x_run(3, 0);
+        config.map = MapUpdates::Off;
+        let err = check_invariants(&config, &phase, &c).unwrap_err().to_string();
+        assert!(err.contains("map updates + errors = 68 for 68 events with --map off"), "{err}");
+        c.map_updates = 0;
+        check_invariants(&config, &phase, &c).expect("no map traffic with --map off");
     }
 
     #[test]

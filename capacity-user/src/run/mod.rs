@@ -8,6 +8,7 @@
 //! - [`generator`]: producer threads paced against absolute deadlines;
 //! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
 //! - [`ring`]: reads records from the ring, following overwrites in overwrite mode;
+//! - [`walk`]: walks a ring's records between two positions (memory and positions only);
 //! - [`fixed_rate`]: a run's stages (warm-up, then the measured part), threads on their CPUs;
 //! - [`stage`]: what one stage measured;
 //! - [`result`]: what a run measured and its table;
@@ -21,9 +22,10 @@ mod invariants;
 mod fixed_rate;
 pub mod program;
 mod result;
-mod ring;
+pub mod ring;
 mod stage;
+pub mod walk;
 
-pub use config::{RunConfig, Wakeup};
+pub use config::{MapUpdates, RunConfig, Wakeup};
 pub use fixed_rate::run_fixed_rate;
 pub use result::{Latency, RunResult};

@@ -39,6 +39,8 @@ pub struct ProgramSettings {
     pub wakeup_every: u32,
     /// Create the ring with BPF_F_RB_OVERWRITE (check [`overwrite_supported`] first).
     pub overwrite: bool,
+    /// Update each event's flow in the hash map (false: the ring alone).
+    pub map: bool,
 }
 
 /// The counters of one program, summed over CPUs (peak occupancy: max).
@@ -110,6 +112,7 @@ impl EmitProgram {
             .override_global(names::WAKEUP_EVERY, &settings.wakeup_every, true)
             .override_global(names::OVERWRITE, &overwrite, true)
             .override_global(names::SIZE_MIX, &u32::from(settings.size_table.is_some()), true)
+            .override_global(names::MAP, &u32::from(settings.map), true)
             .map_max_entries(names::RING, settings.ringbuf_size)
             .map_max_entries(names::FLOWS, settings.map_entries)
             .load(&object)
@@ -311,6 +314,7 @@ mod tests {
             map_entries: 64,
             wakeup_every: 0,
             overwrite,
+            map: true,
         }
     }
 

@@ -5,7 +5,7 @@ use capacity_common::{record_bytes, Wakeup};
 
 use super::{
     arrivals::{pacing, PhasePacing},
-    config::RunConfig,
+    config::{MapUpdates, RunConfig},
     program::Counters,
     stage::Stage,
 };
@@ -68,6 +68,13 @@ pub struct RunResult {
     /// `adaptive` or `sampled:N`, as `--wakeup` takes it.
     #[serde(serialize_with = "crate::output::as_text")]
     pub wakeup: Wakeup,
+    /// Whether events updated the hash map (`--map`): with `off`,
+    /// `map_updates` and `map_errors` are 0.
+    pub map: MapUpdates,
+    /// Consumed events per second of the run (the ring's throughput with `--rate max`).
+    pub consumed_per_s: f64,
+    /// Consumed record bytes per second (each record's header and alignment included).
+    pub consumed_bytes_per_s: f64,
     /// Highest unconsumed bytes in the ring, sampled after each trigger's batch.
     pub peak_occupancy_bytes: u64,
     /// Events missing between the records the consumer read (sequence
@@ -112,7 +119,7 @@ impl Report for RunResult {
                     self.dropped_busy
                 ),
             ),
-            ("map updates", self.map_updates.to_string()),
+            ("map updates", if self.map == MapUpdates::On { self.map_updates.to_string() } else { "off (--map off)".into() }),
             ("map errors", format!("{} ({:.4}%)", self.map_errors, self.error_rate * 100.0)),
             ("latency p50/p99", format!("{} / {} ns", l.p50, l.p99)),
             ("latency p999/max", format!("{} / {} ns", l.p999, l.max)),
@@ -132,6 +139,10 @@ impl Report for RunResult {
         if self.overwrite {
             pairs.insert(7, ("overwritten", format!("{} (ring in overwrite mode)", self.overwritten)));
         }
+        pairs.push((
+            "consumed/s",
+            format!("{} ({}/s)", format_rate(self.consumed_per_s), format_bytes(self.consumed_bytes_per_s as u64)),
+        ));
         if let Some(k) = self.kernel_ns_per_event {
             pairs.push(("kernel ns/event", format!("{k:.1}")));
         }
@@ -192,6 +203,7 @@ pub(super) fn summarize(config: &RunConfig, stage: &Stage, counters: &Counters, 
             h.value_at_quantile(quantile)
         }
     };
+    let per_second = |count: u64| if elapsed.is_zero() { 0.0 } else { count as f64 / elapsed.as_secs_f64() };
     let kernel_ns_per_event = (stage.kernel.run_count > 0 && attempted > 0)
         .then(|| stage.kernel.run_time.as_nanos() as f64 / attempted as f64);
     let consumer_ns_per_event = (stage.consumer.consumed > 0)
@@ -223,6 +235,9 @@ pub(super) fn summarize(config: &RunConfig, stage: &Stage, counters: &Counters, 
         producers: config.producers,
         ringbuf_size: config.ringbuf_size,
         wakeup: config.wakeup,
+        map: config.map,
+        consumed_per_s: per_second(stage.consumer.consumed),
+        consumed_bytes_per_s: per_second(stage.consumer.consumed_bytes),
         peak_occupancy_bytes: counters.peak_occupancy_bytes,
         seq_gaps: stage.consumer.seq_gaps,
         kernel_ns_per_event,

@@ -16,6 +16,7 @@ fn main() {
         map_entries: 64,
         wakeup_every: 0,
         overwrite: false,
+        map: true,
     };
     let mut program = EmitProgram::load(&settings).expect("load and attach");
     trigger(program.token(), 100_000);

@@ -30,7 +30,16 @@ fn assert_every_event_accounted(v: &Value) {
     if u(v, "other_runs") == 0 {
         assert_eq!(u(v, "missed_runs_other"), 0, "nobody else ran the program, nobody else missed it: {v}");
     }
-    assert_eq!(u(v, "map_updates") + u(v, "map_errors"), u(v, "triggers") * batch, "one map update per event: {v}");
+    let map_events = if v["map"] == "off" { 0 } else { u(v, "triggers") * batch };
+    assert_eq!(u(v, "map_updates") + u(v, "map_errors"), map_events, "one map update per event, none with --map off: {v}");
+    // Throughput: consumed events and their ring bytes over the run.
+    let per_s = u(v, "consumed") as f64 / v["duration_s"].as_f64().unwrap();
+    assert!((v["consumed_per_s"].as_f64().unwrap() - per_s).abs() <= per_s * 1e-9 + 1e-9, "consumed_per_s: {v}");
+    assert_eq!(
+        v["consumed_bytes_per_s"].as_f64().unwrap().round(),
+        (v["consumed_per_s"].as_f64().unwrap() * u(v, "record_bytes") as f64).round(),
+        "consumed_bytes_per_s for one event size: {v}"
+    );
     for field in ["target_rate", "actual_rate", "duration_s", "drop_rate", "error_rate"] {
         assert!(v[field].is_number(), "`{field}` missing: {v}");
     }
@@ -46,6 +55,26 @@ fn load(args: &[&str]) -> Value {
     // Shown with --nocapture (the VM logs keep what each kernel measured).
     eprintln!("capacity {full:?}: {v}");
     v
+}
+
+#[test]
+fn the_ring_alone_touches_no_map_and_counts_every_event() {
+    let Some(_lock) = kernel_test() else { return };
+    // Batch 64 in a 64 KiB ring at 4M/s: the reader wraps the ring
+    // many times, hands the consumer position back in steps, and drops
+    // happen; every event is still consumed or counted dropped.
+    let v = load(&[
+        "--rate", "4M", "--duration", "1", "--batch", "64", "--event-size", "16", "--ringbuf-size", "64K",
+        "--wakeup", "sampled:64", "--map", "off", "--warmup", "0",
+    ]);
+    assert_every_event_accounted(&v);
+    assert_eq!(v["map"], "off", "{v}");
+    assert_eq!((u(&v, "map_updates"), u(&v, "map_errors")), (0, 0), "{v}");
+    assert!(u(&v, "consumed") * 24 > 4 * (64 << 10), "the consumer went round the ring many times: {v}");
+    let on = load(&["--rate", "50k", "--duration", "0.5", "--batch", "8", "--warmup", "0"]);
+    assert_every_event_accounted(&on);
+    assert_eq!(on["map"], "on", "{on}");
+    assert_eq!(u(&on, "map_updates"), u(&on, "emitted") + u(&on, "dropped"), "{on}");
 }
 
 #[test]

@@ -14,6 +14,7 @@ fn settings(batch: u32) -> ProgramSettings {
         map_entries: 64,
         wakeup_every: 0,
         overwrite: false,
+        map: true,
     }
 }
 

@@ -1,0 +1,264 @@
+//! Walking a BPF ring buffer's records between two positions, as the kernel
+//! lays them out (kernel/bpf/ringbuf.c): an 8-byte header (length, busy and
+//! discard bits, page offset) before each record, records 8-byte aligned,
+//! and the data pages mapped twice in a row so a record that wraps reads as
+//! one piece. A pure function of the mapped memory and the positions: it
+//! neither reads nor stores the producer or consumer position, so the
+//! consumer here and a passive observer of another program's ring can both
+//! use it.
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// BPF_RINGBUF_BUSY_BIT: the record is reserved, not yet committed.
+pub const BUSY_BIT: u32 = 1 << 31;
+/// BPF_RINGBUF_DISCARD_BIT: committed, but discarded by its producer.
+pub const DISCARD_BIT: u32 = 1 << 30;
+/// BPF_RINGBUF_HDR_SZ.
+pub const HEADER: u64 = capacity_common::RINGBUF_HEADER;
+
+/// What a visitor wants after seeing a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Take the record and go on.
+    Next,
+    /// Leave the record where it is and stop (it is not consumed).
+    Stop,
+}
+
+/// Why a walk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Reached the end position asked for.
+    End,
+    /// At a record still being written (busy bit set): the producer has not
+    /// committed it, and nothing after it may be read yet.
+    Busy,
+    /// The visitor asked to stop.
+    Visitor,
+    /// A header whose length cannot be (larger than the ring): the walk
+    /// cannot find the next record.
+    Corrupt,
+}
+
+/// Where a walk ended and what it passed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walked {
+    /// The position after the last record taken (or skipped as discarded):
+    /// what the consumer position may be set to.
+    pub pos: u64,
+    pub stopped: Stopped,
+    /// Records taken by the visitor.
+    pub records: u64,
+    /// Discarded records skipped.
+    pub discarded: u64,
+}
+
+/// The data area of one ring: `2 * size` readable bytes, the second half
+/// the same pages as the first.
+#[derive(Clone, Copy)]
+pub struct RingData {
+    base: *const u8,
+    size: u64,
+}
+
+impl RingData {
+    /// # Safety
+    /// `base` must point at `2 * size` readable bytes, 8-byte aligned, laid
+    /// out as a ring of `size` bytes mapped twice (size a power of two), for
+    /// as long as the value is used.
+    pub unsafe fn new(base: *const u8, size: u64) -> Self {
+        debug_assert!(size.is_power_of_two() && (base as usize).is_multiple_of(8));
+        Self { base, size }
+    }
+
+    /// Ring size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Walk the records from position `from` until position `to` (a record
+    /// that starts before `to` is walked whole), handing each committed,
+    /// not discarded record's data to `visit` with its position. `from` must
+    /// be a record boundary (a consumer position); `to` no later than the
+    /// producer position read (acquire) before the walk.
+    pub fn walk(&self, from: u64, to: u64, mut visit: impl FnMut(u64, &[u8]) -> Step) -> Walked {
+        let mut walked = Walked { pos: from, stopped: Stopped::End, records: 0, discarded: 0 };
+        let mask = self.size - 1;
+        while walked.pos < to {
+            let pos = walked.pos;
+            // SAFETY: (pos & mask) + 8 <= size, 8-byte aligned (records are).
+            let at = unsafe { self.base.add((pos & mask) as usize) };
+            // Acquire pairs with the kernel's release of the header at commit
+            // (smp_store_release in bpf_ringbuf_commit): the data is then visible.
+            let len_word = unsafe { &*at.cast::<AtomicU32>() }.load(Ordering::Acquire);
+            if len_word & BUSY_BIT != 0 {
+                walked.stopped = Stopped::Busy;
+                return walked;
+            }
+            let len = u64::from(len_word & !(BUSY_BIT | DISCARD_BIT));
+            if len + HEADER > self.size {
+                walked.stopped = Stopped::Corrupt;
+                return walked;
+            }
+            let next = pos + (len + HEADER).next_multiple_of(8);
+            if len_word & DISCARD_BIT != 0 {
+                walked.discarded += 1;
+                walked.pos = next;
+                continue;
+            }
+            // SAFETY: the data follows the header and ends within the second
+            // copy of the pages; the kernel does not touch a committed record
+            // until the consumer position passes it.
+            let data = unsafe { std::slice::from_raw_parts(at.add(HEADER as usize), len as usize) };
+            if visit(pos, data) == Step::Stop {
+                walked.stopped = Stopped::Visitor;
+                return walked;
+            }
+            walked.records += 1;
+            walked.pos = next;
+        }
+        walked
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A ring of `size` bytes laid out as the kernel lays it out, with its
+    /// data pages seen twice (`bytes()`): records are written at positions
+    /// and wrap.
+    pub(crate) struct TestRing {
+        words: Vec<u64>,
+        size: u64,
+        pub(crate) produced: u64,
+    }
+
+    impl TestRing {
+        pub(crate) fn new(size: u64, start: u64) -> Self {
+            Self { words: vec![0; (2 * size / 8) as usize], size, produced: start }
+        }
+
+        fn byte(&mut self, pos: u64, value: u8) {
+            let bytes: &mut [u8] = bytemuck_bytes(&mut self.words);
+            let at = (pos % self.size) as usize;
+            bytes[at] = value;
+            bytes[at + self.size as usize] = value; // The second mapping.
+        }
+
+        /// Append a record of `data` with header flags `bits`, as
+        /// bpf_ringbuf_reserve + commit (or discard) would leave it.
+        pub(crate) fn push(&mut self, data: &[u8], bits: u32) -> u64 {
+            let pos = self.produced;
+            let word = (data.len() as u32) | bits;
+            for (i, b) in word.to_ne_bytes().into_iter().chain(0u32.to_ne_bytes()).enumerate() {
+                self.byte(pos + i as u64, b);
+            }
+            for (i, b) in data.iter().enumerate() {
+                self.byte(pos + HEADER + i as u64, *b);
+            }
+            self.produced += (data.len() as u64 + HEADER).next_multiple_of(8);
+            pos
+        }
+
+        pub(crate) fn data(&self) -> RingData {
+            // SAFETY: 2 * size bytes, u64-aligned, both halves kept equal.
+            unsafe { RingData::new(self.words.as_ptr().cast(), self.size) }
+        }
+    }
+
+    fn bytemuck_bytes(words: &mut [u64]) -> &mut [u8] {
+        // SAFETY: any u64 buffer is a valid byte buffer of 8x the length.
+        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() * 8) }
+    }
+
+    fn collect(ring: &TestRing, from: u64, to: u64) -> (Vec<(u64, Vec<u8>)>, Walked) {
+        let mut seen = Vec::new();
+        let walked = ring.data().walk(from, to, |pos, data| {
+            seen.push((pos, data.to_vec()));
+            Step::Next
+        });
+        (seen, walked)
+    }
+
+    #[test]
+    fn mixed_sizes_are_walked_at_their_aligned_positions() {
+        let mut ring = TestRing::new(4096, 0);
+        let a = ring.push(&[1; 16], 0);
+        let b = ring.push(&[2; 21], 0);
+        let c = ring.push(&[3; 1], 0);
+        let (seen, walked) = collect(&ring, 0, ring.produced);
+        assert_eq!((a, b, c), (0, 24, 56), "8-byte header, 8-byte aligned");
+        assert_eq!(seen, vec![(0, vec![1; 16]), (24, vec![2; 21]), (56, vec![3; 1])]);
+        assert_eq!(walked, Walked { pos: 72, stopped: Stopped::End, records: 3, discarded: 0 });
+    }
+
+    #[test]
+    fn discarded_records_are_skipped_and_passed() {
+        let mut ring = TestRing::new(4096, 0);
+        ring.push(&[1; 16], DISCARD_BIT);
+        ring.push(&[2; 16], 0);
+        ring.push(&[3; 40], DISCARD_BIT);
+        let (seen, walked) = collect(&ring, 0, ring.produced);
+        assert_eq!(seen, vec![(24, vec![2; 16])]);
+        assert_eq!(walked, Walked { pos: 24 + 24 + 48, stopped: Stopped::End, records: 1, discarded: 2 });
+    }
+
+    #[test]
+    fn a_busy_record_stops_the_walk_before_it() {
+        let mut ring = TestRing::new(4096, 0);
+        ring.push(&[1; 16], 0);
+        let busy = ring.push(&[2; 16], BUSY_BIT);
+        ring.push(&[3; 16], 0); // Committed, but behind a busy one.
+        let (seen, walked) = collect(&ring, 0, ring.produced);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(walked, Walked { pos: busy, stopped: Stopped::Busy, records: 1, discarded: 0 });
+    }
+
+    #[test]
+    fn records_wrap_around_the_end_in_one_piece() {
+        // Start 16 bytes before the end of a 4 KiB ring, many laps in.
+        let start = 7 * 4096 + 4096 - 16;
+        let mut ring = TestRing::new(4096, start);
+        let data: Vec<u8> = (0..40).collect();
+        ring.push(&data, 0); // Header at the end, data across the wrap.
+        ring.push(&[9; 8], 0);
+        let (seen, walked) = collect(&ring, start, ring.produced);
+        assert_eq!(seen, vec![(start, data), (start + 48, vec![9; 8])]);
+        assert_eq!(walked.pos, start + 48 + 16);
+        assert_eq!(walked.stopped, Stopped::End);
+    }
+
+    #[test]
+    fn the_walk_ends_past_the_record_that_crosses_the_end_position() {
+        let mut ring = TestRing::new(4096, 0);
+        for _ in 0..10 {
+            ring.push(&[0; 56], 0);
+        }
+        let (seen, walked) = collect(&ring, 0, 100);
+        assert_eq!(seen.len(), 2, "records at 0 and 64 start before 100");
+        assert_eq!(walked.pos, 128);
+    }
+
+    #[test]
+    fn a_visitor_can_leave_a_record_in_place() {
+        let mut ring = TestRing::new(4096, 0);
+        ring.push(&[1; 16], 0);
+        ring.push(&[2; 16], 0);
+        let walked = ring.data().walk(0, ring.produced, |pos, _| if pos == 24 { Step::Stop } else { Step::Next });
+        assert_eq!(walked, Walked { pos: 24, stopped: Stopped::Visitor, records: 1, discarded: 0 });
+    }
+
+    #[test]
+    fn an_impossible_length_is_corrupt() {
+        let mut ring = TestRing::new(4096, 0);
+        ring.push(&[1; 16], 0);
+        ring.push(&[], 0);
+        // Overwrite the second header's length with more than the ring.
+        for (i, b) in 5000u32.to_ne_bytes().into_iter().enumerate() {
+            ring.byte(24 + i as u64, b);
+        }
+        let (seen, walked) = collect(&ring, 0, ring.produced);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(walked, Walked { pos: 24, stopped: Stopped::Corrupt, records: 1, discarded: 0 });
+    }
+}
