@@ -4,7 +4,11 @@
 //! the consumer page may be mapped writable, and this never does).
 use std::{io, os::fd::BorrowedFd, sync::atomic::Ordering};
 
-use crate::sys::{page_size, Access, Mapping};
+use crate::sys::{
+    page_size,
+    ring_records::{BUSY_BIT, DISCARD_BIT},
+    Access, Mapping,
+};
 
 /// How much of a ring is waiting for its consumer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,16 +33,10 @@ pub fn backlog(fd: BorrowedFd<'_>, size: u64) -> io::Result<Backlog> {
     Ok(Backlog::of(positions.consumer, positions.producer, size))
 }
 
-/// The kernel's record header bits (`BPF_RINGBUF_BUSY_BIT`, `..._DISCARD_BIT`)
-/// and its size (`BPF_RINGBUF_HDR_SZ`).
-const BUSY_BIT: u32 = 1 << 31;
-const DISCARD_BIT: u32 = 1 << 30;
-const HEADER_BYTES: u64 = 8;
-
 /// Bytes one record of `len` payload bytes takes in the ring, as the kernel
 /// rounds it: header plus payload, up to a multiple of 8.
 pub fn record_span(len: u32) -> u64 {
-    (u64::from(len) + HEADER_BYTES).div_ceil(8) * 8
+    capacity_common::record_bytes(u64::from(len))
 }
 
 /// One sample of a ring's positions: both only grow.

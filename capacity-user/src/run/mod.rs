@@ -24,7 +24,6 @@ pub mod program;
 mod result;
 pub mod ring;
 mod stage;
-pub mod walk;
 
 pub use config::{MapUpdates, RunConfig, Wakeup};
 pub use fixed_rate::run_fixed_rate;

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use aya::maps::{MapData, RingBuf};
 use capacity_common::{EventHeader, EVENT_HEADER_SIZE, OVERWRITE_POS_OFFSET};
 
-use super::walk::{RingData, Step, Stopped};
+use crate::sys::ring_records::{RingData, Step, Stopped};
 use crate::sys::{page_size, Access, Mapping};
 
 /// The consumer position is stored at least every this many bytes of

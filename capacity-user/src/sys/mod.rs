@@ -15,6 +15,7 @@ pub mod fdinfo;
 pub mod host;
 pub mod mmap;
 pub mod process;
+pub mod ring_records;
 
 pub use fdinfo::FdInfo;
 pub use host::{page_size, possible_cpus};
