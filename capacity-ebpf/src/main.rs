@@ -232,8 +232,11 @@ mod program {
         let stamp = state.stamp;
         state.stamp = 0;
         let flags = wakeup_flags(seq, state);
-        let size =
-            if setting(&SIZE_MIX) != 0 { emit_mixed(seq, stamp, flags, state) } else { emit_fixed(seq, stamp, flags, state) };
+        let size = if setting(&SIZE_MIX) != 0 {
+            emit_mixed(seq, stamp, flags, state)
+        } else {
+            emit_fixed(seq, stamp, flags, state)
+        };
         let keyspace = setting(&KEYSPACE);
         let mut flow = seq.wrapping_sub(state.flow_start);
         if flow >= keyspace {

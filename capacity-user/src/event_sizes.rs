@@ -10,7 +10,10 @@ use crate::units::parse_size;
 pub enum EventSizes {
     Fixed(u32),
     /// Every size from `lo` to `hi` equally often.
-    Range { lo: u32, hi: u32 },
+    Range {
+        lo: u32,
+        hi: u32,
+    },
     /// Sizes with integer weights.
     Weighted(Vec<(u32, u32)>),
 }

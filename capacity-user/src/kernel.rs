@@ -19,9 +19,7 @@ impl KernelVersion {
     pub fn running() -> anyhow::Result<Self> {
         let uts = nix::sys::utsname::uname()?;
         let release = uts.release().to_string_lossy();
-        release
-            .parse()
-            .map_err(|e| anyhow::anyhow!("cannot read the running kernel's version `{release}`: {e}"))
+        release.parse().map_err(|e| anyhow::anyhow!("cannot read the running kernel's version `{release}`: {e}"))
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use caps::Capability;
 
-use crate::{kernel::KernelVersion};
+use crate::kernel::KernelVersion;
 
 /// BPF ring buffers arrived in 5.8; bpf_loop, which batches events, in 5.17.
 pub const MIN_KERNEL: KernelVersion = KernelVersion::new(5, 17, 0);
@@ -36,7 +36,9 @@ pub fn check_admin(what: &str) -> anyhow::Result<()> {
     if caps::has_cap(None, caps::CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false) {
         return Ok(());
     }
-    anyhow::bail!("{what} needs root (CAP_SYS_ADMIN) to open the maps and programs of other processes by id: run it with sudo")
+    anyhow::bail!(
+        "{what} needs root (CAP_SYS_ADMIN) to open the maps and programs of other processes by id: run it with sudo"
+    )
 }
 
 pub fn check_kernel(running: KernelVersion) -> anyhow::Result<()> {
@@ -75,14 +77,8 @@ pub fn ensure_tracefs() -> anyhow::Result<()> {
     }
     let target = TRACEFS_MOUNTS[0];
     let mounted = Path::new(target).is_dir()
-        && nix::mount::mount(
-            Some("tracefs"),
-            target,
-            Some("tracefs"),
-            nix::mount::MsFlags::empty(),
-            None::<&str>,
-        )
-        .is_ok();
+        && nix::mount::mount(Some("tracefs"), target, Some("tracefs"), nix::mount::MsFlags::empty(), None::<&str>)
+            .is_ok();
     if mounted && tracefs_path().is_some() {
         log::info!("mounted tracefs at {target}");
         return Ok(());
@@ -92,9 +88,7 @@ pub fn ensure_tracefs() -> anyhow::Result<()> {
 
 /// The mounted tracefs, as aya looks for it: the first candidate that has entries.
 pub fn tracefs_path() -> Option<&'static str> {
-    TRACEFS_MOUNTS
-        .into_iter()
-        .find(|m| std::fs::read_dir(m).is_ok_and(|mut d| d.next().is_some()))
+    TRACEFS_MOUNTS.into_iter().find(|m| std::fs::read_dir(m).is_ok_and(|mut d| d.next().is_some()))
 }
 
 /// Root or equivalent: used by tests and by commands that only sometimes need it.

@@ -12,9 +12,8 @@ pub struct Progress {
 impl Progress {
     pub fn new(total: Option<u64>) -> Self {
         let bar = match total {
-            Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed} {msg}").expect("template"),
-            ),
+            Some(n) => ProgressBar::new(n)
+                .with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed} {msg}").expect("template")),
             None => ProgressBar::new_spinner()
                 .with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("template")),
         };

@@ -44,7 +44,9 @@ fn on_signal(signal: i32) {
     }
     STOP.store(true, Ordering::SeqCst);
     let (name, again) = if signal == SIGTERM { ("SIGTERM", "send it again") } else { ("Ctrl-C", "Ctrl-C again") };
-    eprintln!("capacity: interrupted by {name}: stopping, draining and printing the partial result ({again} to quit now)");
+    eprintln!(
+        "capacity: interrupted by {name}: stopping, draining and printing the partial result ({again} to quit now)"
+    );
 }
 
 /// The exit code of an interrupted run: 128 + the signal's number, the

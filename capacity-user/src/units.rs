@@ -17,9 +17,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a size: use bytes or a binary suffix, e.g. 4096, 64K, 8M, 1G"))?;
-    value
-        .checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    value.checked_mul(1u64 << shift).ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// `250000`, `250k`, `2.5M`, `1e6` (decimal suffixes), events per second;

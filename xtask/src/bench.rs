@@ -346,16 +346,8 @@ fn human_report(args: &BenchArgs, rounds: &[Round], pacing: &[Pacing]) -> String
         ns_pair(m(|r| r.capacity.consumer_ns), m(|r| r.libbpf.consumer_ns)),
     ]);
     let header = [
-        "round",
-        "capacity",
-        "libbpf",
-        "ratio",
-        "cap offered",
-        "lib offered",
-        "cap drops",
-        "lib drops",
-        "kernel ns/ev c/l",
-        "consumer ns/ev c/l",
+        "round", "capacity", "libbpf", "ratio", "cap offered", "lib offered", "cap drops", "lib drops",
+        "kernel ns/ev c/l", "consumer ns/ev c/l",
     ];
     let _ = writeln!(out, "{}", table::plain(header, rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
     let _ = writeln!(
@@ -425,7 +417,10 @@ mod tests {
 
     #[test]
     fn fields_are_numbers_or_absent() {
-        let out: Value = serde_json::from_str("{\n  \"consumed\": 3055616,\n  \"kernel_ns_per_event\": null,\n  \"duration_s\": 2.0021\n}").unwrap();
+        let out: Value = serde_json::from_str(
+            "{\n  \"consumed\": 3055616,\n  \"kernel_ns_per_event\": null,\n  \"duration_s\": 2.0021\n}",
+        )
+        .unwrap();
         assert_eq!(optional_field(&out, "consumed"), Some(3055616.0));
         assert_eq!(optional_field(&out, "duration_s"), Some(2.0021));
         assert_eq!(optional_field(&out, "kernel_ns_per_event"), None);

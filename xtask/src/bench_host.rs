@@ -11,7 +11,7 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    os::fd::{FromRawFd, OwnedFd, AsRawFd},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},

@@ -108,7 +108,10 @@ fn build_kernel_bench() -> Result<std::path::PathBuf> {
 /// One run of the kernel benchmark: its consumed records per second.
 fn kernel_run(binary: &std::path::Path, bench: &str, args: &KernelBenchArgs, sample: Option<u32>) -> Result<f64> {
     let mut cmd = Command::new(binary);
-    cmd.args(["-w1", "-a", "-c1"]).arg(format!("-d{}", args.duration)).arg("--rb-batch-cnt").arg(args.batch.to_string());
+    cmd.args(["-w1", "-a", "-c1"])
+        .arg(format!("-d{}", args.duration))
+        .arg("--rb-batch-cnt")
+        .arg(args.batch.to_string());
     if let Some(rate) = sample {
         cmd.args(["--rb-sampled", "--rb-sample-rate"]).arg(rate.to_string());
     }

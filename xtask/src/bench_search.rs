@@ -27,7 +27,10 @@ const CASES: &[(&str, &[&str])] = &[
     ("defaults", &[]),
     (
         "consumer-bound",
-        &["--event-size", "64", "--batch", "8", "--consumer-work", "1000", "--ringbuf-size", "256K", "--step-duration", "2s"],
+        &[
+            "--event-size", "64", "--batch", "8", "--consumer-work", "1000", "--ringbuf-size", "256K",
+            "--step-duration", "2s",
+        ],
     ),
 ];
 /// Answers this close (max/min) and searches this short meet the goal.
@@ -90,7 +93,11 @@ impl Case {
         self.answers.iter().map(|a| a.seconds).fold(0.0, f64::max)
     }
     fn met(&self) -> bool {
-        self.ratio() <= GOAL_RATIO && self.same_batch() && self.spreads_overlap() && self.below_high() && self.slowest() <= GOAL_SECONDS
+        self.ratio() <= GOAL_RATIO
+            && self.same_batch()
+            && self.spreads_overlap()
+            && self.below_high()
+            && self.slowest() <= GOAL_SECONDS
     }
 }
 

@@ -59,12 +59,7 @@ pub fn describe(cmd: &Command) -> String {
 }
 
 fn succeeds(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 fn is_debian() -> bool {
@@ -110,22 +105,22 @@ fn has_bpf_core(toolchain: &str) -> bool {
     };
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
     out.status.success()
-        && std::fs::read_dir(&dir).is_ok_and(|d| {
-            d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
-        })
+        && std::fs::read_dir(&dir)
+            .is_ok_and(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
 }
 
 fn nightly_with_rust_src() -> bool {
-    Command::new("rustup")
-        .args(["+nightly", "component", "list", "--installed"])
-        .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("rust-src")))
+    Command::new("rustup").args(["+nightly", "component", "list", "--installed"]).output().is_ok_and(|o| {
+        o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("rust-src"))
+    })
 }
 
 /// Make sure a BPF-capable Rust toolchain and bpf-linker exist; say which.
 pub fn ensure_toolchain() -> Result<BpfToolchain> {
     if !succeeds("rustup", &["--version"]) {
-        bail!("rustup is not installed: install it from your distribution or rustup.rs, then rerun `cargo xtask setup`");
+        bail!(
+            "rustup is not installed: install it from your distribution or rustup.rs, then rerun `cargo xtask setup`"
+        );
     }
     let name = if has_bpf_core(DEBIAN_TOOLCHAIN) {
         step(&format!("BPF toolchain: `{DEBIAN_TOOLCHAIN}` (Debian's Rust with a prebuilt BPF core) is present"));

@@ -21,6 +21,9 @@ mod tests {
     #[test]
     fn numbers_right_text_left_two_spaces_apart() {
         let rows = [["1", "a", "x"], ["1000", "long name", ""]];
-        assert_eq!(super::plain(["n", "name", "note"], rows, &[0]), "   n  name       note\n   1  a          x\n1000  long name");
+        assert_eq!(
+            super::plain(["n", "name", "note"], rows, &[0]),
+            "   n  name       note\n   1  a          x\n1000  long name"
+        );
     }
 }

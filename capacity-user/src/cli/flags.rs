@@ -96,7 +96,11 @@ mod tests {
         let namers: [(&str, Names, &[Setting]); 4] = [
             ("load", load, &[Setting::Rate, Setting::Duration, Setting::EventSize, Setting::RingbufSize]),
             ("ramp", trials, &[Setting::FirstRate, Setting::LastRate, Setting::Steps, Setting::Factor]),
-            ("search", trials, &[Setting::LowRate, Setting::HighRate, Setting::KeepBatch, Setting::MaxTrials, Setting::TimeBudget]),
+            (
+                "search",
+                trials,
+                &[Setting::LowRate, Setting::HighRate, Setting::KeepBatch, Setting::MaxTrials, Setting::TimeBudget],
+            ),
             ("size", size, &[Setting::SmallestRing, Setting::RingbufSize, Setting::BufferSeconds]),
         ];
         let run_settings = [

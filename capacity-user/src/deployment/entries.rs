@@ -77,7 +77,9 @@ fn count_batched(fd: BorrowedFd<'_>, key_size: u32, value_size: u32, bound: Boun
         let got = match map_lookup_batch(fd, (!first).then_some(&from[..]), next, &mut keys, &mut values, ask) {
             Ok(got) => got,
             // One bucket holds more keys than asked for.
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && ask < batch => return Ok(Count { entries, complete: false }),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && ask < batch => {
+                return Ok(Count { entries, complete: false })
+            }
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && batch < (1 << 24) => {
                 batch *= 2;
                 continue;

@@ -19,9 +19,9 @@ use super::{
 };
 use crate::{
     kernel::KernelVersion,
-    pressure::Level,
     memory::{host::Host, model::Model},
     output::{Report, Table},
+    pressure::Level,
     sys::{bpf_map_type::BPF_MAP_TYPE_RINGBUF, FdInfo},
     units::format_bytes,
 };
@@ -123,9 +123,7 @@ pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inven
     let (programs, stats_window_s) = match options.enable_stats {
         Some(window) => {
             let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
-                anyhow::anyhow!(
-                    "the kernel refused BPF_ENABLE_STATS ({e}): --enable-stats needs kernel 5.8+ and root"
-                )
+                anyhow::anyhow!("the kernel refused BPF_ENABLE_STATS ({e}): --enable-stats needs kernel 5.8+ and root")
             })?;
             let before = read_programs(&owners);
             std::thread::sleep(window);

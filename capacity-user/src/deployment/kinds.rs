@@ -6,8 +6,8 @@
 use aya_obj::generated::{
     BPF_F_CLONE, BPF_F_INNER_MAP, BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC,
     BPF_F_NO_USER_CONV, BPF_F_NUMA_NODE, BPF_F_PATH_FD, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_RDONLY_PROG,
-    BPF_F_SEGV_ON_FAULT, BPF_F_STACK_BUILD_ID, BPF_F_TOKEN_FD, BPF_F_VTYPE_BTF_OBJ_FD, BPF_F_WRONLY,
-    BPF_F_WRONLY_PROG, BPF_F_ZERO_SEED,
+    BPF_F_SEGV_ON_FAULT, BPF_F_STACK_BUILD_ID, BPF_F_TOKEN_FD, BPF_F_VTYPE_BTF_OBJ_FD, BPF_F_WRONLY, BPF_F_WRONLY_PROG,
+    BPF_F_ZERO_SEED,
 };
 
 use crate::sys::{bpf_map_type, bpf_prog_type};
@@ -46,14 +46,12 @@ fn spelled(variant: impl std::fmt::Debug, prefix: &str) -> String {
 
 /// A map type's name; unknown (newer) types as `type-N`.
 pub fn map_type_name(map_type: u32) -> String {
-    bpf_map_type::try_from(map_type)
-        .map_or_else(|_| format!("type-{map_type}"), |t| spelled(t, "BPF_MAP_TYPE_"))
+    bpf_map_type::try_from(map_type).map_or_else(|_| format!("type-{map_type}"), |t| spelled(t, "BPF_MAP_TYPE_"))
 }
 
 /// A program type's name; unknown (newer) types as `type-N`.
 pub fn prog_type_name(prog_type: u32) -> String {
-    bpf_prog_type::try_from(prog_type)
-        .map_or_else(|_| format!("type-{prog_type}"), |t| spelled(t, "BPF_PROG_TYPE_"))
+    bpf_prog_type::try_from(prog_type).map_or_else(|_| format!("type-{prog_type}"), |t| spelled(t, "BPF_PROG_TYPE_"))
 }
 
 /// The names of the flags set in `flags`; unknown bits as `0x…`.

@@ -7,7 +7,6 @@ use std::path::Path;
 use aya_obj::{EbpfSectionKind, Map, Object};
 use serde::Serialize;
 
-
 /// `EM_BPF`: the ELF machine of BPF objects.
 const EM_BPF: u16 = 247;
 

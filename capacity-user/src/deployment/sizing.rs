@@ -103,12 +103,8 @@ fn modelled(shape: &MapShape, live: Option<u32>) -> Modelled {
     // Arrays of file descriptors: the kernel keeps one pointer per slot
     // (value_size 4, rounded up to 8) and accounts them with
     // array_map_mem_usage, as for a plain array.
-    let pointer_arrays = [
-        BPF_MAP_TYPE_PROG_ARRAY,
-        BPF_MAP_TYPE_PERF_EVENT_ARRAY,
-        BPF_MAP_TYPE_CGROUP_ARRAY,
-        BPF_MAP_TYPE_ARRAY_OF_MAPS,
-    ];
+    let pointer_arrays =
+        [BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_CGROUP_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS];
     if pointer_arrays.iter().any(|&t| t as u32 == shape.map_type) {
         let spec = MapSpec::new(MapKind::Array, entries, shape.key_size, shape.value_size);
         return Modelled::Map(spec, Some("modelled as an array of pointers (array_map_mem_usage)"));

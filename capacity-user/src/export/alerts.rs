@@ -298,7 +298,10 @@ mod tests {
         let file = rules(&AlertOptions { ring_margin: 0.75, ..AlertOptions::default() });
         let rule = file.groups[0].rules.iter().find(|r| r.alert == "CapacityRingNearlyFull").unwrap();
         assert_eq!(rule.expr, "capacity_ringbuf_pending_bytes_max / capacity_ringbuf_size_bytes >= 0.75");
-        assert!(AlertOptions { ring_margin: 1.5, ..AlertOptions::default() }.validate().unwrap_err().contains("--ring-margin"));
+        assert!(AlertOptions { ring_margin: 1.5, ..AlertOptions::default() }
+            .validate()
+            .unwrap_err()
+            .contains("--ring-margin"));
     }
 
     #[test]

@@ -147,7 +147,11 @@ fn encoded(registry: &Registry) -> String {
 /// it failed (the series Prometheus alerts on; /healthz says why).
 fn sample_success(registry: &mut Registry, ok: bool) {
     let gauge = Gauge::<i64>::default();
-    registry.register(names::SAMPLE_SUCCESS, "Whether the last sample of the host succeeded (1) or failed (0)", gauge.clone());
+    registry.register(
+        names::SAMPLE_SUCCESS,
+        "Whether the last sample of the host succeeded (1) or failed (0)",
+        gauge.clone(),
+    );
     gauge.set(i64::from(ok));
 }
 
@@ -165,10 +169,8 @@ pub fn render_failed() -> String {
 /// counter's HELP and TYPE name its samples' `_total` name, there are no
 /// UNIT lines, and no `# EOF`.
 pub fn classic_text(openmetrics: &str) -> String {
-    let counters: std::collections::HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
+    let counters: std::collections::HashSet<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
     let mut text = String::with_capacity(openmetrics.len());
     for line in openmetrics.lines() {
         if line == "# EOF" || line.starts_with("# UNIT ") {

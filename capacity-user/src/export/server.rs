@@ -84,10 +84,7 @@ fn wants_openmetrics(accept: &str) -> bool {
     let ranges = accept.split(',').map(|range| {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.strip_prefix("q=").and_then(|v| v.parse::<f64>().ok()))
-            .next()
-            .unwrap_or(1.0);
+        let q = parts.filter_map(|p| p.strip_prefix("q=").and_then(|v| v.parse::<f64>().ok())).next().unwrap_or(1.0);
         (media, q)
     });
     let (mut openmetrics, mut other) = (0.0f64, 0.0f64);

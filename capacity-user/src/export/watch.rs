@@ -164,9 +164,9 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = match options.listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen on {addr}: {e}; choose another --listen address")
-            })?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}; choose another --listen address"))?;
             eprintln!(
                 "capacity: watch: serving http://{}/metrics, /healthz and /livez, a sample every {}",
                 listener.local_addr()?,

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use btf_rs::{Btf, Type};
 use serde::{Deserialize, Serialize};
 
-
 /// The running kernel's BTF (readable without privileges).
 pub const VMLINUX_BTF: &str = crate::preflight::VMLINUX_BTF;
 
@@ -50,7 +49,9 @@ impl KernelBtf {
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(e) => anyhow::bail!("cannot read BTF from {}: {e}: pass --btf with a kernel's BTF file", path.display()),
+            Err(e) => {
+                anyhow::bail!("cannot read BTF from {}: {e}: pass --btf with a kernel's BTF file", path.display())
+            }
         };
         let sizes = match parse(&bytes) {
             Ok(sizes) => sizes,

@@ -263,10 +263,8 @@ impl Report for RingEstimate {
                     pairs.push(("event sizes", format!("{mix} (mean event {size} B)")));
                     pairs.push(("record", format!("{mean:.1} B on average (8-byte header, each rounded up to 8)")));
                 }
-                _ => pairs.push((
-                    "record",
-                    format!("{} B (8-byte header, rounded up to 8)", self.record_bytes.unwrap_or(0)),
-                )),
+                _ => pairs
+                    .push(("record", format!("{} B (8-byte header, rounded up to 8)", self.record_bytes.unwrap_or(0)))),
             }
             pairs.push(("naive ring (lab)", format_bytes(self.naive_bytes.unwrap_or(0))));
             pairs.push(("recommended ring", format_bytes(self.recommended_bytes.unwrap_or(0))));
@@ -317,7 +315,11 @@ mod mix_tests {
 
     #[test]
     fn a_mix_is_planned_from_its_mean_record() {
-        let model = Model::with("6.18".parse().unwrap(), Host { cpus: 2, page_size: 4096 }, Accounting::PerType(super::super::model::Layout::reference()));
+        let model = Model::with(
+            "6.18".parse().unwrap(),
+            Host { cpus: 2, page_size: 4096 },
+            Accounting::PerType(super::super::model::Layout::reference()),
+        );
         // 64:70,512:25,4096:5 → mean record 384.8125 B: 10k/s × 5 s × 1.2 = 23.1 MB → 32 MiB;
         // the lab's mean event (376.8 B) gives 22.6 MB → 32 MiB too.
         let mix: EventSizes = "64:70,512:25,4096:5".parse().unwrap();
@@ -366,13 +368,7 @@ mod tests {
         assert_eq!(e.memlock_bytes, 0, "6.1 reports 0 for ring buffers");
         let json = serde_json::to_value(&e).unwrap();
         for field in [
-            "rate",
-            "event_size",
-            "buffer_seconds",
-            "record_bytes",
-            "naive_bytes",
-            "recommended_bytes",
-            "memlock_bytes",
+            "rate", "event_size", "buffer_seconds", "record_bytes", "naive_bytes", "recommended_bytes", "memlock_bytes",
         ] {
             assert!(json.get(field).is_some(), "missing {field} in {json}");
         }

@@ -20,7 +20,7 @@ use super::{
     kernels::{self, KnownKernel},
     round_up, MapKind, MapSpec,
 };
-use crate::{kernel::KernelVersion};
+use crate::kernel::KernelVersion;
 
 /// The first kernel with `map_mem_usage`.
 pub const PER_TYPE_SINCE: KernelVersion = KernelVersion::new(6, 4, 0);

@@ -293,16 +293,7 @@ impl Report for VerifyReport {
         let pct = |p: Option<f64>| p.map_or("n/a".into(), |p| format!("{p:.2}"));
         let charged = |c: Option<u64>| c.map_or("-".into(), |c| c.to_string());
         let mut table = Table::new([
-            "type",
-            "prealloc",
-            "entries",
-            "key",
-            "value",
-            "naive",
-            "model",
-            "memlock",
-            "charged",
-            "naive err%",
+            "type", "prealloc", "entries", "key", "value", "naive", "model", "memlock", "charged", "naive err%",
             "model err%",
         ]);
         for c in &self.cases {

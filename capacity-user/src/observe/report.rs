@@ -160,7 +160,10 @@ impl RingObservation {
             ),
             ("samples", format!("{} over {:.2} s, every {} µs", f.samples, f.duration_s, self.interval_ns / 1000)),
             ("produced", rate(Some(f.produced_bytes_per_s))),
-            ("peak produced", format!("{} (10ms)  {} (100ms)  {} (1s)", rate(peaks.ms10), rate(peaks.ms100), rate(peaks.s1))),
+            (
+                "peak produced",
+                format!("{} (10ms)  {} (100ms)  {} (1s)", rate(peaks.ms10), rate(peaks.ms100), rate(peaks.s1)),
+            ),
             ("records", records),
             ("consumed", rate(Some(f.consumed_bytes_per_s))),
             ("drain while behind", rate(f.drain_bytes_per_s)),
@@ -196,7 +199,9 @@ impl Report for Observation {
     fn human(&self) -> String {
         match self {
             Observation::One(ring) => ring.human(),
-            Observation::Process { rings, .. } => rings.iter().map(RingObservation::human).collect::<Vec<_>>().join("\n"),
+            Observation::Process { rings, .. } => {
+                rings.iter().map(RingObservation::human).collect::<Vec<_>>().join("\n")
+            }
         }
     }
 }

@@ -77,18 +77,27 @@ pub fn find(selector: &Selector) -> anyhow::Result<Vec<Ring>> {
         let size = u64::from(info.max_entries());
         let view = RingView::open(fd.as_fd(), size)
             .map_err(|e| anyhow::anyhow!("cannot map ring {} ({name}) read-only: {e}", info.id()))?;
-        rings.push(Ring { info: RingInfo { id: info.id(), name, size_bytes: size, owners: owners.of_map(info.id()) }, view });
+        rings.push(Ring {
+            info: RingInfo { id: info.id(), name, size_bytes: size, owners: owners.of_map(info.id()) },
+            view,
+        });
     }
     rings.sort_by_key(|r| r.info.id);
     match (selector, rings.len(), other_type) {
-        (Selector::Id(id), 0, Some(_)) => bail!("map {id} is not a ring buffer: give the id of a ringbuf map (`capacity host` lists them)"),
+        (Selector::Id(id), 0, Some(_)) => {
+            bail!("map {id} is not a ring buffer: give the id of a ringbuf map (`capacity host` lists them)")
+        }
         (Selector::Id(id), 0, None) => bail!("no BPF map has id {id}: `capacity host` lists the rings loaded now"),
-        (Selector::Name(name), 0, _) => bail!("no ring buffer is named `{name}`: `capacity host` lists the rings loaded now"),
+        (Selector::Name(name), 0, _) => {
+            bail!("no ring buffer is named `{name}`: `capacity host` lists the rings loaded now")
+        }
         (Selector::Name(name), n, _) if n > 1 => {
             let ids: Vec<String> = rings.iter().map(|r| r.info.id.to_string()).collect();
             bail!("{n} ring buffers are named `{name}` (ids {}): give one id", ids.join(", "))
         }
-        (Selector::Pid(pid), 0, _) => bail!("process {pid} holds no BPF ring buffer open: check the pid, or give a map id"),
+        (Selector::Pid(pid), 0, _) => {
+            bail!("process {pid} holds no BPF ring buffer open: check the pid, or give a map id")
+        }
         _ => Ok(rings),
     }
 }

@@ -297,7 +297,9 @@ mod tests {
 
     #[test]
     fn short_stalls_beside_long_ones_leave_the_period_alone() {
-        let still = |ms: u64| (100..150).contains(&ms) || (300..306).contains(&ms) || (500..550).contains(&ms) || (900..950).contains(&ms);
+        let still = |ms: u64| {
+            (100..150).contains(&ms) || (300..306).contains(&ms) || (500..550).contains(&ms) || (900..950).contains(&ms)
+        };
         let (mut consumer, mut samples) = (0u64, Vec::new());
         for ms in 0..1000u64 {
             // Always 640 B waiting; the consumer takes 64 B a ms unless still.

@@ -36,13 +36,16 @@ impl std::str::FromStr for Arrivals {
 
     /// `constant`, `poisson`, `poisson:SEED`, `burst:PEAKxON/PERIOD`.
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("`{text}` is not an arrival process: use constant, poisson[:SEED] or burst:PEAKxON/PERIOD, e.g. burst:4x50ms/1s");
+        let bad = || {
+            format!("`{text}` is not an arrival process: use constant, poisson[:SEED] or burst:PEAKxON/PERIOD, e.g. burst:4x50ms/1s")
+        };
         match text.split_once(':') {
             None if text == "constant" => Ok(Arrivals::Constant),
             None if text == "poisson" => Ok(Arrivals::Poisson { seed: DEFAULT_SEED }),
-            Some(("poisson", seed)) => {
-                seed.parse().map(|seed| Arrivals::Poisson { seed }).map_err(|_| format!("`{text}`: the seed must be a whole number"))
-            }
+            Some(("poisson", seed)) => seed
+                .parse()
+                .map(|seed| Arrivals::Poisson { seed })
+                .map_err(|_| format!("`{text}`: the seed must be a whole number")),
             Some(("burst", shape)) => {
                 let (peak, window) = shape.split_once('x').ok_or_else(bad)?;
                 let (on, period) = window.split_once('/').ok_or_else(bad)?;
@@ -153,7 +156,8 @@ pub struct Profile {
 impl Profile {
     /// Read and check a profile file.
     pub fn read(path: &Path, speedup: f64) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the profile {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read the profile {}: {e}", path.display()))?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Self::parse(&text, &name, speedup).map_err(|e| format!("profile {}: {e}", path.display()))
     }

@@ -5,12 +5,7 @@ use std::time::Duration;
 pub use capacity_common::Wakeup;
 use capacity_common::{record_bytes, EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS, MAX_RING_BYTES};
 
-use super::{
-    arrivals::Arrivals,
-    consumer::ConsumerModel,
-    generator::Pace,
-    program::ProgramSettings,
-};
+use super::{arrivals::Arrivals, consumer::ConsumerModel, generator::Pace, program::ProgramSettings};
 use crate::{
     event_sizes::EventSizes,
     refuse,
@@ -141,7 +136,8 @@ impl RunConfig {
         }
         if let EventSizes::Fixed(size) = self.event_sizes {
             if (size as usize) < EVENT_HEADER_SIZE || size as usize > MAX_EVENT_SIZE {
-                let why = format!(" {size} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes");
+                let why =
+                    format!(" {size} is out of range: use {EVENT_HEADER_SIZE} (the header) to {MAX_EVENT_SIZE} bytes");
                 return Err(refuse!(Setting::EventSize; Setting::EventSize, why));
             }
         }
@@ -159,7 +155,8 @@ impl RunConfig {
         }
         if self.event_sizes.is_mix() {
             let mix = &self.event_sizes;
-            mix.check_for_program().map_err(|why| refuse!(Setting::EventSize; Setting::EventSize, format!(" {mix}: {why}")))?;
+            mix.check_for_program()
+                .map_err(|why| refuse!(Setting::EventSize; Setting::EventSize, format!(" {mix}: {why}")))?;
         }
         let largest = self.event_sizes.largest();
         let record = record_bytes(largest.into());
@@ -213,7 +210,9 @@ impl RunConfig {
         }
         if self.rate.is_infinite() && self.arrivals != Arrivals::Constant {
             let arrivals = format!(" {} needs a paced ", self.arrivals);
-            return Err(refuse!(Setting::Arrivals; Setting::Arrivals, arrivals, Setting::Rate, " (the mean), not an unpaced one"));
+            return Err(
+                refuse!(Setting::Arrivals; Setting::Arrivals, arrivals, Setting::Rate, " (the mean), not an unpaced one"),
+            );
         }
         self.arrivals.check().map_err(|why| refuse!(Setting::Arrivals; why))?;
         Ok(())
@@ -272,7 +271,9 @@ mod tests {
         assert!(bad(RunConfig { event_sizes: EventSizes::Fixed(4096), ringbuf_size: 4096, ..Default::default() })
             .contains("takes 4104 bytes in the ring"));
         assert!(bad(RunConfig { producers: 0, ..Default::default() }).contains("producers 0"));
-        assert!(bad(RunConfig { rate: 1e30, ..Default::default() }).contains("at most 1000000000 events/s with batch 1"));
+        assert!(
+            bad(RunConfig { rate: 1e30, ..Default::default() }).contains("at most 1000000000 events/s with batch 1")
+        );
         assert!(bad(RunConfig { rate: 1e-9, ..Default::default() }).contains("the lowest is 0.2 events/s"));
         let valid = |c: RunConfig| c.validate().is_ok();
         assert!(valid(RunConfig { rate: 1e9, ..Default::default() }));

@@ -36,7 +36,8 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
         return Err(crate::refuse!(Overwrite; Overwrite, why, Overwrite).into());
     }
     let mut program = EmitProgram::load(&config.program_settings())?;
-    let mut ring = Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size() as usize)?;
+    let mut ring =
+        Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size() as usize)?;
     let mut stage = None;
     if !config.warmup.is_zero() && !stop.load(Ordering::Relaxed) {
         let warmup = run_stage(&program, &mut ring, config, config.warmup, stop)?;

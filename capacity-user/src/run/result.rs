@@ -119,7 +119,10 @@ impl Report for RunResult {
                     self.dropped_busy
                 ),
             ),
-            ("map updates", if self.map == MapUpdates::On { self.map_updates.to_string() } else { "off (--map off)".into() }),
+            (
+                "map updates",
+                if self.map == MapUpdates::On { self.map_updates.to_string() } else { "off (--map off)".into() },
+            ),
             ("map errors", format!("{} ({:.4}%)", self.map_errors, self.error_rate * 100.0)),
             ("latency p50/p99", format!("{} / {} ns", l.p50, l.p99)),
             ("latency p999/max", format!("{} / {} ns", l.p999, l.max)),
@@ -263,4 +266,3 @@ fn events_per_phase(config: &RunConfig, stage: &Stage) -> Vec<u64> {
         .map(|i| stage.producers.iter().filter_map(|p| p.per_phase.get(i)).sum::<u64>() * u64::from(config.batch))
         .collect()
 }
-

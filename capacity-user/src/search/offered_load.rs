@@ -87,7 +87,10 @@ mod tests {
             other => other.plain(),
         };
         let fixed = advice(10e6, 450e3, 1, 1, true, flags);
-        assert!(fixed.contains("rerun with --batch 34 to offer 10.00M/s (or without --batch: the search then chooses one)"), "{fixed}");
+        assert!(
+            fixed.contains("rerun with --batch 34 to offer 10.00M/s (or without --batch: the search then chooses one)"),
+            "{fixed}"
+        );
         assert!(fixed.contains("not the ring"), "{fixed}");
         let maxed = advice(10e6, 3e6, MAX_BATCH, 1, false, flags);
         assert!(maxed.contains("--producers") || maxed.contains("no CPU to spare"), "{maxed}");

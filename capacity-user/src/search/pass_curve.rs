@@ -311,9 +311,14 @@ mod tests {
     #[test]
     fn one_stray_failure_far_below_moves_the_answer_little() {
         let mut curve = PassCurve::new(1000.0, 10e6, 0.9);
-        for (rate, passed, times) in
-            [(800e3, true, 4), (820e3, true, 4), (840e3, true, 1), (840e3, false, 1), (860e3, false, 3), (900e3, false, 2)]
-        {
+        for (rate, passed, times) in [
+            (800e3, true, 4),
+            (820e3, true, 4),
+            (840e3, true, 1),
+            (840e3, false, 1),
+            (860e3, false, 3),
+            (900e3, false, 2),
+        ] {
             for _ in 0..times {
                 curve.observe(rate, passed);
             }

@@ -52,7 +52,11 @@ fn nice_ceiling(v: f64) -> f64 {
 fn polyline(out: &mut String, points: &[(f64, f64)], color: &str, dashed: bool) {
     let pts: Vec<String> = points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
     let dash = if dashed { r#" stroke-dasharray="6 4""# } else { "" };
-    let _ = writeln!(out, r#"<polyline fill="none" stroke="{color}" stroke-width="2.5"{dash} points="{}"/>"#, pts.join(" "));
+    let _ = writeln!(
+        out,
+        r#"<polyline fill="none" stroke="{color}" stroke-width="2.5"{dash} points="{}"/>"#,
+        pts.join(" ")
+    );
     for (x, y) in points {
         let _ = writeln!(out, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"/>"#);
     }
@@ -116,10 +120,24 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
     for t in y.ticks() {
         let py = y.y(t);
         let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#ddd"/>"##, W - RIGHT);
-        text(&mut out, LEFT - 8.0, py + 4.0, "end", &format!(r#" fill="{ACHIEVED}""#), &format_rate(t).replace("/s", ""));
+        text(
+            &mut out,
+            LEFT - 8.0,
+            py + 4.0,
+            "end",
+            &format!(r#" fill="{ACHIEVED}""#),
+            &format_rate(t).replace("/s", ""),
+        );
     }
     for t in drop_axis.ticks() {
-        text(&mut out, W - RIGHT + 8.0, drop_axis.y(t) + 4.0, "start", &format!(r#" fill="{DROPS}""#), &format!("{t}%"));
+        text(
+            &mut out,
+            W - RIGHT + 8.0,
+            drop_axis.y(t) + 4.0,
+            "start",
+            &format!(r#" fill="{DROPS}""#),
+            &format!("{t}%"),
+        );
     }
     for t in x.ticks() {
         let px = x.x(t);
@@ -141,7 +159,14 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
         &format!(r#" fill="{ACHIEVED}" transform="rotate(-90 22 240)""#),
         "consumed: what the ring carried (events/s)",
     );
-    text(&mut out, W - 22.0, H / 2.0, "middle", &format!(r#" fill="{DROPS}" transform="rotate(90 {} 240)""#, W - 22.0), "drop rate (%)");
+    text(
+        &mut out,
+        W - 22.0,
+        H / 2.0,
+        "middle",
+        &format!(r#" fill="{DROPS}" transform="rotate(90 {} 240)""#, W - 22.0),
+        "drop rate (%)",
+    );
     // Ideal: consumed = target.
     let _ = writeln!(
         out,
@@ -157,7 +182,8 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
     polyline(&mut out, &drops, DROPS, true);
     if let Some(knee) = ramp.drops_began_at.and_then(|r| steps.iter().find(|s| s.target_rate == r)) {
         let (px, py) = (x.x(knee.target_rate), y.y(consumed_rate(knee)));
-        let _ = writeln!(out, r#"<circle cx="{px:.1}" cy="{py:.1}" r="8" fill="none" stroke="{DROPS}" stroke-width="2"/>"#);
+        let _ =
+            writeln!(out, r#"<circle cx="{px:.1}" cy="{py:.1}" r="8" fill="none" stroke="{DROPS}" stroke-width="2"/>"#);
         text(
             &mut out,
             px - 10.0,
@@ -174,7 +200,8 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
             .enumerate()
     {
         let ly = TOP + 18.0 + 20.0 * i as f64;
-        let _ = writeln!(out, r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, LEFT + 14.0, ly - 5.0);
+        let _ =
+            writeln!(out, r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, LEFT + 14.0, ly - 5.0);
         text(&mut out, LEFT + 34.0, ly, "start", "", label);
     }
     out.push_str("</svg>\n");
@@ -225,7 +252,14 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
         text(&mut out, LEFT - 8.0, py + 4.0, "end", &format!(r#" fill="{DROPS}""#), &format!("{t}%"));
     }
     for t in (0..=4).map(|i| peak.max * f64::from(i) / 4.0) {
-        text(&mut out, W - RIGHT + 8.0, peak.y(t) + 4.0, "start", &format!(r#" fill="{ACHIEVED}""#), &format_bytes(t as u64));
+        text(
+            &mut out,
+            W - RIGHT + 8.0,
+            peak.y(t) + 4.0,
+            "start",
+            &format!(r#" fill="{ACHIEVED}""#),
+            &format_bytes(t as u64),
+        );
     }
     // One tick per power of two, labelled every other one when crowded.
     let every = if last - first > 12.0 { 2 } else { 1 };
@@ -252,7 +286,14 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
         text(&mut out, px + 4.0, TOP + 14.0, "start", "", &format!("answer {}", format_bytes(answer)));
     }
     text(&mut out, W / 2.0, H - 22.0, "middle", "", "ring size (bytes, powers of two)");
-    text(&mut out, 22.0, H / 2.0, "middle", &format!(r#" fill="{DROPS}" transform="rotate(-90 22 240)""#), "drop rate (%)");
+    text(
+        &mut out,
+        22.0,
+        H / 2.0,
+        "middle",
+        &format!(r#" fill="{DROPS}" transform="rotate(-90 22 240)""#),
+        "drop rate (%)",
+    );
     text(
         &mut out,
         W - 22.0,
@@ -265,9 +306,16 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
     let peak_line: Vec<(f64, f64)> = points.iter().map(|p| (x(p.0), peak.y(p.2 as f64))).collect();
     polyline(&mut out, &drop_line, DROPS, false);
     polyline(&mut out, &peak_line, ACHIEVED, true);
-    for (i, (color, label)) in [(DROPS, "worst drop rate (left axis)"), (ACHIEVED, "peak occupancy (right axis)")].iter().enumerate() {
+    for (i, (color, label)) in
+        [(DROPS, "worst drop rate (left axis)"), (ACHIEVED, "peak occupancy (right axis)")].iter().enumerate()
+    {
         let ly = TOP + 18.0 + 20.0 * i as f64;
-        let _ = writeln!(out, r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, W - RIGHT - 230.0, ly - 5.0);
+        let _ = writeln!(
+            out,
+            r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#,
+            W - RIGHT - 230.0,
+            ly - 5.0
+        );
         text(&mut out, W - RIGHT - 210.0, ly, "start", "", label);
     }
     out.push_str("</svg>\n");

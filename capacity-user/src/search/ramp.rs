@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::{
     output::{Report, Table},
     progress::Progress,
-    run::{run_fixed_rate, RunConfig, RunResult},
     refuse,
+    run::{run_fixed_rate, RunConfig, RunResult},
     settings::{Setting, SettingError},
     units::{format_bytes, format_rate},
 };

@@ -22,8 +22,8 @@ use crate::{
     memory::{model::Model, ring_size::RingFormula},
     output::{key_values, Report, Table},
     progress::Progress,
-    run::{run_fixed_rate, RunConfig, RunResult},
     refuse,
+    run::{run_fixed_rate, RunConfig, RunResult},
     settings::{Setting, SettingError},
     sys::page_size,
     units::{format_bytes, format_rate},
@@ -224,8 +224,11 @@ impl Sizer<'_> {
         if self.stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        self.progress
-            .running(format!("trial with a {} ring for {:.1} s", format_bytes(size), self.duration.as_secs_f64()));
+        self.progress.running(format!(
+            "trial with a {} ring for {:.1} s",
+            format_bytes(size),
+            self.duration.as_secs_f64()
+        ));
         let config = RunConfig { ringbuf_size: size, duration: self.duration, ..self.spec.workload.clone() };
         let result: RunResult = run_fixed_rate(&config, self.stop)?;
         if result.interrupted {
@@ -262,8 +265,7 @@ pub fn size(spec: Valid<'_>, model: &Model, stop: &AtomicBool) -> anyhow::Result
     let w = &spec.workload;
     let (lab_bytes, recommended_bytes) = formulas(spec, model);
     let candidates = sizes(first_size(spec), spec.max);
-    let mut s =
-        Sizer { spec, duration: trial_duration(spec), stop, progress: Progress::new(None), trials: Vec::new() };
+    let mut s = Sizer { spec, duration: trial_duration(spec), stop, progress: Progress::new(None), trials: Vec::new() };
     let mut interrupted = false;
     let mut answer: Option<usize> = None;
     let mut limited_by = None;
@@ -332,7 +334,8 @@ pub fn size(spec: Valid<'_>, model: &Model, stop: &AtomicBool) -> anyhow::Result
     let answer_figure = min_ringbuf_size.map(|size| model.ring(size)).transpose()?;
     let lab_figure = model.ring(lab_bytes.max(model.host.page_size)).ok();
     let recommended_figure = model.ring(recommended_bytes).ok();
-    let memlock_exact = [&lab_figure, &recommended_figure, &answer_figure].iter().all(|f| f.as_ref().is_none_or(|f| f.exact));
+    let memlock_exact =
+        [&lab_figure, &recommended_figure, &answer_figure].iter().all(|f| f.as_ref().is_none_or(|f| f.exact));
     Ok(SizeResult {
         min_ringbuf_size,
         confirmed,
@@ -385,11 +388,9 @@ impl Report for SizeResult {
         let mut pairs = vec![(
             "smallest ring",
             match (self.min_ringbuf_size, self.limited_by) {
-                (Some(size), _) => format!(
-                    "{} (memlock {})",
-                    format_bytes(size),
-                    format_bytes(self.memlock_bytes.unwrap_or_default())
-                ),
+                (Some(size), _) => {
+                    format!("{} (memlock {})", format_bytes(size), format_bytes(self.memlock_bytes.unwrap_or_default()))
+                }
                 (None, Some(limit)) => format!("none up to {}: limited by the {limit}", format_bytes(self.max)),
                 (None, None) => "none (interrupted)".to_string(),
             },

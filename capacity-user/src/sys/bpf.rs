@@ -19,7 +19,8 @@ const MAP_NAME: &str = "capacity_verify";
 fn sys_bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a live, fully initialised `union bpf_attr` of the
     // size passed; the pointers the caller put in it outlive the call.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut bpf_attr, mem::size_of::<bpf_attr>()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut bpf_attr, mem::size_of::<bpf_attr>()) };
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {

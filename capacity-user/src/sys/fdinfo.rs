@@ -25,7 +25,8 @@ impl FdInfo {
     }
 
     fn read(path: &str) -> io::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| io::Error::new(e.kind(), format!("reading {path}: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| io::Error::new(e.kind(), format!("reading {path}: {e}")))?;
         Ok(Self::parse(&text))
     }
 
@@ -64,7 +65,8 @@ mod tests {
 
     #[test]
     fn fields_parse_in_decimal_and_hex() {
-        let info = FdInfo::parse("pos:\t0\nflags:\t02000002\nmap_type:\t27\nmap_flags:\t0x0\nmemlock:\t16728\nmap_id:\t42\n");
+        let info =
+            FdInfo::parse("pos:\t0\nflags:\t02000002\nmap_type:\t27\nmap_flags:\t0x0\nmemlock:\t16728\nmap_id:\t42\n");
         assert_eq!(info.number("map_type"), Some(27));
         assert_eq!(info.number("map_flags"), Some(0));
         assert_eq!(info.number("memlock"), Some(16_728));

@@ -39,7 +39,10 @@ fn real_time() {
     let param = libc::sched_param { sched_priority: 1 };
     // SAFETY: pid 0 is the calling thread; `param` outlives the call.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
-        eprintln!("ring_workload: SCHED_FIFO refused ({}): rates depend on the host's load", std::io::Error::last_os_error());
+        eprintln!(
+            "ring_workload: SCHED_FIFO refused ({}): rates depend on the host's load",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -61,7 +64,8 @@ fn main() {
     let (stall, every) = (Duration::from_millis(number(stall_ms)), Duration::from_millis(number(every_ms)));
 
     let mut ebpf = Ebpf::load_file(object).expect("load object");
-    let program: &mut SocketFilter = ebpf.program_mut("observed_emit").expect("program").try_into().expect("socket filter");
+    let program: &mut SocketFilter =
+        ebpf.program_mut("observed_emit").expect("program").try_into().expect("socket filter");
     program.load().expect("load program");
     let emit: ProgramFd = program.fd().expect("program fd").try_clone().expect("clone fd");
     let map = ebpf.take_map("observed_ring").expect("observed_ring");

@@ -183,7 +183,8 @@ fn thresholds_and_the_budget_shape_the_rules() {
     let json = capacity(&["alerts", "--thresholds", "80,90", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
     assert_eq!(json["groups"][0]["rules"].as_array().unwrap().len(), 7);
-    assert!(alerts(&["--ring-margin", "0.8"]).contains("capacity_ringbuf_pending_bytes_max / capacity_ringbuf_size_bytes >= 0.8"));
+    assert!(alerts(&["--ring-margin", "0.8"])
+        .contains("capacity_ringbuf_pending_bytes_max / capacity_ringbuf_size_bytes >= 0.8"));
 }
 
 #[test]

@@ -57,7 +57,10 @@ impl PodSpec {
         };
         let probe = |name: &str| {
             let get = &c[name]["httpGet"];
-            (get["path"].as_str().unwrap_or_else(|| panic!("{name} has no httpGet path")).to_string(), port_of(&get["port"]))
+            (
+                get["path"].as_str().unwrap_or_else(|| panic!("{name} has no httpGet path")).to_string(),
+                port_of(&get["port"]),
+            )
         };
         let (readiness_path, readiness_port) = probe("readinessProbe");
         let (liveness_path, liveness_port) = probe("livenessProbe");
@@ -157,7 +160,8 @@ impl Container {
     }
 
     fn running(&self) -> bool {
-        let out = podman().args(["inspect", "--format", "{{.State.Running}}", &self.0]).output().expect("podman inspect");
+        let out =
+            podman().args(["inspect", "--format", "{{.State.Running}}", &self.0]).output().expect("podman inspect");
         String::from_utf8_lossy(&out.stdout).trim() == "true"
     }
 }

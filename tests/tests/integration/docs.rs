@@ -51,9 +51,9 @@ fn missing_from(doc: &str, cmd: &Command) -> Vec<String> {
         for flag in flags {
             // A flag is documented when its name appears whole (not as the
             // prefix of a longer flag).
-            let whole = text.match_indices(&flag).any(|(i, _)| {
-                !text[i + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
-            });
+            let whole = text
+                .match_indices(&flag)
+                .any(|(i, _)| !text[i + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-'));
             if !whole {
                 missing.push(format!("`## {title}` does not mention {flag}"));
             }

@@ -14,7 +14,8 @@ fn a_size_mix_is_written_and_checked_event_by_event() {
     let Some(_lock) = kernel_test() else { return };
     // 1024 events per producer: each slot of the table once. A record of a
     // size other than its slot's would be malformed, and the run would exit 3.
-    let out = capacity(&["load", "--json", "--rate", "20k", "--duration", "1", "--event-size", MIX, "--ringbuf-size", "16M"]);
+    let out =
+        capacity(&["load", "--json", "--rate", "20k", "--duration", "1", "--event-size", MIX, "--ringbuf-size", "16M"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v = json_of(&out);
     assert_eq!(v["event_size_mix"], MIX, "{v}");

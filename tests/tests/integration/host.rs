@@ -12,7 +12,6 @@ const RECORD_SIZE: u64 = 100;
 const MAX_ENTRIES: u64 = 1000;
 const RING_SIZE: u64 = 64 * 1024;
 
-
 fn host_json(args: &[&str]) -> Value {
     let mut all = vec!["host", "--json"];
     all.extend_from_slice(args);

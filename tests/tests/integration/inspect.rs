@@ -260,8 +260,13 @@ fn mmapable_arrays_as_libbpf_creates_global_data_match_memlock() {
     for (value_size, max_entries) in [(8, 1), (100, 1), (4096, 1), (24, 1000)] {
         let map = create_map(BPF_MAP_TYPE_ARRAY, 4, value_size, max_entries, BPF_F_MMAPABLE).expect("BPF_MAP_CREATE");
         let memlock = memlock(map.fd().as_fd()).unwrap();
-        let shape =
-            MapShape { map_type: BPF_MAP_TYPE_ARRAY as u32, key_size: 4, value_size, max_entries, flags: BPF_F_MMAPABLE };
+        let shape = MapShape {
+            map_type: BPF_MAP_TYPE_ARRAY as u32,
+            key_size: 4,
+            value_size,
+            max_entries,
+            flags: BPF_F_MMAPABLE,
+        };
         assert_eq!(size(&model, &shape, None).model_bytes, Some(memlock), "value {value_size} × {max_entries}");
     }
 }

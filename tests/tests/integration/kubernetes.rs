@@ -179,7 +179,10 @@ fn kustomize_renders_and_kubernetes_schemas_accept_it_from_1_29_to_1_34() {
         .collect();
     let kinds: BTreeSet<&str> = rendered.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, BTreeSet::from(["DaemonSet", "Service", "PodMonitor", "PrometheusRule"]));
-    assert!(rendered.iter().all(|d| d["metadata"]["namespace"] == "monitoring"), "the kustomization sets the namespace");
+    assert!(
+        rendered.iter().all(|d| d["metadata"]["namespace"] == "monitoring"),
+        "the kustomization sets the namespace"
+    );
 
     // Kubernetes' own kinds, as rendered, against each release's schema.
     // (The Prometheus Operator's kinds have no schema here: the PodMonitor
@@ -214,7 +217,11 @@ fn the_pod_monitor_uses_only_fields_the_operator_defines_and_scrapes_what_watch_
     let monitor = one_of_kind(&all, "PodMonitor");
     assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
     let keys = |v: &Value| -> BTreeSet<String> {
-        v.as_mapping().unwrap_or_else(|| panic!("not a mapping: {v:?}")).keys().map(|k| k.as_str().unwrap().into()).collect()
+        v.as_mapping()
+            .unwrap_or_else(|| panic!("not a mapping: {v:?}"))
+            .keys()
+            .map(|k| k.as_str().unwrap().into())
+            .collect()
     };
     let allowed = |v: &Value, fields: &[&str], what: &str| {
         for key in keys(v) {
@@ -224,8 +231,19 @@ fn the_pod_monitor_uses_only_fields_the_operator_defines_and_scrapes_what_watch_
     let spec = &monitor["spec"];
     allowed(
         spec,
-        &["jobLabel", "podTargetLabels", "podMetricsEndpoints", "selector", "namespaceSelector", "sampleLimit",
-          "targetLimit", "labelLimit", "labelNameLengthLimit", "labelValueLengthLimit", "attachMetadata"],
+        &[
+            "jobLabel",
+            "podTargetLabels",
+            "podMetricsEndpoints",
+            "selector",
+            "namespaceSelector",
+            "sampleLimit",
+            "targetLimit",
+            "labelLimit",
+            "labelNameLengthLimit",
+            "labelValueLengthLimit",
+            "attachMetadata",
+        ],
         "spec",
     );
     allowed(&spec["selector"], &["matchLabels", "matchExpressions"], "spec.selector");
@@ -247,10 +265,11 @@ fn the_pod_monitor_uses_only_fields_the_operator_defines_and_scrapes_what_watch_
     for endpoint in endpoints {
         allowed(
             endpoint,
-            &["port", "portNumber", "targetPort", "path", "scheme", "params", "interval", "scrapeTimeout",
-              "honorLabels", "honorTimestamps", "relabelings", "metricRelabelings", "enableHttp2",
-              "followRedirects", "filterRunning", "proxyUrl", "basicAuth", "authorization", "oauth2", "tlsConfig",
-              "bearerTokenSecret"],
+            &[
+                "port", "portNumber", "targetPort", "path", "scheme", "params", "interval", "scrapeTimeout",
+                "honorLabels", "honorTimestamps", "relabelings", "metricRelabelings", "enableHttp2", "followRedirects",
+                "filterRunning", "proxyUrl", "basicAuth", "authorization", "oauth2", "tlsConfig", "bearerTokenSecret",
+            ],
             "podMetricsEndpoints[]",
         );
         // It scrapes the container's named port at the path watch serves.

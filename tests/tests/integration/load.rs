@@ -31,7 +31,11 @@ fn assert_every_event_accounted(v: &Value) {
         assert_eq!(u(v, "missed_runs_other"), 0, "nobody else ran the program, nobody else missed it: {v}");
     }
     let map_events = if v["map"] == "off" { 0 } else { u(v, "triggers") * batch };
-    assert_eq!(u(v, "map_updates") + u(v, "map_errors"), map_events, "one map update per event, none with --map off: {v}");
+    assert_eq!(
+        u(v, "map_updates") + u(v, "map_errors"),
+        map_events,
+        "one map update per event, none with --map off: {v}"
+    );
     // Throughput: consumed events and their ring bytes over the run.
     let per_s = u(v, "consumed") as f64 / v["duration_s"].as_f64().unwrap();
     assert!((v["consumed_per_s"].as_f64().unwrap() - per_s).abs() <= per_s * 1e-9 + 1e-9, "consumed_per_s: {v}");
@@ -64,8 +68,8 @@ fn the_ring_alone_touches_no_map_and_counts_every_event() {
     // many times, hands the consumer position back in steps, and drops
     // happen; every event is still consumed or counted dropped.
     let v = load(&[
-        "--rate", "4M", "--duration", "1", "--batch", "64", "--event-size", "16", "--ringbuf-size", "64K",
-        "--wakeup", "sampled:64", "--map", "off", "--warmup", "0",
+        "--rate", "4M", "--duration", "1", "--batch", "64", "--event-size", "16", "--ringbuf-size", "64K", "--wakeup",
+        "sampled:64", "--map", "off", "--warmup", "0",
     ]);
     assert_every_event_accounted(&v);
     assert_eq!(v["map"], "off", "{v}");

@@ -79,7 +79,8 @@ fn observe_reports_a_known_workload_and_its_replay_answers_the_ring_that_holds_i
     let csv = dir.0.join("observed.csv");
     let workload = Workload::start();
     let id = workload.id;
-    let v = run_json(&["observe", &id.to_string(), "--duration", DURATION, "--record", csv.to_str().unwrap(), "--json"]);
+    let v =
+        run_json(&["observe", &id.to_string(), "--duration", DURATION, "--record", csv.to_str().unwrap(), "--json"]);
     let done = workload.finish();
 
     assert_eq!(u(&v["ring"], "id"), id);
@@ -91,7 +92,11 @@ fn observe_reports_a_known_workload_and_its_replay_answers_the_ring_that_holds_i
 
     // Rates: BURST records of RECORD bytes every PERIOD_US.
     let produced = (BURST * RECORD) as f64 * 1e6 / PERIOD_US as f64;
-    assert!(within(f(&v, "produced_bytes_per_s"), produced, 0.02), "produced {} vs {produced}: {v}", v["produced_bytes_per_s"]);
+    assert!(
+        within(f(&v, "produced_bytes_per_s"), produced, 0.02),
+        "produced {} vs {produced}: {v}",
+        v["produced_bytes_per_s"]
+    );
     assert!(within(f(&v, "records_per_s"), produced / RECORD as f64, 0.02), "{v}");
     assert_eq!(f(&v, "mean_record_bytes"), RECORD as f64, "{v}");
     // The consumer's capacity while behind: one record per WORK_NS.
@@ -110,7 +115,10 @@ fn observe_reports_a_known_workload_and_its_replay_answers_the_ring_that_holds_i
     let expected_peak = (u(&done, "peak_records") * RECORD) as f64;
     let tolerance = produced * 1e-3 + (BURST * RECORD) as f64;
     let peak = u(&v["backlog_bytes"], "max") as f64;
-    assert!((peak - expected_peak).abs() <= tolerance, "peak {peak}, expected {expected_peak} ± {tolerance}: {v} {done}");
+    assert!(
+        (peak - expected_peak).abs() <= tolerance,
+        "peak {peak}, expected {expected_peak} ± {tolerance}: {v} {done}"
+    );
     // And what the pauses themselves explain: the rate over the longest.
     let longest_stall_s = u(&done, "longest_stall_ns") as f64 / 1e9;
     assert!(peak >= produced * (STALL_MS as f64 / 1e3) - tolerance, "{v} {done}");
@@ -156,7 +164,10 @@ fn observe_reports_a_known_workload_and_its_replay_answers_the_ring_that_holds_i
     // 100 KiB beside the 153600 B the pauses pile up.
     let holds = (peak as u64).next_power_of_two();
     let answer = u(&sized, "min_ringbuf_size");
-    assert!(answer == holds || answer == 2 * holds, "replay of {replay} answered {answer}, expected {holds}: {trials:?}");
+    assert!(
+        answer == holds || answer == 2 * holds,
+        "replay of {replay} answered {answer}, expected {holds}: {trials:?}"
+    );
     assert_eq!(sized["confirmed"], true, "{trials:?}");
 }
 

@@ -51,7 +51,10 @@ fn consumer_limit_search() -> Value {
     flat_out.sort_by(f64::total_cmp);
     let consumer_here = flat_out[flat_out.len() / 2];
     assert!(consumer_here <= CONSUMER_LIMIT * 1.05, "the consumer beat its construction ({consumer_here}/s): {v}");
-    assert!(rate >= consumer_here * 0.5, "found {rate}, far below the {consumer_here}/s the consumer managed flat out: {v}");
+    assert!(
+        rate >= consumer_here * 0.5,
+        "found {rate}, far below the {consumer_here}/s the consumer managed flat out: {v}"
+    );
     let (min, max) = (f(&v["spread"], "min"), f(&v["spread"], "max"));
     assert!(min <= rate && rate <= max, "the answer lies outside its spread: {v}");
     assert!(max <= CONSUMER_LIMIT * 1.1, "the spread reaches far above the limit: {v}");
@@ -150,7 +153,8 @@ fn search_without_a_batch_calibrates_one_and_keeps_it() {
 fn search_with_a_requested_batch_keeps_it_and_names_the_flag_to_change() {
     let Some(_lock) = kernel_test() else { return };
     let v = run_json(&[
-        "search", "--json", "--high", "8M", "--step-duration", "1s", "--max-trials", "5", "--batch", "1", "--keep-batch",
+        "search", "--json", "--high", "8M", "--step-duration", "1s", "--max-trials", "5", "--batch", "1",
+        "--keep-batch",
     ]);
     assert_eq!(v["limited_by"], "producer", "{v}");
     assert_eq!((u(&v, "batch"), u(&v, "requested_batch")), (1, 1), "{v}");
@@ -187,8 +191,9 @@ fn ramp_rises_until_drops_begin_and_plots_the_curve() {
     let Some(_lock) = kernel_test() else { return };
     let plot = std::env::temp_dir().join(format!("capacity-ramp-{}.svg", std::process::id()));
     let plot_arg = plot.to_str().unwrap();
-    let mut args =
-        vec!["ramp", "--json", "--from", "5k", "--to", "50k", "--steps", "4", "--step-duration", "1s", "--plot", plot_arg];
+    let mut args = vec![
+        "ramp", "--json", "--from", "5k", "--to", "50k", "--steps", "4", "--step-duration", "1s", "--plot", plot_arg,
+    ];
     args.extend(SLOW_CONSUMER);
     let v = run_json(&args);
     let steps = v["steps"].as_array().expect("steps");
@@ -240,7 +245,10 @@ fn ramp_rises_until_drops_begin_and_plots_the_curve() {
     // under a quarter of its rise from 5k (SVG y grows downwards).
     let curve = points(&polylines[0]);
     let rise = curve[0].1 - curve[3].1;
-    assert!(rise > 0.0 && (curve[2].1 - curve[3].1).abs() < 0.25 * rise, "the consumed curve does not flatten: {curve:?}");
+    assert!(
+        rise > 0.0 && (curve[2].1 - curve[3].1).abs() < 0.25 * rise,
+        "the consumed curve does not flatten: {curve:?}"
+    );
     let texts: String = root.descendants().filter_map(|n| n.text()).collect();
     for label in ["target rate", "consumed", "drop rate (%)", "drops began at"] {
         assert!(texts.contains(label), "label `{label}` missing: {texts}");

@@ -49,8 +49,22 @@ fn size_holds_the_backlog_of_a_consumer_stall() {
     let plot = std::env::temp_dir().join(format!("capacity-size-{}.svg", std::process::id()));
     let v = size_json(
         &[
-            "--rate", "200k", "--event-size", "64", "--batch", "8", "--consumer-stall", "50@1000",
-            "--step-duration", "1s", "--min", "256K", "--max", "4M", "--plot", plot.to_str().unwrap(),
+            "--rate",
+            "200k",
+            "--event-size",
+            "64",
+            "--batch",
+            "8",
+            "--consumer-stall",
+            "50@1000",
+            "--step-duration",
+            "1s",
+            "--min",
+            "256K",
+            "--max",
+            "4M",
+            "--plot",
+            plot.to_str().unwrap(),
         ],
         0,
     );
@@ -116,8 +130,8 @@ fn size_holds_the_backlog_of_a_burst_above_the_consumer() {
     let Some(_lock) = kernel_test() else { return };
     let v = size_json(
         &[
-            "--rate", "10k", "--arrivals", "burst:10x100ms/1s", "--consumer-work", "50000",
-            "--step-duration", "1s", "--min", "256K", "--max", "4M",
+            "--rate", "10k", "--arrivals", "burst:10x100ms/1s", "--consumer-work", "50000", "--step-duration", "1s",
+            "--min", "256K", "--max", "4M",
         ],
         0,
     );
@@ -144,10 +158,7 @@ fn size_holds_the_backlog_of_a_burst_above_the_consumer() {
 fn size_blames_a_consumer_too_slow_on_average() {
     let Some(_lock) = kernel_test() else { return };
     let v = size_json(
-        &[
-            "--rate", "40k", "--consumer-work", "50000", "--busy-poll", "--step-duration", "1s",
-            "--max", "256K",
-        ],
+        &["--rate", "40k", "--consumer-work", "50000", "--busy-poll", "--step-duration", "1s", "--max", "256K"],
         1,
     );
     assert_eq!(v["limited_by"], "consumer", "{v}");

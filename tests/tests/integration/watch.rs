@@ -126,7 +126,11 @@ fn openmetrics_families(text: &str) -> Vec<String> {
                          for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name, f.type)\n";
     let out = with_stdin(Command::new(DEBIAN_PYTHON).args(["-c", PARSE]), text)
         .expect("run /usr/bin/python3 (`cargo xtask test` installs Debian's python3-prometheus-client)");
-    assert!(out.status.success(), "the OpenMetrics parser rejects the text: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser rejects the text: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
 }
 

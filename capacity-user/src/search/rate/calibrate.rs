@@ -154,7 +154,8 @@ pub fn calibrate<'a>(
         }
     };
     let rungs = prober.rungs;
-    let calibration = Calibration { batch, batch_source: spec.batch_source, offered_per_s: 0.0, producer_noise: 0.0, rungs };
+    let calibration =
+        Calibration { batch, batch_source: spec.batch_source, offered_per_s: 0.0, producer_noise: 0.0, rungs };
     let rung = calibration.rung(batch).expect("the chosen batch was probed");
     let (_, noise) = median_and_spread(&rung.offered_per_s);
     let offered_per_s = rung.peak_per_s;

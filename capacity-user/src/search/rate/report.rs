@@ -44,7 +44,9 @@ impl Trial {
             Limit::Drops if run.consumed > 0 && run.duration_s > 0.0 => {
                 Some((run.consumed as f64 / run.duration_s).min(run.target_rate))
             }
-            Limit::Producer if run.actual_rate > 0.0 => Some((run.actual_rate / PRODUCER_TOLERANCE).min(run.target_rate)),
+            Limit::Producer if run.actual_rate > 0.0 => {
+                Some((run.actual_rate / PRODUCER_TOLERANCE).min(run.target_rate))
+            }
             _ => None,
         }
     }
@@ -132,7 +134,9 @@ impl Report for SearchResult {
                     (None, _) => "pass".to_string(),
                     (Some(l), _) if t.stray => format!("fail: {l} (stray: passed on retest)"),
                     (Some(Limit::Drops), Some(c)) => format!("fail: drops (kept up with {})", format_rate(c)),
-                    (Some(Limit::Producer), _) => format!("fail: producer (reached {})", format_rate(t.run.actual_rate)),
+                    (Some(Limit::Producer), _) => {
+                        format!("fail: producer (reached {})", format_rate(t.run.actual_rate))
+                    }
                     (Some(l), _) => format!("fail: {l}"),
                 },
             ]);
@@ -154,7 +158,10 @@ impl Report for SearchResult {
             pairs.push(("advice", advice.clone()));
         }
         if self.noisy_host {
-            pairs.push(("noisy host", "trials fell more gradually than the model allows: the confidence is optimistic".into()));
+            pairs.push((
+                "noisy host",
+                "trials fell more gradually than the model allows: the confidence is optimistic".into(),
+            ));
         }
         if let Some(p) = self.peak_occupancy_bytes {
             pairs.push(("peak occupancy", format_bytes(p)));

@@ -373,14 +373,16 @@ impl Searcher<'_, '_> {
                 return Ok(Ok(()));
             }
             // Failing at low is settled once low failed most of a few times.
-            let at_low: Vec<bool> = self.current().filter(|t| t.run.target_rate == spec.low).map(|t| t.passed).collect();
+            let at_low: Vec<bool> =
+                self.current().filter(|t| t.run.target_rate == spec.low).map(|t| t.passed).collect();
             if at_low.len() >= 3 && at_low.iter().filter(|p| !**p).count() * 2 > at_low.len() {
                 return Ok(Ok(()));
             }
             // While the spread still reaches `high` below an answer that
             // does not, its top is where a failure tells most (a lone
             // failure there may be a lapse); otherwise the median.
-            let target = if now.spread.max >= spec.high && now.answer < spec.high { now.spread.max } else { now.median };
+            let target =
+                if now.spread.max >= spec.high && now.answer < spec.high { now.spread.max } else { now.median };
             // Never far above what the producers offer: such a trial fails
             // by the producer and tells nothing the calibration did not.
             let rate = candidate(target.min(self.calibration.offered_per_s * ABOVE_PRODUCERS), spec);
@@ -414,7 +416,11 @@ impl Searcher<'_, '_> {
 }
 
 /// [`super::search`] with trials run by `run`.
-pub fn search_with<'a>(spec: &SearchSpec, stop: &AtomicBool, run: &mut TrialRunner<'a>) -> anyhow::Result<SearchResult> {
+pub fn search_with<'a>(
+    spec: &SearchSpec,
+    stop: &AtomicBool,
+    run: &mut TrialRunner<'a>,
+) -> anyhow::Result<SearchResult> {
     validate(spec)?;
     let progress = Progress::new(None);
     let mut budget = Budget { started: Instant::now(), spent: Duration::ZERO, overhead: RUN_OVERHEAD, runs: 0 };

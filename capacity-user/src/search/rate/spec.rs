@@ -151,13 +151,17 @@ pub fn judge(result: &RunResult, max_drop_rate: f64) -> Option<Limit> {
 pub fn validate(spec: &SearchSpec) -> Result<(), SettingError> {
     if !(spec.low > 0.0 && spec.high > spec.low && spec.high.is_finite()) {
         let got = format!(" (got {} and {})", spec.low, spec.high);
-        return Err(refuse!(Setting::LowRate; Setting::LowRate, " must be positive and below ", Setting::HighRate, got));
+        return Err(
+            refuse!(Setting::LowRate; Setting::LowRate, " must be positive and below ", Setting::HighRate, got),
+        );
     }
     if spec.precision.is_nan() || spec.precision <= 0.0 {
         return Err(refuse!(Setting::Precision; Setting::Precision, " must be positive"));
     }
     if !(spec.max_drop_rate > 0.0 && spec.max_drop_rate < 1.0) {
-        return Err(refuse!(Setting::MaxDropRate; Setting::MaxDropRate, " must be between 0 and 1 (e.g. 0.001 for 0.1%)"));
+        return Err(
+            refuse!(Setting::MaxDropRate; Setting::MaxDropRate, " must be between 0 and 1 (e.g. 0.001 for 0.1%)"),
+        );
     }
     if !(spec.pass_probability > 0.0 && spec.pass_probability < 1.0) {
         return Err(refuse!(Setting::PassProbability; Setting::PassProbability, " must be between 0 and 1 (e.g. 0.9)"));
@@ -166,7 +170,9 @@ pub fn validate(spec: &SearchSpec) -> Result<(), SettingError> {
         return Err(refuse!(Setting::Confidence; Setting::Confidence, " must be at least 0.5 and below 1 (e.g. 0.95)"));
     }
     if spec.max_trials.is_some_and(|n| n < 3) {
-        return Err(refuse!(Setting::MaxTrials; Setting::MaxTrials, " must be at least 3 (a probe, a pass and a failure)"));
+        return Err(
+            refuse!(Setting::MaxTrials; Setting::MaxTrials, " must be at least 3 (a probe, a pass and a failure)"),
+        );
     }
     if spec.time_budget < spec.step() * 3 {
         let why = format!(

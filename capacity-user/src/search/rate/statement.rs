@@ -94,7 +94,8 @@ pub fn limit(trials: &[Trial], answer: f64, high: f64) -> Limit {
     if answer >= high {
         return Limit::High;
     }
-    let above = |l: Limit| trials.iter().filter(|t| !t.stray && t.run.target_rate > answer && t.failed_by == Some(l)).count();
+    let above =
+        |l: Limit| trials.iter().filter(|t| !t.stray && t.run.target_rate > answer && t.failed_by == Some(l)).count();
     match (above(Limit::Drops), above(Limit::Producer)) {
         (0, 0) => Limit::High,
         (d, p) if p > d => Limit::Producer,

@@ -175,7 +175,11 @@ fn calibrated_searches_on_a_disturbed_host_repeat() {
             assert!(r.trials.iter().all(|t| t.run.batch == 512), "seed {seed}: the batch changed mid-search");
             assert_eq!(r.limited_by, Limit::Drops, "seed {seed}: {r:?}");
             // A 95% lower bound, of which 1% of rate is the precision of the ladder.
-            assert!(r.max_sustainable_rate <= truth * 1.01, "seed {seed}: {} above the truth {truth}", r.max_sustainable_rate);
+            assert!(
+                r.max_sustainable_rate <= truth * 1.01,
+                "seed {seed}: {} above the truth {truth}",
+                r.max_sustainable_rate
+            );
             assert!(r.elapsed_s <= 90.0 + 1.0);
             r
         })
@@ -197,7 +201,11 @@ fn consumer_bound_searches_on_a_disturbed_host_repeat_under_the_truth() {
             assert_eq!((r.batch, r.requested_batch, r.batch_source), (8, Some(8), BatchSource::Requested));
             assert_eq!(r.limited_by, Limit::Drops, "seed {seed}: {r:?}");
             assert!(r.confirmed && !r.interrupted);
-            assert!(r.max_sustainable_rate <= truth * 1.01, "seed {seed}: {} above the truth {truth}", r.max_sustainable_rate);
+            assert!(
+                r.max_sustainable_rate <= truth * 1.01,
+                "seed {seed}: {} above the truth {truth}",
+                r.max_sustainable_rate
+            );
             below += usize::from(r.max_sustainable_rate <= truth);
             // At the knee: within 6% of the truth.
             assert!(r.max_sustainable_rate * 1.06 > truth, "seed {seed}: {} far below {truth}", r.max_sustainable_rate);
@@ -225,7 +233,10 @@ fn a_failure_below_passes_is_retested_and_counted_stray() {
     assert_eq!(strays.len(), r.stray_failures);
     for s in strays {
         assert!(!s.passed);
-        assert!(r.trials.iter().any(|t| t.phase == Phase::Retest && t.passed && t.run.target_rate == s.run.target_rate));
+        assert!(r
+            .trials
+            .iter()
+            .any(|t| t.phase == Phase::Retest && t.passed && t.run.target_rate == s.run.target_rate));
     }
     assert!(r.max_sustainable_rate > truth * 0.94 && r.max_sustainable_rate <= truth, "{r:?}");
 }
