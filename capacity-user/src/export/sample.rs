@@ -147,6 +147,7 @@ mod tests {
             pressure: Some(0.25),
             level: Some(Level::Healthy),
             ringbuf_pending_bytes: Some(1024),
+            ringbuf_pending_bytes_max: Some(3072),
             ringbuf_fill: Some(0.25),
             ..test_map(8, "events", BPF_MAP_TYPE_RINGBUF, 4096)
         };
@@ -159,7 +160,7 @@ mod tests {
                 "id": 8, "name": "events", "type": "ringbuf", "owner": "agent,tracer",
                 "memory_bytes": 8_392_000, "entries": null, "max_entries": 4096,
                 "pressure": 0.25, "level": "healthy",
-                "ring": {"pending_bytes": 1024, "size_bytes": 4096}
+                "ring": {"pending_bytes": 1024, "size_bytes": 4096, "pending_bytes_max": 3072}
             })
         );
     }
