@@ -167,8 +167,8 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}; choose another --listen address"))?;
-            eprintln!(
-                "capacity: watch: serving http://{}/metrics, /healthz and /livez, a sample every {}",
+            log::info!(
+                "watch: serving http://{}/metrics, /healthz and /livez, a sample every {}",
                 listener.local_addr()?,
                 format_seconds(options.interval.as_secs_f64())
             );
@@ -229,7 +229,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
                 let error = crate::error::one_line(&error);
                 let mut latest = shared.latest.lock().expect("no panics while holding the lock");
                 if latest.last_error.as_ref() != Some(&error) {
-                    eprintln!("capacity: watch: sample failed: {error}");
+                    log::warn!("watch: sample failed: {error}");
                 }
                 latest.metrics = Some(metrics::render_failed());
                 latest.last_error = Some(error);

@@ -288,8 +288,8 @@ impl Searcher<'_, '_> {
     fn restart(&mut self) {
         let next = BATCH_LADDER.iter().copied().find(|&b| b > self.workload.batch).expect("checked: a larger batch");
         let name = self.spec.names;
-        eprintln!(
-            "capacity: the producers reached {} at {} {}, well under the {} calibrated: starting the search again with {} {next}",
+        log::info!(
+            "the producers reached {} at {} {}, well under the {} calibrated: starting the search again with {} {next}",
             format_rate(self.trials.last().map_or(0.0, |t| t.run.actual_rate)),
             name(Setting::Batch),
             self.workload.batch,
@@ -437,8 +437,8 @@ pub fn search_with<'a>(
         return Ok(interrupted_before_trials(spec, &spec.workload, budget.started));
     };
     if spec.batch_source == BatchSource::Calibrated {
-        eprintln!(
-            "capacity: batch {} chosen for the whole search: the producers offer {} there (second highest of {} probes)",
+        log::info!(
+            "batch {} chosen for the whole search: the producers offer {} there (second highest of {} probes)",
             calibration.batch,
             format_rate(calibration.offered_per_s),
             super::calibrate::PROBES
