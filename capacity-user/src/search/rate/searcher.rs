@@ -179,7 +179,11 @@ impl Searcher<'_, '_> {
         // is not enough.
         let mut failures = vec![first];
         let last = loop {
-            let Some(again) = self.one(rate, Phase::Retest)? else { return Ok(Err(Stopped::Interrupted)) };
+            let Some(again) = self.one(rate, Phase::Retest)? else {
+                // Interrupted: the failures seen so far stay in the result.
+                self.trials.append(&mut failures);
+                return Ok(Err(Stopped::Interrupted));
+            };
             let repeated = !again.passed && failures.len() > MAX_RETESTS - 1;
             if again.passed || repeated || !self.room_for(rate, 1) {
                 break again;
