@@ -153,7 +153,14 @@ impl Ring {
             let until = produced.min(self.consumer_pos + RELEASE_EVERY);
             let overwrite = self.overwrite.is_some();
             let over_word = self.overwrite_pos_word();
-            let walked = self.data().walk(self.consumer_pos, until, |pos, data| {
+            // Overwrite mode: a record is intact while the overwrite
+            // position has not passed it (read after the record, hence the
+            // fence).
+            let intact = |pos: u64| {
+                fence(Ordering::Acquire);
+                !overwrite || over_word.load(Ordering::Acquire) <= pos
+            };
+            let walked = self.data().walk_intact(self.consumer_pos, until, intact, |pos, data| {
                 let record = parse(data);
                 if overwrite {
                     // Everything is read: if the kernel overwrote the record
@@ -174,6 +181,9 @@ impl Ring {
                     self.release(walked.pos);
                     return records;
                 }
+                // The overwrite position passed the record being read:
+                // catch_up counts it and what else was overwritten.
+                Stopped::Overwritten => self.release(walked.pos),
                 Stopped::Corrupt => {
                     // No way to the next record: give up what was produced,
                     // and say so (the accounting then fails visibly).

@@ -37,6 +37,9 @@ pub enum Stopped {
     /// A header whose length cannot be (larger than the ring): the walk
     /// cannot find the next record.
     Corrupt,
+    /// Overwrite mode: the kernel overwrote the record at `pos` while it was
+    /// read (its header may be torn); nothing from there on was trusted.
+    Overwritten,
 }
 
 /// Where a walk ended and what it passed over.
@@ -80,7 +83,23 @@ impl RingData {
     /// not discarded record's data to `visit` with its position. `from` must
     /// be a record boundary (a consumer position); `to` no later than the
     /// producer position read (acquire) before the walk.
-    pub fn walk(&self, from: u64, to: u64, mut visit: impl FnMut(u64, &[u8]) -> Step) -> Walked {
+    pub fn walk(&self, from: u64, to: u64, visit: impl FnMut(u64, &[u8]) -> Step) -> Walked {
+        self.walk_intact(from, to, |_| true, visit)
+    }
+
+    /// [`RingData::walk`] over a ring the kernel may overwrite while it is
+    /// read (overwrite mode): `intact(pos)` says whether the record at `pos`
+    /// is still there (the overwrite position has not passed it; called
+    /// after its header was read). A header is trusted (busy, discarded, its
+    /// length) only while its record is intact: an overwrite can tear it.
+    /// The visitor checks its own record after reading it.
+    pub fn walk_intact(
+        &self,
+        from: u64,
+        to: u64,
+        intact: impl Fn(u64) -> bool,
+        mut visit: impl FnMut(u64, &[u8]) -> Step,
+    ) -> Walked {
         let mut walked = Walked { pos: from, stopped: Stopped::End, records: 0, discarded: 0 };
         let mask = self.size - 1;
         while walked.pos < to {
@@ -90,11 +109,16 @@ impl RingData {
             // Acquire pairs with the kernel's release of the header at commit
             // (smp_store_release in bpf_ringbuf_commit): the data is then visible.
             let len_word = unsafe { &*at.cast::<AtomicU32>() }.load(Ordering::Acquire);
+            let len = u64::from(len_word & !(BUSY_BIT | DISCARD_BIT));
+            let trusted = len_word & BUSY_BIT == 0 && len + HEADER <= self.size && len_word & DISCARD_BIT == 0;
+            if !trusted && !intact(pos) {
+                walked.stopped = Stopped::Overwritten;
+                return walked;
+            }
             if len_word & BUSY_BIT != 0 {
                 walked.stopped = Stopped::Busy;
                 return walked;
             }
-            let len = u64::from(len_word & !(BUSY_BIT | DISCARD_BIT));
             if len + HEADER > self.size {
                 walked.stopped = Stopped::Corrupt;
                 return walked;
@@ -190,6 +214,33 @@ pub(crate) mod tests {
         assert_eq!((a, b, c), (0, 24, 56), "8-byte header, 8-byte aligned");
         assert_eq!(seen, vec![(0, vec![1; 16]), (24, vec![2; 21]), (56, vec![3; 1])]);
         assert_eq!(walked, Walked { pos: 72, stopped: Stopped::End, records: 3, discarded: 0 });
+    }
+
+    /// Overwrite mode: a header that is not plainly a committed record
+    /// (busy, discarded, too long) is trusted only while its record is
+    /// intact; an overwritten one stops the walk there, untrusted.
+    #[test]
+    fn an_overwritten_record_is_not_trusted() {
+        let mut ring = TestRing::new(4096, 0);
+        ring.push(&[1; 16], 0);
+        let torn = ring.push(&[2; 16], DISCARD_BIT);
+        ring.push(&[3; 16], 0);
+        let overwritten_from = torn + 1;
+        let mut seen = vec![];
+        let walked = ring.data().walk_intact(
+            0,
+            ring.produced,
+            |pos| pos >= overwritten_from,
+            |pos, _| {
+                seen.push(pos);
+                Step::Next
+            },
+        );
+        assert_eq!(seen, vec![0]);
+        assert_eq!(walked, Walked { pos: torn, stopped: Stopped::Overwritten, records: 1, discarded: 0 });
+        // Intact, the same header is a discard as before.
+        let walked = ring.data().walk_intact(0, ring.produced, |_| true, |_, _| Step::Next);
+        assert_eq!(walked, Walked { pos: ring.produced, stopped: Stopped::End, records: 2, discarded: 1 });
     }
 
     #[test]
