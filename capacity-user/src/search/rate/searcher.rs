@@ -48,9 +48,11 @@ const RUN_OVERHEAD: Duration = Duration::from_millis(250);
 /// The probe goes this far below the producers' calibrated rate, so that
 /// it measures the consumer rather than the generator's own limit.
 const PROBE_BELOW_PRODUCERS: f64 = 0.95;
-/// Refining trials go at most this far above the producers' calibrated
-/// rate: far enough that they fail by the producer, which bounds the answer.
-const ABOVE_PRODUCERS: f64 = 1.05;
+/// Refining trials go at most this far above what the producers have been
+/// seen to reach: far enough to find where they fall short, never so far
+/// that a trial only repeats what is known (unpaced probes can fall short
+/// of what paced trials reach: 2.53M/s calibrated, 2.67M/s passed here).
+const ABOVE_PRODUCERS: f64 = 1.1;
 /// A calibrated batch proved too small when the producers fall this far
 /// short of their calibrated rate.
 const PRODUCERS_FELL_SHORT: f64 = 0.8;
@@ -305,6 +307,14 @@ impl Searcher<'_, '_> {
         self.restarts += 1;
     }
 
+    /// The most the producers have been seen to offer: calibrated, reached
+    /// in a trial that fell short, or passed.
+    fn producers_reach(&self) -> f64 {
+        self.current()
+            .map(|t| if t.passed { t.run.target_rate } else { t.run.actual_rate })
+            .fold(self.calibration.offered_per_s, f64::max)
+    }
+
     /// The top of what can be searched: `high`, or just under what the
     /// producers offer.
     fn top(&self) -> f64 {
@@ -387,9 +397,7 @@ impl Searcher<'_, '_> {
             // failure there may be a lapse); otherwise the median.
             let target =
                 if now.spread.max >= spec.high && now.answer < spec.high { now.spread.max } else { now.median };
-            // Never far above what the producers offer: such a trial fails
-            // by the producer and tells nothing the calibration did not.
-            let rate = candidate(target.min(self.calibration.offered_per_s * ABOVE_PRODUCERS), spec);
+            let rate = candidate(target.min(self.producers_reach() * ABOVE_PRODUCERS), spec);
             match self.trial(rate, Phase::Refine)? {
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(Ok(())),
