@@ -66,6 +66,15 @@ fn text(out: &mut String, x: f64, y: f64, anchor: &str, extra: &str, body: &str)
     let _ = writeln!(out, r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}"{extra}>{}</text>"#, escape(body));
 }
 
+/// A legend at the top of the plot, from `x`: a colour swatch and its label per line.
+fn legend(out: &mut String, x: f64, entries: &[(&str, &str)]) {
+    for (i, (color, label)) in entries.iter().enumerate() {
+        let ly = TOP + 18.0 + 20.0 * i as f64;
+        let _ = writeln!(out, r#"<rect x="{x:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, ly - 5.0);
+        text(out, x + 20.0, ly, "start", "", label);
+    }
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -194,16 +203,15 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
         );
     }
     // Legend.
-    for (i, (color, label)) in
-        [(ACHIEVED, "consumed events/s (left axis)"), (DROPS, "drop rate (right axis)"), ("#999", "consumed = target")]
-            .iter()
-            .enumerate()
-    {
-        let ly = TOP + 18.0 + 20.0 * i as f64;
-        let _ =
-            writeln!(out, r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#, LEFT + 14.0, ly - 5.0);
-        text(&mut out, LEFT + 34.0, ly, "start", "", label);
-    }
+    legend(
+        &mut out,
+        LEFT + 14.0,
+        &[
+            (ACHIEVED, "consumed events/s (left axis)"),
+            (DROPS, "drop rate (right axis)"),
+            ("#999", "consumed = target"),
+        ],
+    );
     out.push_str("</svg>\n");
     out
 }
@@ -306,18 +314,11 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
     let peak_line: Vec<(f64, f64)> = points.iter().map(|p| (x(p.0), peak.y(p.2 as f64))).collect();
     polyline(&mut out, &drop_line, DROPS, false);
     polyline(&mut out, &peak_line, ACHIEVED, true);
-    for (i, (color, label)) in
-        [(DROPS, "worst drop rate (left axis)"), (ACHIEVED, "peak occupancy (right axis)")].iter().enumerate()
-    {
-        let ly = TOP + 18.0 + 20.0 * i as f64;
-        let _ = writeln!(
-            out,
-            r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{color}"/>"#,
-            W - RIGHT - 230.0,
-            ly - 5.0
-        );
-        text(&mut out, W - RIGHT - 210.0, ly, "start", "", label);
-    }
+    legend(
+        &mut out,
+        W - RIGHT - 230.0,
+        &[(DROPS, "worst drop rate (left axis)"), (ACHIEVED, "peak occupancy (right axis)")],
+    );
     out.push_str("</svg>\n");
     out
 }
