@@ -14,7 +14,7 @@ use crate::{
 
 /// Aim this far above the target: a trigger with a larger batch takes
 /// longer in the kernel, so triggers per second fall as the batch grows.
-const HEADROOM: f64 = 1.5;
+pub const HEADROOM: f64 = 1.5;
 /// Producers whose actual rate stays under this share of the target are
 /// saturated, even when the trial passed (pacing alone reaches 99.9%).
 pub const SATURATED: f64 = 0.99;

@@ -15,6 +15,7 @@ use std::{sync::atomic::AtomicBool, time::Duration};
 use serde::Serialize;
 
 use super::{spec::BatchSource, SearchSpec, TrialRunner};
+use crate::search::offered_load;
 use crate::{
     progress::Progress,
     run::{arrivals::Arrivals, RunConfig},
@@ -27,9 +28,6 @@ pub const BATCH_LADDER: [u32; 4] = [1, 8, 64, 512];
 pub const PROBES: usize = 5;
 const PROBE_DURATION: Duration = Duration::from_millis(200);
 const PROBE_WARMUP: Duration = Duration::from_millis(50);
-/// Aim this far above `high`: a trial offered at `high` must not find the
-/// producers at their limit.
-const HEADROOM: f64 = 1.5;
 
 /// The producers at one batch.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -168,7 +166,8 @@ pub fn calibrate<'a>(
 /// load batch 64 offered as much as 512 here, idle 79% of it). None when
 /// interrupted.
 fn choose(high: f64, prober: &mut Prober) -> anyhow::Result<Option<u32>> {
-    let enough = high * HEADROOM;
+    // A trial offered at `high` must not find the producers at their limit.
+    let enough = high * offered_load::HEADROOM;
     let (&smallest, rest) = BATCH_LADDER.split_first().expect("a ladder");
     let Some(at_smallest) = prober.probe(smallest)? else { return Ok(None) };
     if at_smallest >= enough {

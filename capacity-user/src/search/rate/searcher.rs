@@ -560,13 +560,8 @@ fn result(s: Searcher, completed: bool) -> SearchResult {
         consumer_ns_per_event: at_answer.and_then(|r| r.consumer_ns_per_event),
         restarts: s.restarts,
         interrupted,
+        calibration: Some(s.calibration),
+        trials: s.trials,
         ..interrupted_before_trials(spec, w, s.budget.started)
-    }
-    .with(s.calibration, s.trials)
-}
-
-impl SearchResult {
-    fn with(self, calibration: Calibration, trials: Vec<Trial>) -> Self {
-        Self { calibration: Some(calibration), trials, ..self }
     }
 }
