@@ -72,6 +72,9 @@ impl RecordSizes {
 #[derive(Debug, Clone)]
 pub struct ConsumerReport {
     pub consumed: u64,
+    /// Of `consumed`, the records read after the producers stopped: the
+    /// ring's backlog at the end, drained in the consumer's own time.
+    pub drained_after_stop: u64,
     /// Ring bytes of the consumed records (header and alignment included).
     pub consumed_bytes: u64,
     /// Events missing between consecutive records of a producer.
@@ -114,7 +117,7 @@ pub fn consume(
     let mut next_stall = model.stall.map(|s| started + s.every);
     let mut clock = LatencyClock::default();
 
-    loop {
+    let drained_after_stop = loop {
         // Read before draining: once set, the drain below sees every record.
         let done = producers_done.load(Ordering::Acquire);
         let drained = ring.drain(|record| {
@@ -151,7 +154,8 @@ pub fn consume(
         });
         consumed += drained;
         if done {
-            break;
+            // What this last drain read was the ring's backlog.
+            break drained;
         }
         if drained == 0 && model.busy_poll {
             std::hint::spin_loop();
@@ -161,10 +165,11 @@ pub fn consume(
             let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
             let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
         }
-    }
+    };
 
     ConsumerReport {
         consumed: consumed - malformed,
+        drained_after_stop: drained_after_stop.min(consumed - malformed),
         consumed_bytes,
         seq_gaps: state.gaps,
         out_of_order: state.out_of_order,
@@ -323,6 +328,7 @@ mod tests {
         latency.record(1).unwrap();
         let report = ConsumerReport {
             consumed: 0,
+            drained_after_stop: 0,
             consumed_bytes: 0,
             seq_gaps: 0,
             out_of_order: 0,

@@ -119,6 +119,7 @@ mod tests {
         ];
         let consumer = ConsumerReport {
             consumed: 68 - 2 - 5,
+            drained_after_stop: 0,
             consumed_bytes: 0,
             seq_gaps: 7,
             out_of_order: 0,

@@ -75,6 +75,9 @@ pub struct RunResult {
     pub consumed_per_s: f64,
     /// Consumed record bytes per second (each record's header and alignment included).
     pub consumed_bytes_per_s: f64,
+    /// Of `consumed`, the records read after the producers stopped (the
+    /// ring's backlog at the end).
+    pub drained_after_stop: u64,
     /// Highest unconsumed bytes in the ring, sampled after each trigger's batch.
     pub peak_occupancy_bytes: u64,
     /// Events missing between the records the consumer read (sequence
@@ -96,6 +99,20 @@ pub struct RunResult {
     pub arrivals: String,
     /// Target against actual rate over each phase of the arrival shape.
     pub phases: Vec<PhasePacing>,
+}
+
+impl RunResult {
+    /// Events per second the consumer took from the ring while the
+    /// producers ran: what the ring carried, without the backlog read after
+    /// they stopped (which would flatter a consumer that fell behind by up
+    /// to a ringful per run).
+    pub fn consumed_while_producing_per_s(&self) -> f64 {
+        if self.duration_s > 0.0 {
+            self.consumed.saturating_sub(self.drained_after_stop) as f64 / self.duration_s
+        } else {
+            0.0
+        }
+    }
 }
 
 impl Report for RunResult {
@@ -241,6 +258,7 @@ pub(super) fn summarize(config: &RunConfig, stage: &Stage, counters: &Counters, 
         map: config.map,
         consumed_per_s: per_second(stage.consumer.consumed),
         consumed_bytes_per_s: per_second(stage.consumer.consumed_bytes),
+        drained_after_stop: stage.consumer.drained_after_stop,
         peak_occupancy_bytes: counters.peak_occupancy_bytes,
         seq_gaps: stage.consumer.seq_gaps,
         kernel_ns_per_event,

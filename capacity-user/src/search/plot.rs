@@ -106,11 +106,7 @@ fn svg_start(title: &str) -> String {
 /// Events per second a run's consumer took from the ring: what the ring
 /// carried, as opposed to what was offered.
 pub fn consumed_rate(run: &crate::run::RunResult) -> f64 {
-    if run.duration_s > 0.0 {
-        run.consumed as f64 / run.duration_s
-    } else {
-        0.0
-    }
+    run.consumed_while_producing_per_s()
 }
 
 /// The ramp: what the ring carried (consumed events/s) against the target,

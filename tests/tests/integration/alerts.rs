@@ -3,7 +3,7 @@
 //! on series written for the test.
 use std::process::Command;
 
-use capacity_tests::{assert_usage_error, capacity, TempDir};
+use capacity_tests::{assert_usage_error, capacity, quiet_cpu, TempDir};
 
 fn promtool(args: &[&str], dir: &TempDir) -> (bool, String) {
     let out = Command::new("promtool")
@@ -151,6 +151,7 @@ tests:
 
 #[test]
 fn alert_rules_pass_promtool_and_fire_exactly_on_the_test_series() {
+    let _quiet = quiet_cpu();
     let dir = TempDir::new("alerts");
     let rules = alerts(&["--budget", "1M", "--horizon", "1h", "--window", "30m"]);
     std::fs::write(dir.0.join("rules.yml"), &rules).unwrap();
@@ -166,6 +167,7 @@ fn alert_rules_pass_promtool_and_fire_exactly_on_the_test_series() {
 
 #[test]
 fn thresholds_and_the_budget_shape_the_rules() {
+    let _quiet = quiet_cpu();
     let dir = TempDir::new("alerts-shape");
     let rules = alerts(&["--thresholds", "80,90"]);
     std::fs::write(dir.0.join("rules.yml"), &rules).unwrap();
@@ -189,6 +191,7 @@ fn thresholds_and_the_budget_shape_the_rules() {
 
 #[test]
 fn bad_alert_options_are_one_line_and_exit_2() {
+    let _quiet = quiet_cpu();
     assert_usage_error(&capacity(&["alerts", "--thresholds", "90,80"]), "--thresholds must ascend");
     assert_usage_error(&capacity(&["alerts", "--thresholds", "70,85,95,99"]), "--thresholds");
     assert_usage_error(&capacity(&["alerts", "--thresholds", "120"]), "--thresholds");

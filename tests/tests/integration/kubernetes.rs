@@ -8,7 +8,7 @@ use std::{
     process::Command,
 };
 
-use capacity_tests::capacity;
+use capacity_tests::{capacity, quiet_cpu};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
@@ -45,6 +45,7 @@ pub(crate) fn strings(value: &Value) -> Vec<&str> {
 
 #[test]
 fn every_manifest_parses_and_the_kustomization_lists_them() {
+    let _quiet = quiet_cpu();
     let all = manifests();
     for (file, documents) in &all {
         assert!(!documents.is_empty(), "{file} is empty");
@@ -66,6 +67,7 @@ fn every_manifest_parses_and_the_kustomization_lists_them() {
 
 #[test]
 fn the_daemonset_gets_what_watch_needs_and_nothing_more() {
+    let _quiet = quiet_cpu();
     let all = manifests();
     let daemonset = one_of_kind(&all, "DaemonSet");
     let pod = &daemonset["spec"]["template"]["spec"];
@@ -109,6 +111,7 @@ fn the_daemonset_gets_what_watch_needs_and_nothing_more() {
 
 #[test]
 fn the_prometheus_rule_is_capacity_alerts_and_passes_promtool() {
+    let _quiet = quiet_cpu();
     let all = manifests();
     let rule = one_of_kind(&all, "PrometheusRule");
     let out = capacity(&["alerts", "--prometheus-rule"]);
@@ -157,6 +160,7 @@ fn validate(file: &std::path::Path, version: &str) -> (bool, String) {
 
 #[test]
 fn kustomize_renders_and_kubernetes_schemas_accept_it_from_1_29_to_1_34() {
+    let _quiet = quiet_cpu();
     let tools = [("kubectl", "kubectl is missing (it comes with the machine image: /usr/bin/kubectl)")];
     for (tool, missing) in tools {
         let present = Command::new(tool).arg("version").arg("--client").output().is_ok_and(|o| o.status.success());
@@ -213,6 +217,7 @@ fn kustomize_renders_and_kubernetes_schemas_accept_it_from_1_29_to_1_34() {
 /// API defines them (its CRD schema cannot be fetched here).
 #[test]
 fn the_pod_monitor_uses_only_fields_the_operator_defines_and_scrapes_what_watch_serves() {
+    let _quiet = quiet_cpu();
     let all = manifests();
     let monitor = one_of_kind(&all, "PodMonitor");
     assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");

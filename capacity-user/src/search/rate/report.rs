@@ -41,8 +41,8 @@ impl Trial {
     pub fn capacity_measured(&self) -> Option<f64> {
         let run = &self.run;
         match self.failed_by? {
-            Limit::Drops if run.consumed > 0 && run.duration_s > 0.0 => {
-                Some((run.consumed as f64 / run.duration_s).min(run.target_rate))
+            Limit::Drops if run.consumed > run.drained_after_stop && run.duration_s > 0.0 => {
+                Some(run.consumed_while_producing_per_s().min(run.target_rate))
             }
             Limit::Producer if run.actual_rate > 0.0 => {
                 Some((run.actual_rate / PRODUCER_TOLERANCE).min(run.target_rate))

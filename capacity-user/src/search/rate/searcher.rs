@@ -377,7 +377,7 @@ impl Searcher<'_, '_> {
     fn refine(&mut self) -> Step<()> {
         let spec = self.spec;
         loop {
-            let now = estimate(&self.curve(), spec);
+            let now = estimate(&self.curve(), self.spec);
             let at_high = self.current().filter(|t| t.run.target_rate == spec.high).count();
             if now.answer >= spec.high && at_high >= TRIALS_AT_HIGH {
                 return Ok(Ok(()));
@@ -518,7 +518,9 @@ fn interrupted_before_trials(spec: &SearchSpec, workload: &RunConfig, started: I
 fn result(s: Searcher, completed: bool) -> SearchResult {
     let spec = s.spec;
     let interrupted = !completed || s.stop.load(Ordering::Relaxed);
-    let found = estimate(&s.curve(), spec);
+    // The noise only widens what is reported: more trials would not narrow
+    // it, so the search does not wait on it.
+    let found = estimate(&s.curve(), spec).at_least_noise_wide();
     let answer = found.answer;
     let w = &s.workload;
     let current: Vec<Trial> = s.current().cloned().collect();

@@ -8,6 +8,13 @@ use super::{
 };
 use crate::search::pass_curve::PassCurve;
 
+/// The spread holds at least this many trial-to-trial standard deviations
+/// of the host either side of the median: two searches whose hosts moved
+/// by one standard deviation between them, each off by half of one in its
+/// own sampling, then overlap 19 times in 20 (1.96 × √1.5 ≈ 2.4 for both
+/// sides together).
+const NOISE_SIDES: f64 = 1.2;
+
 /// Posterior share at the model's widest curve or largest lapse above which
 /// the host is reported as noisier than the model (the confidence is then
 /// optimistic).
@@ -45,6 +52,24 @@ pub struct Estimate {
     pub noisy_host: bool,
     /// Trial-to-trial variation of the rate a trial can pass at, a fraction.
     pub noise: f64,
+}
+
+impl Estimate {
+    /// The spread made to hold at least [`NOISE_SIDES`] trial-to-trial
+    /// standard deviations of the host (`noise`) either side of the median. The
+    /// posterior is the uncertainty of a search on one host, and narrows
+    /// with every trial; a search a minute later meets a host that has
+    /// moved at least as much as the trials seconds apart did, so where
+    /// its answer may land is never narrower than the noise.
+    pub fn at_least_noise_wide(self) -> Self {
+        if !(self.noise > 0.0) || self.median <= 0.0 {
+            return self;
+        }
+        let side = self.noise * NOISE_SIDES;
+        let (below, above) = (self.median * (-side).exp(), self.median * side.exp());
+        let spread = Spread { min: self.spread.min.min(below), max: self.spread.max.max(above) };
+        Self { spread, ..self }
+    }
 }
 
 /// The answer from a curve fitted to a search's trials: the lower
@@ -100,5 +125,28 @@ pub fn limit(trials: &[Trial], answer: f64, high: f64) -> Limit {
         (0, 0) => Limit::High,
         (d, p) if p > d => Limit::Producer,
         _ => Limit::Drops,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spread_holds_the_noise_either_side_of_the_median_and_no_more() {
+        let e = Estimate {
+            answer: 97.0,
+            spread: Spread { min: 96.0, max: 103.0 },
+            median: 100.0,
+            noisy_host: false,
+            noise: 0.01,
+        };
+        assert_eq!(e.at_least_noise_wide().spread, e.spread, "a noise inside the spread changes nothing");
+        let wide = Estimate { noise: 0.1, ..e }.at_least_noise_wide();
+        let side = 0.1 * NOISE_SIDES;
+        assert_eq!(wide.spread, Spread { min: 100.0 * (-side).exp(), max: 100.0 * side.exp() });
+        assert_eq!((wide.answer, wide.median), (97.0, 100.0));
+        let unknown = Estimate { noise: f64::NAN, ..e }.at_least_noise_wide();
+        assert_eq!(unknown.spread, e.spread);
     }
 }
