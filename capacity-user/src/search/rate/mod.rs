@@ -18,7 +18,7 @@ pub mod searcher;
 pub mod spec;
 pub mod statement;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use report::{SearchResult, Trial};
 pub use searcher::search_with;

@@ -520,7 +520,7 @@ fn result(s: Searcher, completed: bool) -> SearchResult {
     let interrupted = !completed || s.stop.load(Ordering::Relaxed);
     // The noise only widens what is reported: more trials would not narrow
     // it, so the search does not wait on it.
-    let found = estimate(&s.curve(), spec).at_least_noise_wide();
+    let found = estimate(&s.curve(), spec).at_least_noise_wide(spec);
     let answer = found.answer;
     let w = &s.workload;
     let current: Vec<Trial> = s.current().cloned().collect();

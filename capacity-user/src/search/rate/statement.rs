@@ -61,12 +61,13 @@ impl Estimate {
     /// with every trial; a search a minute later meets a host that has
     /// moved at least as much as the trials seconds apart did, so where
     /// its answer may land is never narrower than the noise.
-    pub fn at_least_noise_wide(self) -> Self {
+    pub fn at_least_noise_wide(self, spec: &SearchSpec) -> Self {
         if !(self.noise > 0.0) || self.median <= 0.0 {
             return self;
         }
         let side = self.noise * NOISE_SIDES;
-        let (below, above) = (self.median * (-side).exp(), self.median * side.exp());
+        let below = (self.median * (-side).exp() / spec.precision).floor() * spec.precision;
+        let above = ((self.median * side.exp() / spec.precision).ceil() * spec.precision).min(spec.high);
         let spread = Spread { min: self.spread.min.min(below), max: self.spread.max.max(above) };
         Self { spread, ..self }
     }
@@ -134,6 +135,7 @@ mod tests {
 
     #[test]
     fn the_spread_holds_the_noise_either_side_of_the_median_and_no_more() {
+        let spec = SearchSpec { precision: 1.0, high: 200.0, ..crate::search::rate::tests::spec() };
         let e = Estimate {
             answer: 97.0,
             spread: Spread { min: 96.0, max: 103.0 },
@@ -141,12 +143,16 @@ mod tests {
             noisy_host: false,
             noise: 0.01,
         };
-        assert_eq!(e.at_least_noise_wide().spread, e.spread, "a noise inside the spread changes nothing");
-        let wide = Estimate { noise: 0.1, ..e }.at_least_noise_wide();
+        assert_eq!(e.at_least_noise_wide(&spec).spread, e.spread, "a noise inside the spread changes nothing");
+        let wide = Estimate { noise: 0.1, ..e }.at_least_noise_wide(&spec);
         let side = 0.1 * NOISE_SIDES;
-        assert_eq!(wide.spread, Spread { min: 100.0 * (-side).exp(), max: 100.0 * side.exp() });
+        let expected = Spread { min: (100.0 * (-side).exp()).floor(), max: (100.0 * side.exp()).ceil() };
+        assert_eq!(wide.spread, expected);
         assert_eq!((wide.answer, wide.median), (97.0, 100.0));
-        let unknown = Estimate { noise: f64::NAN, ..e }.at_least_noise_wide();
+        let unknown = Estimate { noise: f64::NAN, ..e }.at_least_noise_wide(&spec);
         assert_eq!(unknown.spread, e.spread);
+        // Never above `high`: at the top of the range the answer is `high` itself.
+        let capped = SearchSpec { high: 105.0, ..spec };
+        assert_eq!(Estimate { noise: 0.1, ..e }.at_least_noise_wide(&capped).spread.max, 105.0);
     }
 }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{run::RunConfig, search::pass_curve::PassCurve};
 
-fn spec() -> SearchSpec {
+pub(crate) fn spec() -> SearchSpec {
     SearchSpec {
         low: 1000.0,
         high: 10e6,
