@@ -7,7 +7,9 @@
 //! spreads overlapping, no spread reaching `--high` unless the answer is
 //! `--high`, each within its 90 s budget (60 s where it gets there). It is
 //! reported, not gated: the figures depend on what else the host runs, so
-//! the host's load is printed too.
+//! the host's load is printed too. After each case, three two-second
+//! `capacity load` trials at 1.06 × the median answer check that the
+//! answers sit at the knee: at least one of them must fail.
 use std::{process::Command, time::Instant};
 
 use anyhow::{bail, Context, Result};
@@ -36,6 +38,20 @@ const CASES: &[(&str, &[&str])] = &[
 /// Answers this close (max/min) and searches this short meet the goal.
 const GOAL_RATIO: f64 = 1.05;
 const GOAL_SECONDS: f64 = 90.0;
+/// The knee check: trials this far above the median answer, this many,
+/// this long; at least one must fail, or the answers sit below the knee.
+const KNEE_FACTOR: f64 = 1.06;
+const KNEE_TRIALS: usize = 3;
+const KNEE_SECONDS: &str = "2";
+/// `search` options that are not the workload's (`load` refuses them).
+const SEARCH_ONLY: &[&str] = &[
+    "--low", "--high", "--precision", "--max-drop-rate", "--step-duration", "--pass-probability", "--confidence",
+    "--max-trials", "--time-budget",
+];
+/// The drop rate a trial may have and still pass (`search`'s default).
+const MAX_DROP_RATE: f64 = 0.001;
+/// A trial whose producers reach less than this share of its rate failed.
+const PRODUCER_TOLERANCE: f64 = 0.97;
 
 #[derive(Debug, Args)]
 pub struct SearchBenchArgs {
@@ -69,6 +85,59 @@ struct Case {
     name: String,
     search: Vec<String>,
     answers: Vec<Answer>,
+    knee: Option<Knee>,
+}
+
+/// Fixed-rate trials just above the answers: is the answer at the knee?
+struct Knee {
+    rate: f64,
+    failed: usize,
+    trials: usize,
+}
+
+/// The workload options of a search's arguments, for `capacity load`.
+fn workload_options(search: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = search.iter();
+    while let Some(arg) = args.next() {
+        let name = arg.split('=').next().unwrap_or(arg);
+        if SEARCH_ONLY.contains(&name) {
+            if !arg.contains('=') {
+                args.next();
+            }
+        } else if arg != "--keep-batch" {
+            out.push(arg.clone());
+        }
+    }
+    out
+}
+
+/// Three two-second trials of the case's workload (at the batch the
+/// searches used) at 1.06 × their median answer.
+fn knee_check(capacity: &std::path::Path, case: &Case) -> Result<Knee> {
+    let mut answers: Vec<f64> = case.answers.iter().map(|a| a.rate).collect();
+    answers.sort_by(f64::total_cmp);
+    let rate = (answers[answers.len() / 2] * KNEE_FACTOR).round();
+    let mut workload = workload_options(&case.search);
+    if !workload.iter().any(|a| a == "--batch" || a.starts_with("--batch=")) {
+        workload.extend(["--batch".to_string(), case.answers[0].batch.to_string()]);
+    }
+    let mut failed = 0;
+    for i in 1..=KNEE_TRIALS {
+        step(&format!("{} knee {i}/{KNEE_TRIALS}: capacity load --rate {rate} {}", case.name, workload.join(" ")));
+        let lock = tests_lock()?;
+        let out = json_output(
+            Command::new(capacity)
+                .args(["load", "--json", "--duration", KNEE_SECONDS, "--rate", &rate.to_string()])
+                .args(&workload),
+        )?;
+        drop(lock);
+        let short = field(&out, "actual_rate")? < rate * PRODUCER_TOLERANCE;
+        if field(&out, "drop_rate")? > MAX_DROP_RATE || short {
+            failed += 1;
+        }
+    }
+    Ok(Knee { rate, failed, trials: KNEE_TRIALS })
 }
 
 impl Case {
@@ -120,14 +189,7 @@ pub fn run(args: &SearchBenchArgs) -> Result<()> {
         let mut answers = Vec::new();
         for run in 1..=args.runs {
             step(&format!("{name} {run}/{}: capacity search {}", args.runs, search.join(" ")));
-            // The integration tests' lock: a search that shares the kernel and
-            // the CPUs with a test measures neither.
-            let lock = std::fs::File::options()
-                .create(true)
-                .append(true)
-                .open(std::env::temp_dir().join("capacity-tests.lock"))
-                .context("opening the kernel tests' lock file")?;
-            lock.lock().context("waiting for the kernel tests' lock")?;
+            let lock = tests_lock()?;
             let started = Instant::now();
             let out = json_output(Command::new(&capacity).args(["search", "--json"]).args(&search))?;
             let seconds = started.elapsed().as_secs_f64();
@@ -144,7 +206,12 @@ pub fn run(args: &SearchBenchArgs) -> Result<()> {
                 seconds,
             });
         }
-        done.push(Case { name, search, answers });
+        let mut case = Case { name, search, answers, knee: None };
+        // At `high` there is no knee to be above.
+        if case.answers.iter().all(|a| a.limited_by != "high") {
+            case.knee = Some(knee_check(&capacity, &case)?);
+        }
+        done.push(case);
     }
     let load_after = load_average()?;
     if args.json {
@@ -177,6 +244,9 @@ pub fn run(args: &SearchBenchArgs) -> Result<()> {
                     "below_high": c.below_high(),
                     "slowest_seconds": c.slowest(),
                     "goal_met": c.met(),
+                    "knee_check": c.knee.as_ref().map(|k| json!({
+                        "rate": k.rate, "trials": k.trials, "failed": k.failed, "at_the_knee": k.failed > 0,
+                    })),
                 })
             })
             .collect();
@@ -210,9 +280,30 @@ pub fn run(args: &SearchBenchArgs) -> Result<()> {
             c.slowest(),
             if c.met() { "met" } else { "not met" }
         );
+        if let Some(k) = &c.knee {
+            println!(
+                "knee: {} of {} {KNEE_SECONDS}-s trials at {KNEE_FACTOR} x the median answer ({}) failed; at the knee (at least one): {}",
+                k.failed,
+                k.trials,
+                format_rate(k.rate),
+                if k.failed > 0 { "yes" } else { "no" }
+            );
+        }
     }
     println!("load average (1, 5, 15 min) before: {load_before}; after: {load_after}");
     Ok(())
+}
+
+/// The integration tests' lock, held while a run measures: a search that
+/// shares the kernel and the CPUs with a test measures neither.
+fn tests_lock() -> Result<std::fs::File> {
+    let lock = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(std::env::temp_dir().join("capacity-tests.lock"))
+        .context("opening the kernel tests' lock file")?;
+    lock.lock().context("waiting for the kernel tests' lock")?;
+    Ok(lock)
 }
 
 /// The host's load average, as `uptime` shows it: the bench's figures
@@ -220,4 +311,19 @@ pub fn run(args: &SearchBenchArgs) -> Result<()> {
 fn load_average() -> Result<String> {
     let text = std::fs::read_to_string("/proc/loadavg").context("reading /proc/loadavg")?;
     Ok(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_only_options_are_left_out_of_the_workload() {
+        let args: Vec<String> =
+            ["--event-size", "64", "--step-duration", "2s", "--batch", "8", "--high=5M", "--keep-batch", "--busy-poll"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        assert_eq!(workload_options(&args), ["--event-size", "64", "--batch", "8", "--busy-poll"]);
+    }
 }
