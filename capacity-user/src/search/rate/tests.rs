@@ -16,7 +16,7 @@ use crate::{run::RunConfig, search::pass_curve::PassCurve};
 pub(crate) fn spec() -> SearchSpec {
     SearchSpec {
         low: 1000.0,
-        high: 10e6,
+        high: 100e6,
         precision: 1000.0,
         max_drop_rate: 0.001,
         step_duration: None,
@@ -353,7 +353,7 @@ fn candidates_lie_on_a_one_percent_ladder_within_the_range() {
     let (a, b) = (candidate(800_000.0, &s), candidate(808_100.0, &s));
     assert!((b / a - 1.01).abs() < 0.003, "{a} {b}");
     assert_eq!(candidate(1.0, &s), 1000.0);
-    assert_eq!(candidate(1e9, &s), 10e6);
+    assert_eq!(candidate(1e9, &s), 100e6);
 }
 
 #[test]
