@@ -28,7 +28,14 @@ pub fn check_privileges(what: &str) -> anyhow::Result<()> {
     if has(Capability::CAP_SYS_ADMIN) || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON)) {
         return Ok(());
     }
-    anyhow::bail!("{what} needs root or CAP_BPF+CAP_PERFMON to create BPF maps and programs: run it with sudo")
+    let fix = match container() {
+        Some(runtime) => format!(
+            "this runs in a container ({runtime}): add BPF and PERFMON to its capabilities \
+             (Kubernetes: securityContext.capabilities.add; podman, docker: --cap-add=BPF,PERFMON)"
+        ),
+        None => "run it with sudo".into(),
+    };
+    anyhow::bail!("{what} needs root or CAP_BPF+CAP_PERFMON to create BPF maps and programs: {fix}")
 }
 
 /// CAP_SYS_ADMIN (root): opening other processes' maps and programs by id.
@@ -36,9 +43,40 @@ pub fn check_admin(what: &str) -> anyhow::Result<()> {
     if caps::has_cap(None, caps::CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false) {
         return Ok(());
     }
-    anyhow::bail!(
-        "{what} needs root (CAP_SYS_ADMIN) to open the maps and programs of other processes by id: run it with sudo"
-    )
+    anyhow::bail!("{}", admin_advice(what, container()))
+}
+
+/// Why `what` needs CAP_SYS_ADMIN and how to grant it: sudo on a host; in a
+/// container, where root without the capability is the usual case, the
+/// capability in the pod's securityContext or the runtime's flags.
+fn admin_advice(what: &str, container: Option<&str>) -> String {
+    let fix = match container {
+        Some(runtime) => format!(
+            "this runs in a container ({runtime}): add SYS_ADMIN to its capabilities \
+             (Kubernetes: securityContext.capabilities.add, as deploy/kubernetes/daemonset.yaml does; \
+             podman, docker: --cap-add=SYS_ADMIN)"
+        ),
+        None => "run it with sudo".into(),
+    };
+    format!("{what} needs root (CAP_SYS_ADMIN) to open the maps and programs of other processes by id: {fix}")
+}
+
+/// The container runtime this process runs under, if any, from the marks
+/// runtimes leave: Kubernetes sets KUBERNETES_SERVICE_HOST in every pod,
+/// podman sets `container` and writes /run/.containerenv, docker writes
+/// /.dockerenv. (/proc/1 cannot tell: with hostPID it is the host's init.)
+fn container() -> Option<&'static str> {
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        Some("a Kubernetes pod")
+    } else if Path::new("/run/.containerenv").exists() || std::env::var("container").is_ok_and(|c| c == "podman") {
+        Some("podman")
+    } else if Path::new("/.dockerenv").exists() {
+        Some("docker")
+    } else if std::env::var_os("container").is_some() {
+        Some("a container")
+    } else {
+        None
+    }
 }
 
 pub fn check_kernel(running: KernelVersion) -> anyhow::Result<()> {
@@ -106,6 +144,18 @@ mod tests {
         assert!(err.contains("5.4.0 is too old"), "{err}");
         assert!(err.contains("5.17"), "{err}");
         assert!(check_kernel(KernelVersion::new(6, 1, 0)).is_ok());
+    }
+
+    #[test]
+    fn the_missing_capability_is_named_where_it_is_granted() {
+        let host = admin_advice("capacity watch", None);
+        assert!(
+            host.ends_with("CAP_SYS_ADMIN) to open the maps and programs of other processes by id: run it with sudo")
+        );
+        let pod = admin_advice("capacity watch", Some("a Kubernetes pod"));
+        assert!(!pod.contains("sudo"), "{pod}");
+        assert!(pod.contains("(a Kubernetes pod): add SYS_ADMIN to its capabilities"), "{pod}");
+        assert!(pod.contains("securityContext.capabilities.add"), "{pod}");
     }
 
     #[test]

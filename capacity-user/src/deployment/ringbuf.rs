@@ -6,7 +6,7 @@ use std::{io, os::fd::BorrowedFd, sync::atomic::Ordering};
 
 use crate::sys::{
     page_size,
-    ring_records::{BUSY_BIT, DISCARD_BIT},
+    ring_records::{RingData, Stopped, Walked},
     Access, Mapping,
 };
 
@@ -33,25 +33,11 @@ pub fn backlog(fd: BorrowedFd<'_>, size: u64) -> io::Result<Backlog> {
     Ok(Backlog::of(positions.consumer, positions.producer, size))
 }
 
-/// Bytes one record of `len` payload bytes takes in the ring, as the kernel
-/// rounds it: header plus payload, up to a multiple of 8.
-pub fn record_span(len: u32) -> u64 {
-    capacity_common::record_bytes(u64::from(len))
-}
-
 /// One sample of a ring's positions: both only grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Positions {
     pub consumer: u64,
     pub producer: u64,
-}
-
-/// Records found between two producer positions by walking their headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Walked {
-    pub records: u64,
-    /// The largest record (header included) among them.
-    pub largest_bytes: u64,
 }
 
 /// A live ring mapped read-only and kept mapped: the consumer page, the
@@ -105,9 +91,10 @@ impl RingView {
         Positions { consumer, producer }
     }
 
-    /// Walks the record headers from position `from` up to `to` (both
-    /// producer positions seen earlier). None when it cannot be done
-    /// safely: no data pages, more than a ring's worth between them, a
+    /// Counts the records from position `from` up to `to` (both producer
+    /// positions seen earlier) by their headers, with the walker the
+    /// consumer uses ([`RingData::count_reserved`]). None when it cannot be
+    /// done safely: no data pages, more than a ring's worth between them, a
     /// header that makes no sense, or the producer overwrote the span while
     /// it was read (checked after reading: a header at position p is intact
     /// while the producer has not passed p + size).
@@ -115,22 +102,13 @@ impl RingView {
         if !self.data || to < from || to - from > self.size {
             return None;
         }
-        let mask = self.size - 1;
-        let mut walked = Walked::default();
-        let mut pos = from;
-        while pos < to {
-            let offset = 2 * self.page + (pos & mask) as usize;
-            // Headers are 8-byte aligned u32s the kernel writes.
-            let len = self.mapping.atomic_u32(offset).load(Ordering::Acquire);
-            let span = record_span(len & !(BUSY_BIT | DISCARD_BIT));
-            if span > self.size {
-                return None;
-            }
-            walked.records += 1;
-            walked.largest_bytes = walked.largest_bytes.max(span);
-            pos += span;
-        }
-        (pos == to && self.positions().producer <= from + self.size).then_some(walked)
+        // SAFETY: with `data`, the mapping holds the two position pages and
+        // then the `size` data pages mapped twice (`open`), page-aligned; the
+        // RingData lives only in this call, while `self` owns the mapping.
+        let ring = unsafe { RingData::new(self.mapping.as_ptr().add(2 * self.page), self.size) };
+        let walked = ring.count_reserved(from, to);
+        let whole = walked.stopped == Stopped::End && walked.pos == to;
+        (whole && self.positions().producer <= from + self.size).then_some(walked)
     }
 }
 
@@ -144,12 +122,5 @@ mod tests {
         assert_eq!(b.pending_bytes, 1120);
         assert!((b.fill - 1120.0 / 4096.0).abs() < 1e-12);
         assert_eq!(Backlog::of(100, 100, 4096).pending_bytes, 0);
-    }
-
-    #[test]
-    fn records_take_header_and_payload_rounded_to_8() {
-        assert_eq!(record_span(56), 64);
-        assert_eq!(record_span(100), 112);
-        assert_eq!(record_span(0), 8);
     }
 }

@@ -1,7 +1,8 @@
 //! `capacity alerts`: Prometheus alerting rules over the metrics `capacity
 //! watch` exports (names in `super::metrics`): map pressure levels, maps
 //! forecast to fill within a horizon, ring fill, a ring's high-water mark
-//! near full, recursion misses rising, and total map memory over a budget.
+//! near full, recursion misses rising, total map memory over a budget, and
+//! an exporter whose samples fail (which blinds every other rule).
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::Serialize;
@@ -208,6 +209,18 @@ pub fn rules(options: &AlertOptions) -> RuleFile {
         ),
     ));
     rules.push(rule(
+        "CapacitySamplingFails".into(),
+        format!("{} == 0", names::SAMPLE_SUCCESS),
+        "5m",
+        "warning",
+        &[],
+        "capacity on {{ $labels.instance }} cannot read the host's BPF maps and programs".into(),
+        format!(
+            "Every sample of capacity watch has failed for 5m ({} 0), so no other capacity alert can fire for this host. Its /healthz says why; a missing CAP_SYS_ADMIN is the usual cause.",
+            names::SAMPLE_SUCCESS
+        ),
+    ));
+    rules.push(rule(
         "BpfProgRecursionMissesRising".into(),
         format!("increase({}[10m]) > 0", names::PROG_RECURSION_MISSES),
         "0m",
@@ -302,6 +315,13 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("--ring-margin"));
+    }
+
+    #[test]
+    fn failing_samples_alert() {
+        let file = rules(&AlertOptions::default());
+        let rule = file.groups[0].rules.iter().find(|r| r.alert == "CapacitySamplingFails").unwrap();
+        assert_eq!((rule.expr.as_str(), rule.for_.as_str()), ("capacity_sample_success == 0", "5m"));
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Series {
             Some(last) if self.walked => match view.walk(last.producer, positions.producer) {
                 Some(walked) => {
                     self.largest_record_bytes = self.largest_record_bytes.max(walked.largest_bytes);
-                    last.records + walked.records
+                    last.records + walked.reserved()
                 }
                 None => {
                     self.walked = false;

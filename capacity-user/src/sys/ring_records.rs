@@ -3,9 +3,11 @@
 //! discard bits, page offset) before each record, records 8-byte aligned,
 //! and the data pages mapped twice in a row so a record that wraps reads as
 //! one piece. A pure function of the mapped memory and the positions: it
-//! neither reads nor stores the producer or consumer position, so the
-//! consumer here and a passive observer of another program's ring can both
-//! use it.
+//! neither reads nor stores the producer or consumer position. One loop
+//! serves both readers: the consumer here ([`RingData::walk`], which stops
+//! at a record still being written) and a passive observer of another
+//! program's ring ([`RingData::count_reserved`], which counts every record
+//! the producer position has passed, busy or discarded ones too).
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// BPF_RINGBUF_BUSY_BIT: the record is reserved, not yet committed.
@@ -49,10 +51,33 @@ pub struct Walked {
     /// what the consumer position may be set to.
     pub pos: u64,
     pub stopped: Stopped,
-    /// Records taken by the visitor.
+    /// Committed records: taken by the visitor, or counted.
     pub records: u64,
     /// Discarded records skipped.
     pub discarded: u64,
+    /// Records still being written that were passed over (counting only:
+    /// the consumer stops at the first).
+    pub busy: u64,
+    /// The largest record passed over, header included.
+    pub largest_bytes: u64,
+}
+
+impl Walked {
+    /// Every record passed over, as the producer reserved them.
+    pub fn reserved(&self) -> u64 {
+        self.records + self.discarded + self.busy
+    }
+}
+
+/// What a walk does at each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The consumer's: hand committed records to the visitor, skip
+    /// discarded ones, stop at a busy one.
+    Consume,
+    /// An observer's: count every record by its header alone, busy ones
+    /// too (a reserved record's length is set at reserve), reading no data.
+    CountReserved,
 }
 
 /// The data area of one ring: `2 * size` readable bytes, the second half
@@ -98,9 +123,32 @@ impl RingData {
         from: u64,
         to: u64,
         intact: impl Fn(u64) -> bool,
+        visit: impl FnMut(u64, &[u8]) -> Step,
+    ) -> Walked {
+        self.walk_as(Mode::Consume, from, to, intact, visit)
+    }
+
+    /// Counts the records between `from` and `to` (a record that starts
+    /// before `to` is counted whole) by their headers: committed, discarded
+    /// and busy ones, each as the producer reserved it. For an observer of a
+    /// ring it does not consume: `from` must be a record boundary (a
+    /// producer position seen earlier), and since the producer may reuse
+    /// the span meanwhile, the caller checks afterwards that it did not
+    /// (the walk trusts each header; a torn one shows as `Corrupt` at worst).
+    pub fn count_reserved(&self, from: u64, to: u64) -> Walked {
+        self.walk_as(Mode::CountReserved, from, to, |_| true, |_, _| Step::Next)
+    }
+
+    fn walk_as(
+        &self,
+        mode: Mode,
+        from: u64,
+        to: u64,
+        intact: impl Fn(u64) -> bool,
         mut visit: impl FnMut(u64, &[u8]) -> Step,
     ) -> Walked {
-        let mut walked = Walked { pos: from, stopped: Stopped::End, records: 0, discarded: 0 };
+        let mut walked =
+            Walked { pos: from, stopped: Stopped::End, records: 0, discarded: 0, busy: 0, largest_bytes: 0 };
         let mask = self.size - 1;
         while walked.pos < to {
             let pos = walked.pos;
@@ -108,14 +156,17 @@ impl RingData {
             let at = unsafe { self.base.add((pos & mask) as usize) };
             // Acquire pairs with the kernel's release of the header at commit
             // (smp_store_release in bpf_ringbuf_commit): the data is then visible.
+            // SAFETY: in bounds (above), 4-byte aligned, and read atomically
+            // because the kernel writes it concurrently.
             let len_word = unsafe { &*at.cast::<AtomicU32>() }.load(Ordering::Acquire);
             let len = u64::from(len_word & !(BUSY_BIT | DISCARD_BIT));
-            let trusted = len_word & BUSY_BIT == 0 && len + HEADER <= self.size && len_word & DISCARD_BIT == 0;
+            let (busy, discarded) = (len_word & BUSY_BIT != 0, len_word & DISCARD_BIT != 0);
+            let trusted = !busy && len + HEADER <= self.size && !discarded;
             if !trusted && !intact(pos) {
                 walked.stopped = Stopped::Overwritten;
                 return walked;
             }
-            if len_word & BUSY_BIT != 0 {
+            if busy && mode == Mode::Consume {
                 walked.stopped = Stopped::Busy;
                 return walked;
             }
@@ -123,22 +174,26 @@ impl RingData {
                 walked.stopped = Stopped::Corrupt;
                 return walked;
             }
-            let next = pos + (len + HEADER).next_multiple_of(8);
-            if len_word & DISCARD_BIT != 0 {
+            let span = capacity_common::record_bytes(len);
+            if busy {
+                walked.busy += 1;
+            } else if discarded {
                 walked.discarded += 1;
-                walked.pos = next;
-                continue;
+            } else {
+                if mode == Mode::Consume {
+                    // SAFETY: the data follows the header and ends within the
+                    // second copy of the pages; the kernel does not touch a
+                    // committed record until the consumer position passes it.
+                    let data = unsafe { std::slice::from_raw_parts(at.add(HEADER as usize), len as usize) };
+                    if visit(pos, data) == Step::Stop {
+                        walked.stopped = Stopped::Visitor;
+                        return walked;
+                    }
+                }
+                walked.records += 1;
             }
-            // SAFETY: the data follows the header and ends within the second
-            // copy of the pages; the kernel does not touch a committed record
-            // until the consumer position passes it.
-            let data = unsafe { std::slice::from_raw_parts(at.add(HEADER as usize), len as usize) };
-            if visit(pos, data) == Step::Stop {
-                walked.stopped = Stopped::Visitor;
-                return walked;
-            }
-            walked.records += 1;
-            walked.pos = next;
+            walked.largest_bytes = walked.largest_bytes.max(span);
+            walked.pos = pos + span;
         }
         walked
     }
@@ -213,7 +268,10 @@ pub(crate) mod tests {
         let (seen, walked) = collect(&ring, 0, ring.produced);
         assert_eq!((a, b, c), (0, 24, 56), "8-byte header, 8-byte aligned");
         assert_eq!(seen, vec![(0, vec![1; 16]), (24, vec![2; 21]), (56, vec![3; 1])]);
-        assert_eq!(walked, Walked { pos: 72, stopped: Stopped::End, records: 3, discarded: 0 });
+        assert_eq!(
+            walked,
+            Walked { pos: 72, stopped: Stopped::End, records: 3, discarded: 0, busy: 0, largest_bytes: 32 }
+        );
     }
 
     /// Overwrite mode: a header that is not plainly a committed record
@@ -237,10 +295,11 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(seen, vec![0]);
-        assert_eq!(walked, Walked { pos: torn, stopped: Stopped::Overwritten, records: 1, discarded: 0 });
+        assert_eq!(walked.pos, torn);
+        assert_eq!((walked.stopped, walked.records, walked.discarded), (Stopped::Overwritten, 1, 0));
         // Intact, the same header is a discard as before.
         let walked = ring.data().walk_intact(0, ring.produced, |_| true, |_, _| Step::Next);
-        assert_eq!(walked, Walked { pos: ring.produced, stopped: Stopped::End, records: 2, discarded: 1 });
+        assert_eq!((walked.pos, walked.stopped, walked.records, walked.discarded), (ring.produced, Stopped::End, 2, 1));
     }
 
     #[test]
@@ -251,7 +310,10 @@ pub(crate) mod tests {
         ring.push(&[3; 40], DISCARD_BIT);
         let (seen, walked) = collect(&ring, 0, ring.produced);
         assert_eq!(seen, vec![(24, vec![2; 16])]);
-        assert_eq!(walked, Walked { pos: 24 + 24 + 48, stopped: Stopped::End, records: 1, discarded: 2 });
+        assert_eq!(
+            walked,
+            Walked { pos: 24 + 24 + 48, stopped: Stopped::End, records: 1, discarded: 2, busy: 0, largest_bytes: 48 }
+        );
     }
 
     #[test]
@@ -262,7 +324,10 @@ pub(crate) mod tests {
         ring.push(&[3; 16], 0); // Committed, but behind a busy one.
         let (seen, walked) = collect(&ring, 0, ring.produced);
         assert_eq!(seen.len(), 1);
-        assert_eq!(walked, Walked { pos: busy, stopped: Stopped::Busy, records: 1, discarded: 0 });
+        assert_eq!(
+            walked,
+            Walked { pos: busy, stopped: Stopped::Busy, records: 1, discarded: 0, busy: 0, largest_bytes: 24 }
+        );
     }
 
     #[test]
@@ -296,7 +361,10 @@ pub(crate) mod tests {
         ring.push(&[1; 16], 0);
         ring.push(&[2; 16], 0);
         let walked = ring.data().walk(0, ring.produced, |pos, _| if pos == 24 { Step::Stop } else { Step::Next });
-        assert_eq!(walked, Walked { pos: 24, stopped: Stopped::Visitor, records: 1, discarded: 0 });
+        assert_eq!(
+            walked,
+            Walked { pos: 24, stopped: Stopped::Visitor, records: 1, discarded: 0, busy: 0, largest_bytes: 24 }
+        );
     }
 
     #[test]
@@ -310,6 +378,35 @@ pub(crate) mod tests {
         }
         let (seen, walked) = collect(&ring, 0, ring.produced);
         assert_eq!(seen.len(), 1);
-        assert_eq!(walked, Walked { pos: 24, stopped: Stopped::Corrupt, records: 1, discarded: 0 });
+        assert_eq!(
+            walked,
+            Walked { pos: 24, stopped: Stopped::Corrupt, records: 1, discarded: 0, busy: 0, largest_bytes: 24 }
+        );
+    }
+
+    /// The observer's count: every reserved record, busy and discarded ones
+    /// included, by its header alone; a busy record does not stop it.
+    #[test]
+    fn counting_passes_busy_and_discarded_records() {
+        let mut ring = TestRing::new(4096, 0);
+        ring.push(&[1; 16], 0);
+        ring.push(&[2; 40], BUSY_BIT);
+        ring.push(&[3; 16], DISCARD_BIT);
+        ring.push(&[4; 8], 0);
+        let walked = ring.data().count_reserved(0, ring.produced);
+        assert_eq!(
+            walked,
+            Walked { pos: ring.produced, stopped: Stopped::End, records: 2, discarded: 1, busy: 1, largest_bytes: 48 }
+        );
+        assert_eq!(walked.reserved(), 4);
+        // The consumer stops at the busy one.
+        assert_eq!(ring.data().walk(0, ring.produced, |_, _| Step::Next).stopped, Stopped::Busy);
+        // Across the wrap, from a producer position many laps in.
+        let start = 3 * 4096 + 4096 - 8;
+        let mut ring = TestRing::new(4096, start);
+        ring.push(&[5; 100], BUSY_BIT);
+        ring.push(&[6; 8], 0);
+        let walked = ring.data().count_reserved(start, ring.produced);
+        assert_eq!((walked.pos, walked.reserved(), walked.largest_bytes), (ring.produced, 2, 112));
     }
 }

@@ -68,6 +68,11 @@ tests:
         values: '0x9 3x10'
       - series: 'capacity_prog_recursion_misses_total{id="10",name="quiet",type="tracepoint",owner="agent",instance="n1",job="capacity"}'
         values: '5x20'
+      # n3's exporter lacks its privileges from 4m on; n1's samples succeed.
+      - series: 'capacity_sample_success{instance="n3",job="capacity"}'
+        values: '1x3 0x17'
+      - series: 'capacity_sample_success{instance="n1",job="capacity"}'
+        values: '1x20'
       # n1: 1.2 MB of maps, over a 1 MiB budget; n2: 0.5 MB.
       - series: 'capacity_map_memory_bytes{id="1",name="warm",type="hash",owner="agent",instance="n1",job="capacity"}'
         values: '600000x20'
@@ -140,6 +145,17 @@ tests:
       - eval_time: 20m
         alertname: BpfProgRecursionMissesRising
         exp_alerts: []
+      # Failing since 4m: not yet at 8m (it must hold 5m), firing at 9m.
+      - eval_time: 8m
+        alertname: CapacitySamplingFails
+        exp_alerts: []
+      - eval_time: 9m
+        alertname: CapacitySamplingFails
+        exp_alerts:
+          - exp_labels: {instance: n3, job: capacity, severity: warning}
+            exp_annotations:
+              summary: capacity on n3 cannot read the host's BPF maps and programs
+              description: "Every sample of capacity watch has failed for 5m (capacity_sample_success 0), so no other capacity alert can fire for this host. Its /healthz says why; a missing CAP_SYS_ADMIN is the usual cause."
       - eval_time: 15m
         alertname: BpfMapMemoryOverBudget
         exp_alerts:
@@ -157,8 +173,9 @@ fn alert_rules_pass_promtool_and_fire_exactly_on_the_test_series() {
     std::fs::write(dir.0.join("rules.yml"), &rules).unwrap();
     let (ok, text) = promtool(&["check", "rules", "rules.yml"], &dir);
     assert!(ok, "promtool check rules failed:\n{text}\n{rules}");
-    // Three map levels, the forecast, three ring levels, the ring's high-water mark, recursion misses, the budget.
-    assert!(text.contains("SUCCESS: 10 rules found"), "{text}");
+    // Three map levels, the forecast, three ring levels, the ring's high-water mark, failing samples,
+    // recursion misses, the budget.
+    assert!(text.contains("SUCCESS: 11 rules found"), "{text}");
     std::fs::write(dir.0.join("tests.yml"), RULE_TESTS).unwrap();
     let (ok, text) = promtool(&["test", "rules", "tests.yml"], &dir);
     assert!(ok, "promtool test rules failed:\n{text}");
@@ -173,8 +190,9 @@ fn thresholds_and_the_budget_shape_the_rules() {
     std::fs::write(dir.0.join("rules.yml"), &rules).unwrap();
     let (ok, text) = promtool(&["check", "rules", "rules.yml"], &dir);
     assert!(ok, "{text}");
-    // Two map levels, the forecast, two ring levels, the ring's high-water mark, recursion misses; no budget rule.
-    assert!(text.contains("SUCCESS: 7 rules found"), "{text}");
+    // Two map levels, the forecast, two ring levels, the ring's high-water mark, failing samples, recursion
+    // misses; no budget rule.
+    assert!(text.contains("SUCCESS: 8 rules found"), "{text}");
     assert!(rules.contains("((capacity_map_pressure_ratio{type!=\"ringbuf\"}) >= 0.8) < 0.9"), "{rules}");
     assert!(rules.contains("capacity_map_exhaustion_seconds < 86400"), "default horizon 24h: {rules}");
     assert!(!rules.contains("BpfMapMemoryOverBudget"), "{rules}");
@@ -184,7 +202,7 @@ fn thresholds_and_the_budget_shape_the_rules() {
     assert!(object.starts_with("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\n"), "{object}");
     let json = capacity(&["alerts", "--thresholds", "80,90", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
-    assert_eq!(json["groups"][0]["rules"].as_array().unwrap().len(), 7);
+    assert_eq!(json["groups"][0]["rules"].as_array().unwrap().len(), 8);
     assert!(alerts(&["--ring-margin", "0.8"])
         .contains("capacity_ringbuf_pending_bytes_max / capacity_ringbuf_size_bytes >= 0.8"));
 }

@@ -318,6 +318,14 @@ fn the_image_runs_as_the_daemonset_says_and_needs_each_capability_it_gets() {
             let failures: Vec<&str> = logs.lines().filter(|l| l.contains("sample failed")).collect();
             assert_eq!(failures.len(), 1, "one line for a failure that repeats:\n{logs}");
             assert!(failures[0].contains("CAP_SYS_ADMIN"), "{}", failures[0]);
+            // In a pod, sudo is no fix: the line names where the capability is granted.
+            assert!(
+                failures[0].contains("this runs in a container (podman): add SYS_ADMIN to its capabilities")
+                    && failures[0].contains("securityContext.capabilities.add")
+                    && !failures[0].contains("sudo"),
+                "{}",
+                failures[0]
+            );
             let reason = failures[0].split("sample failed: ").nth(1).unwrap();
             let (status, body) = get(port, &spec.readiness_path).unwrap();
             assert_eq!(status, 503);

@@ -135,7 +135,7 @@ fn the_prometheus_rule_is_capacity_alerts_and_passes_promtool() {
     let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "promtool check rules: {text}{}", String::from_utf8_lossy(&check.stderr));
-    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 10 rules found"), "{text}");
 }
 
 /// kubernetes-validate, installed by `cargo xtask test` into target/test-tools/venv.
