@@ -62,7 +62,7 @@ impl Estimate {
     /// moved at least as much as the trials seconds apart did, so where
     /// its answer may land is never narrower than the noise.
     pub fn at_least_noise_wide(self, spec: &SearchSpec) -> Self {
-        if !(self.noise > 0.0) || self.median <= 0.0 {
+        if self.noise.is_nan() || self.noise <= 0.0 || self.median <= 0.0 {
             return self;
         }
         let side = self.noise * NOISE_SIDES;
