@@ -5,16 +5,16 @@
 //! ones included, so the gaps the consumer sees are the drops, counted from
 //! userspace independently of the kernel's counter.
 use std::{
-    os::fd::AsFd,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
 use capacity_common::{record_bytes, EventHeader, MAX_PRODUCERS};
 use hdrhistogram::Histogram;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-
-use super::ring::{Record, Ring};
+use super::{
+    reader::{perf_raw_len, Reader},
+    ring::Record,
+};
 
 /// How the consumer behaves: the models that change the answer the way real
 /// consumers do.
@@ -97,16 +97,21 @@ impl ConsumerReport {
     }
 }
 
-/// Drain `ring` until `producers_done` is set and the ring is empty.
+/// Drain `ring` until `producers_done` is set and the ring is empty; then
+/// call `flush` (perf: brings out the kernel's last lost-sample records)
+/// and drain once more.
 pub fn consume(
-    ring: &mut Ring,
+    ring: &mut Reader,
     model: &ConsumerModel,
     sizes: &RecordSizes,
     producers_done: &AtomicBool,
     interrupted: &AtomicBool,
+    flush: impl Fn(),
 ) -> ConsumerReport {
     let cpu_start = thread_cpu_time();
     let overwritten_before = ring.overwritten();
+    let perf = ring.is_perf();
+    let mut flushed = false;
     let mut state = SeqTracker::new();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
     let (mut consumed, mut malformed, mut consumed_bytes) = (0u64, 0u64, 0u64);
@@ -122,7 +127,8 @@ pub fn consume(
                 malformed += 1;
                 return;
             };
-            if len != sizes.of(header.seq) {
+            let expected = if perf { perf_raw_len(sizes.of(header.seq)) } else { sizes.of(header.seq) };
+            if len != expected {
                 malformed += 1;
                 return;
             }
@@ -150,6 +156,11 @@ pub fn consume(
             }
         });
         consumed += drained;
+        if done && !flushed {
+            flush();
+            flushed = true;
+            continue;
+        }
         if done {
             break;
         }
@@ -158,8 +169,7 @@ pub fn consume(
         } else if drained == 0 {
             // Short timeout: sampled wakeups may never come, and the end of
             // the run is signalled by the flag, not by the ring.
-            let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
-            let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
+            ring.wait(10);
         }
     }
 

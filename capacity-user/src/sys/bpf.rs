@@ -43,8 +43,20 @@ pub fn create_map(
     max_entries: u32,
     map_flags: u32,
 ) -> io::Result<MapData> {
+    create_named_map(MAP_NAME, map_type, key_size, value_size, max_entries, map_flags)
+}
+
+/// [`create_map`] with the name bpftool and `capacity host` show.
+pub fn create_named_map(
+    name: &str,
+    map_type: bpf_map_type,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+) -> io::Result<MapData> {
     let definition = aya_obj::Map::new_from_params(map_type as u32, key_size, value_size, max_entries, map_flags);
-    MapData::create(definition, MAP_NAME, None).map_err(|e| match e {
+    MapData::create(definition, name, None).map_err(|e| match e {
         MapError::CreateError { io_error, .. } => io_error,
         other => io::Error::other(other),
     })
