@@ -14,8 +14,8 @@ mod program {
 
     use aya_ebpf::{
         bindings::{
-            BPF_F_CURRENT_CPU, BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_PROD_POS,
-            BPF_RB_RING_SIZE,
+            BPF_F_CURRENT_CPU, BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP,
+            BPF_RB_PROD_POS, BPF_RB_RING_SIZE,
         },
         btf_maps::{self, ArrayOfMaps, PerfEventByteArray},
         helpers::{

@@ -236,7 +236,9 @@ impl RunConfig {
     fn validate_layout(&self) -> Result<(), SettingError> {
         if self.overwrite && self.layout != Layout::Shared {
             let why = format!(" {} takes no ", self.layout);
-            return Err(refuse!(Setting::Overwrite; Setting::Layout, why, Setting::Overwrite, ": overwrite mode is a shared ring's"));
+            return Err(
+                refuse!(Setting::Overwrite; Setting::Layout, why, Setting::Overwrite, ": overwrite mode is a shared ring's"),
+            );
         }
         if self.layout == Layout::Perf {
             if !self.perf_pages.is_power_of_two() {

@@ -9,12 +9,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use capacity_common::{record_bytes, EventHeader, MAX_PRODUCERS};
-use hdrhistogram::Histogram;
 use super::{
     reader::{perf_raw_len, Reader},
     ring::Record,
 };
+use capacity_common::{record_bytes, EventHeader, MAX_PRODUCERS};
+use hdrhistogram::Histogram;
 
 /// How the consumer behaves: the models that change the answer the way real
 /// consumers do.

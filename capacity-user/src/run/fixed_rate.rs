@@ -54,7 +54,8 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     };
     program.flush_logs();
     let counters = program.counters()?;
-    let result = summarize(config, &stage, &counters, ring.counts(), stop.load(Ordering::Relaxed));
+    let per_cpu = program.per_cpu_counters()?;
+    let result = summarize(config, &stage, &counters, &per_cpu, ring.counts(), stop.load(Ordering::Relaxed));
     check_invariants(config, &stage, &counters)?;
     Ok(result)
 }

@@ -144,7 +144,12 @@ mod tests {
             run_count: 17 + other_runs_seen_by_kernel,
             recursion_misses: missed,
         };
-        let stage = Stage { producers, consumer, kernel, stats_enabled: true, kernel_attempted: vec![40, 28],
+        let stage = Stage {
+            producers,
+            consumer,
+            kernel,
+            stats_enabled: true,
+            kernel_attempted: vec![40, 28],
             consumed_per_ring: vec![66],
             lost: 0,
         };
@@ -158,7 +163,8 @@ mod tests {
             map_errors: 0,
             peak_occupancy_bytes: 0,
             other_runs: other_runs_seen_by_kernel,
-            ..Default::default()
+            flushes: 0,
+            flush_failures: 0,
         };
         (config, stage, counters)
     }

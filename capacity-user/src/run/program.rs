@@ -59,7 +59,7 @@ pub enum Outputs {
 }
 
 /// The counters of one program, summed over CPUs (peak occupancy: max).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     pub triggers: u64,
     pub emitted: u64,
@@ -76,9 +76,14 @@ pub struct Counters {
     /// Perf layout: flush triggers run, and flushes whose marker found no room.
     pub flushes: u64,
     pub flush_failures: u64,
-    /// Per CPU: drops, and the high-water mark of the CPU's ring.
-    pub dropped_per_cpu: Vec<u64>,
-    pub peak_per_cpu: Vec<u64>,
+}
+
+/// The counters a layout's rings are told apart by, per CPU.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerCpuCounters {
+    pub dropped: Vec<u64>,
+    /// The high-water mark of the ring the CPU wrote to.
+    pub peak_occupancy_bytes: Vec<u64>,
 }
 
 /// The kernel's own statistics of the program (`struct bpf_prog_info`).
@@ -190,6 +195,14 @@ impl EmitProgram {
         self.token
     }
 
+    /// The shared ring, for a reader of one ring. Can be taken once.
+    pub fn take_ring(&mut self) -> anyhow::Result<RingBuf<MapData>> {
+        match self.take_outputs()? {
+            Outputs::Rings(mut rings) if rings.len() == 1 => Ok(rings.remove(0)),
+            _ => anyhow::bail!("the program has no single ring"),
+        }
+    }
+
     /// The rings or perf buffers, for the consumer. Can be taken once.
     pub fn take_outputs(&mut self) -> anyhow::Result<Outputs> {
         self.outputs.take().context("the program's outputs were already taken")
@@ -210,9 +223,14 @@ impl EmitProgram {
             peak_occupancy_bytes: slot(counter::PEAK_OCCUPANCY)?.iter().copied().max().unwrap_or(0),
             flushes: sum(counter::FLUSHES)?,
             flush_failures: sum(counter::FLUSH_FAILURES)?,
-            dropped_per_cpu: slot(counter::DROPPED)?.iter().copied().collect(),
-            peak_per_cpu: slot(counter::PEAK_OCCUPANCY)?.iter().copied().collect(),
         })
+    }
+
+    /// Drops and peaks per CPU, for the figures of each ring.
+    pub fn per_cpu_counters(&self) -> anyhow::Result<PerCpuCounters> {
+        let slot =
+            |index: u32| -> anyhow::Result<Vec<u64>> { Ok(self.counters.get(&index, 0)?.iter().copied().collect()) };
+        Ok(PerCpuCounters { dropped: slot(counter::DROPPED)?, peak_occupancy_bytes: slot(counter::PEAK_OCCUPANCY)? })
     }
 
     /// Each producer's next sequence number: the events the program
@@ -247,7 +265,8 @@ impl EmitProgram {
     }
 
     pub fn kernel_stats(&self) -> anyhow::Result<KernelStats> {
-        let program = self.ebpf.program(self.program).with_context(|| format!("the {} program is gone", self.program))?;
+        let program =
+            self.ebpf.program(self.program).with_context(|| format!("the {} program is gone", self.program))?;
         // aya 0.14's ProgramInfo has no `recursion_misses`: ask the kernel directly.
         let info = sys::bpf::prog_info(program.fd()?.as_fd()).context("reading the program's bpf_prog_info")?;
         Ok(KernelStats {

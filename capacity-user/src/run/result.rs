@@ -6,7 +6,7 @@ use capacity_common::{record_bytes, Wakeup};
 use super::{
     arrivals::{pacing, PhasePacing},
     config::{Layout, MapUpdates, RunConfig},
-    program::Counters,
+    program::{Counters, PerCpuCounters},
     reader::OutputCounts,
     stage::Stage,
 };
@@ -231,6 +231,7 @@ pub(super) fn summarize(
     config: &RunConfig,
     stage: &Stage,
     counters: &Counters,
+    per_cpu: &PerCpuCounters,
     outputs: &[OutputCounts],
     interrupted: bool,
 ) -> RunResult {
@@ -252,7 +253,7 @@ pub(super) fn summarize(
             h.value_at_quantile(quantile)
         }
     };
-    let rings = per_ring(config.layout, counters, stage, outputs);
+    let rings = per_ring(config.layout, per_cpu, stage, outputs);
     let per_second = |count: u64| if elapsed.is_zero() { 0.0 } else { count as f64 / elapsed.as_secs_f64() };
     let kernel_ns_per_event = (stage.kernel.run_count > 0 && attempted > 0)
         .then(|| stage.kernel.run_time.as_nanos() as f64 / attempted as f64);
@@ -318,11 +319,11 @@ pub(super) fn summarize(
 
 /// Each ring's figures: consumed from the reader, drops and peaks from the
 /// program's per-CPU counters of the CPUs that write to it.
-fn per_ring(layout: Layout, counters: &Counters, stage: &Stage, outputs: &[OutputCounts]) -> Vec<RingFigures> {
+fn per_ring(layout: Layout, per_cpu: &PerCpuCounters, stage: &Stage, outputs: &[OutputCounts]) -> Vec<RingFigures> {
     let mut rings: Vec<RingFigures> = (0..outputs.len() as u32)
         .map(|index| RingFigures { index, consumed: stage.consumed_per_ring[index as usize], ..Default::default() })
         .collect();
-    for (cpu, (dropped, peak)) in counters.dropped_per_cpu.iter().zip(&counters.peak_per_cpu).enumerate() {
+    for (cpu, (dropped, peak)) in per_cpu.dropped.iter().zip(&per_cpu.peak_occupancy_bytes).enumerate() {
         if let Some(ring) = rings.get_mut(layout.ring_of(cpu as u32) as usize) {
             ring.dropped += dropped;
             ring.peak_occupancy_bytes = ring.peak_occupancy_bytes.max(*peak);

@@ -12,7 +12,8 @@ use std::{
 };
 
 use aya_obj::generated::{
-    perf_event_attr, perf_event_header, perf_event_mmap_page, perf_event_sample_format::PERF_SAMPLE_RAW,
+    perf_event_attr, perf_event_header, perf_event_mmap_page,
+    perf_event_sample_format::PERF_SAMPLE_RAW,
     perf_event_type::{PERF_RECORD_LOST, PERF_RECORD_SAMPLE},
     perf_sw_ids::PERF_COUNT_SW_BPF_OUTPUT,
     perf_type_id::PERF_TYPE_SOFTWARE,
