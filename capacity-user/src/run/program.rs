@@ -151,7 +151,11 @@ impl EmitProgram {
             .override_global(names::OVERWRITE, &overwrite, true)
             .override_global(names::SIZE_MIX, &u32::from(settings.size_table.is_some()), true)
             .override_global(names::MAP, &u32::from(settings.map), true)
-            .map_max_entries(names::RING, settings.ringbuf_size)
+            // The shared ring only where it is used: one page otherwise.
+            .map_max_entries(
+                names::RING,
+                if settings.layout == Layout::Shared { settings.ringbuf_size } else { sys::page_size() as u32 },
+            )
             .map_max_entries(names::FLOWS, settings.map_entries)
             .map_max_entries(names::RINGS, if settings.layout.is_ring_array() { rings } else { 1 })
             .load(&object)

@@ -138,3 +138,86 @@ fn layouts_refuse_what_they_cannot_do() {
         assert_usage_error(&capacity(args), needle);
     }
 }
+
+/// The maps this process holds, from /proc/self/fdinfo: (map_type, max_entries, memlock).
+fn own_maps() -> Vec<(u32, u32, u64)> {
+    let mut maps = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fdinfo").expect("fdinfo") {
+        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        let Ok(info) = capacity::sys::FdInfo::of_process(std::process::id(), &name) else { continue };
+        if let (Some(kind), Some(entries), Some(memlock)) =
+            (info.number_u32("map_type"), info.number_u32("max_entries"), info.number("memlock"))
+        {
+            maps.push((kind, entries, memlock));
+        }
+    }
+    maps
+}
+
+fn estimate(args: &[&str]) -> Value {
+    let mut full = vec!["estimate", "ringbuf", "--json"];
+    full.extend_from_slice(args);
+    run_json(&full)
+}
+
+const RINGBUF: u32 = 27;
+const ARRAY_OF_MAPS: u32 = 12;
+const PERF_EVENT_ARRAY: u32 = 4;
+
+fn settings(layout: &str, ringbuf_size: u32, perf_pages: u32) -> capacity::run::program::ProgramSettings {
+    capacity::run::program::ProgramSettings {
+        event_size: 64,
+        size_table: None,
+        batch: 1,
+        keyspace: 16,
+        ringbuf_size,
+        map_entries: 64,
+        wakeup_every: 0,
+        overwrite: false,
+        map: true,
+        layout: layout.parse().expect("layout"),
+        perf_pages,
+    }
+}
+
+#[test]
+fn rings_per_cpu_cost_what_the_kernel_charges_to_the_byte() {
+    let Some(_lock) = kernel_test() else { return };
+    let cpus = capacity::sys::possible_cpus().expect("possible CPUs");
+    let size: u32 = 64 << 10;
+    let program = capacity::run::program::EmitProgram::load(&settings("per-cpu", size, 1)).expect("load");
+    let maps = own_maps();
+    let rings: Vec<u64> = maps.iter().filter(|m| m.0 == RINGBUF && m.1 == size).map(|m| m.2).collect();
+    let outer: Vec<u64> = maps.iter().filter(|m| m.0 == ARRAY_OF_MAPS).map(|m| m.2).collect();
+    drop(program);
+    assert_eq!(rings.len() as u32, cpus, "one ring per possible CPU: {maps:?}");
+    assert_eq!(outer.len(), 1, "{maps:?}");
+    let v = estimate(&["--size", "64K", "--layout", "per-cpu", "--cpus", &cpus.to_string()]);
+    assert_eq!(u(&v, "rings"), u64::from(cpus), "{v}");
+    assert_eq!(u(&v, "per_ring_bytes"), rings[0], "a ring's memlock: {v}");
+    assert_eq!(u(&v, "outer_map_bytes"), outer[0], "the array of maps' memlock: {v}");
+    assert_eq!(u(&v, "total_bytes"), rings.iter().sum::<u64>() + outer[0], "{v}");
+}
+
+#[test]
+fn perf_buffers_cost_their_mappings_to_the_byte() {
+    let Some(_lock) = kernel_test() else { return };
+    let cpus = capacity::sys::possible_cpus().expect("possible CPUs");
+    let program = capacity::run::program::EmitProgram::load(&settings("perf", 4096, 4)).expect("load");
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    let mapped: u64 = maps
+        .lines()
+        .filter(|l| l.contains("perf_event"))
+        .map(|l| {
+            let (start, end) = l.split_whitespace().next().unwrap().split_once('-').unwrap();
+            u64::from_str_radix(end, 16).unwrap() - u64::from_str_radix(start, 16).unwrap()
+        })
+        .sum();
+    let array: Vec<u64> = own_maps().iter().filter(|m| m.0 == PERF_EVENT_ARRAY).map(|m| m.2).collect();
+    drop(program);
+    let v = estimate(&["--size", "4K", "--layout", "perf", "--perf-pages", "4", "--cpus", &cpus.to_string()]);
+    assert_eq!(u(&v, "buffer_bytes"), mapped, "(pages + 1) × page per CPU, as /proc/self/maps shows: {v}");
+    assert_eq!(array.len(), 1);
+    assert_eq!(u(&v, "outer_map_bytes"), array[0], "the perf event array's memlock: {v}");
+    assert_eq!(u(&v, "total_bytes"), mapped + array[0], "{v}");
+}
