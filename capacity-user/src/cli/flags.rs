@@ -9,7 +9,7 @@ use crate::{
 /// How `command` names the settings it passes on.
 pub fn of(command: &Command) -> Names {
     match command {
-        Command::Load(_) => load,
+        Command::Load(_) | Command::Compare(_) => load,
         Command::Ramp(_) | Command::Search(_) => trials,
         Command::Size(_) => size,
         Command::Report(_) => report,
