@@ -221,3 +221,46 @@ fn perf_buffers_cost_their_mappings_to_the_byte() {
     assert_eq!(u(&v, "outer_map_bytes"), array[0], "the perf event array's memlock: {v}");
     assert_eq!(u(&v, "total_bytes"), mapped + array[0], "{v}");
 }
+
+#[test]
+fn compare_runs_each_layout_within_one_memory_budget() {
+    let Some(_lock) = kernel_test() else { return };
+    let n = cpus().to_string();
+    let budget: u64 = 1 << 20;
+    let v = run_json(&[
+        "compare",
+        "--json",
+        "--rate",
+        "50k",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0",
+        "--producers",
+        &n,
+        "--layouts",
+        "shared,per-cpu,perf",
+        "--memory",
+        "1M",
+    ]);
+    eprintln!("{v}");
+    assert_eq!(u(&v, "memory_budget_bytes"), budget, "{v}");
+    let rows = v["layouts"].as_array().expect("layouts");
+    let names: Vec<&str> = rows.iter().map(|r| r["layout"].as_str().unwrap()).collect();
+    assert_eq!(names, ["shared", "per-cpu", "perf"], "{v}");
+    for row in rows {
+        assert!(u(row, "memory_bytes") <= budget, "within the budget: {row}");
+        assert_eq!(u(row, "memory_bytes"), u(&row["memory"], "total_bytes"), "{row}");
+        assert_eq!(u(row, "drops"), u(&row["run"], "dropped"), "{row}");
+        assert_eq!(row["run"]["layout"], row["layout"], "{row}");
+        assert_accounted_per_ring(&row["run"]);
+    }
+    // Twice the shared ring's size would cost more than the budget: the largest that fits was taken.
+    let shared = u(&rows[0], "size");
+    let doubled = run_json(&["estimate", "ringbuf", "--json", "--size", &(shared * 2).to_string()]);
+    assert!(u(&doubled, "total_bytes") > budget, "{doubled}");
+    assert_usage_error(
+        &capacity(&["compare", "--rate", "10k", "--layouts", "per-cpu", "--memory", "4K"]),
+        "--memory 4096 cannot hold layout per-cpu",
+    );
+}
