@@ -89,13 +89,10 @@ pub fn perf_buffer_bytes(pages: u32, page_size: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        kernel::KernelVersion,
-        memory::{host::Host, model::Accounting},
-    };
+    use crate::{kernel::KernelVersion, memory::host::Host};
 
     fn model(cpus: u32) -> Model {
-        Model::with(KernelVersion::new(6, 18, 0), Host { cpus, page_size: 4096 }, Accounting::Footprint)
+        Model::new(Some(KernelVersion::new(6, 18, 0)), None, Host { cpus, page_size: 4096 }).unwrap()
     }
 
     #[test]
@@ -109,6 +106,9 @@ mod tests {
         assert_eq!(per_4.rings, 24);
         assert_eq!(per_4.total_bytes, 24 * ring + per_4.outer_map_bytes);
         assert_eq!(layout_cost(&m, Layout::Shared, 1 << 20, 0).unwrap().total_bytes, ring);
+        assert!(ring > 1 << 20, "a ring is charged its data pages and more: {ring}");
+        // struct bpf_array and 24 fd slots of 8 bytes.
+        assert_eq!(per_4.outer_map_bytes - 24 * 8, cost.outer_map_bytes - 96 * 8);
     }
 
     #[test]

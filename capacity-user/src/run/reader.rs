@@ -27,7 +27,7 @@ pub struct OutputCounts {
 }
 
 enum Output {
-    Ring(Ring),
+    Ring(Box<Ring>),
     Perf(PerfBuffer),
 }
 
@@ -43,7 +43,7 @@ impl Reader {
         let outputs: Vec<Output> = match outputs {
             Outputs::Rings(rings) => rings
                 .into_iter()
-                .map(|ring| Ring::new(ring, overwrite, ring_size, event_size).map(Output::Ring))
+                .map(|ring| Ring::new(ring, overwrite, ring_size, event_size).map(|r| Output::Ring(Box::new(r))))
                 .collect::<anyhow::Result<_>>()?,
             Outputs::Perf(buffers) => buffers.into_iter().map(Output::Perf).collect(),
         };

@@ -232,10 +232,7 @@ impl Report for CompareResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        kernel::KernelVersion,
-        memory::{host::Host, model::Accounting},
-    };
+    use crate::{kernel::KernelVersion, memory::host::Host};
 
     #[test]
     fn candidates_start_where_one_record_fits() {
@@ -248,7 +245,8 @@ mod tests {
 
     #[test]
     fn the_budget_buys_each_layout_its_largest_fitting_size() {
-        let model = Model::with(KernelVersion::new(6, 18, 0), Host { cpus: 4, page_size: 4096 }, Accounting::Footprint);
+        // The 6.18 host's own accounting (capacity's table of known kernels).
+        let model = Model::new(Some(KernelVersion::new(6, 18, 0)), None, Host { cpus: 4, page_size: 4096 }).unwrap();
         let budget = layout_cost(&model, Layout::Shared, 8 << 20, 1).unwrap().total_bytes;
         for layout in [Layout::Shared, Layout::PerCpus(1), Layout::PerCpus(2), Layout::Perf] {
             let sizes = candidates(layout, 4096, 72);
