@@ -7,6 +7,7 @@ use super::JsonOutput;
 use crate::{
     cli::load::LoadOptions,
     error::Outcome,
+    kernel::KernelVersion,
     layout::Layout,
     memory::{host::Host, model::Model},
     search::compare::{compare, CompareSpec},
@@ -38,10 +39,20 @@ pub struct CompareArgs {
     pub output: JsonOutput,
 }
 
+/// What the layouts cost on this machine. Kernels before 6.4 report a
+/// ring's memlock without its data pages (`bpf_map_memory_footprint`),
+/// which would let any ring fit a budget: there the memory is modelled as
+/// 6.12 charges it (`map_mem_usage`: the pages included).
+fn compare_model() -> anyhow::Result<Model> {
+    let running = KernelVersion::running()?;
+    let kernel = if running < KernelVersion::new(6, 4, 0) { KernelVersion::new(6, 12, 0) } else { running };
+    Model::new(Some(kernel), None, Host::this())
+}
+
 pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     let workload = args.options.config(args.rate, args.duration)?;
     let spec = CompareSpec { layouts: args.layouts, memory: args.memory, smallest: args.smallest, workload };
-    let model = Model::new(None, None, Host::this())?;
+    let model = compare_model()?;
     let result = compare(&spec, &model, stop_flag())?;
     args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
