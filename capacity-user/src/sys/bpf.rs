@@ -76,6 +76,23 @@ pub fn map_update_elem(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::Resu
     sys_bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
 }
 
+/// BPF_MAP_LOOKUP_ELEM: the value of `key` into `value` (the map's value
+/// size; for an array or hash of maps, the inner map's id as a u32). False
+/// when the key has none (an empty slot).
+pub fn map_lookup_elem(fd: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integers into the union's map-element member.
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = fd.as_raw_fd() as u32;
+    elem.key = key.as_ptr() as u64;
+    elem.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+    match sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// BPF_MAP_GET_NEXT_KEY: writes the key after `key` (the first key for
 /// `None`) into `next`, which must hold the map's key size. False at the
 /// end of the map.

@@ -265,3 +265,87 @@ fn compare_runs_each_layout_within_one_memory_budget() {
         "--memory 4096 cannot hold layout per-cpu",
     );
 }
+
+/// `capacity load` running with `args` in the background, until it exits.
+fn load_in_background(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(capacity_tests::capacity_bin())
+        .args(["load", "--rate", "5k", "--duration", "4", "--warmup", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start capacity load")
+}
+
+#[test]
+fn host_shows_rings_inside_an_array_of_maps_and_perf_buffers_with_their_owners() {
+    let Some(_lock) = kernel_test() else { return };
+    let cpus = capacity::sys::possible_cpus().expect("possible CPUs");
+    let mut rings = load_in_background(&["--layout", "per-cpu", "--ringbuf-size", "64K"]);
+    let mut perf = load_in_background(&["--layout", "perf", "--perf-pages", "4"]);
+    let (rings_pid, perf_pid) = (u64::from(rings.id()), u64::from(perf.id()));
+    let owned_by = |m: &Value, pid: u64| m["owners"].as_array().unwrap().iter().any(|o| u(o, "pid") == pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let v = loop {
+        let v = run_json(&["host", "--json"]);
+        let ready = v["map_arrays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["inner_map_ids"].as_array().unwrap().len() as u32 == cpus)
+            && v["perf_buffers"].as_array().unwrap().iter().any(|p| u(p, "pid") == perf_pid);
+        if ready || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let maps: Vec<&Value> = v["maps"].as_array().unwrap().iter().collect();
+    let array = v["map_arrays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| maps.iter().any(|m| m["id"] == a["id"] && owned_by(m, rings_pid)))
+        .unwrap_or_else(|| panic!("no array of maps of pid {rings_pid}: {v}"));
+    let inner: Vec<&&Value> =
+        maps.iter().filter(|m| array["inner_map_ids"].as_array().unwrap().contains(&m["id"])).collect();
+    assert_eq!(inner.len() as u32, cpus, "a ring per CPU in the array: {array}");
+    for ring in &inner {
+        assert_eq!(ring["type"], "ringbuf", "{ring}");
+        assert_eq!(u(ring, "max_entries"), 64 << 10, "{ring}");
+        assert!(owned_by(ring, rings_pid), "the ring's owner is the load: {ring}");
+    }
+    let estimate = run_json(&[
+        "estimate",
+        "ringbuf",
+        "--json",
+        "--size",
+        "64K",
+        "--layout",
+        "per-cpu",
+        "--cpus",
+        &cpus.to_string(),
+    ]);
+    assert_eq!(u(array, "inner_memlock_bytes"), u64::from(cpus) * u(&estimate, "per_ring_bytes"), "{array}");
+    let buffers = v["perf_buffers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| u(p, "pid") == perf_pid)
+        .unwrap_or_else(|| panic!("no perf buffers of pid {perf_pid}: {v}"));
+    assert_eq!(u(buffers, "buffers"), u64::from(cpus), "{buffers}");
+    let perf_estimate = run_json(&[
+        "estimate",
+        "ringbuf",
+        "--json",
+        "--size",
+        "4K",
+        "--layout",
+        "perf",
+        "--perf-pages",
+        "4",
+        "--cpus",
+        &cpus.to_string(),
+    ]);
+    assert_eq!(u(buffers, "bytes"), u(&perf_estimate, "buffer_bytes"), "(4 + 1) pages per CPU: {buffers}");
+    assert!(rings.wait().expect("wait").success());
+    assert!(perf.wait().expect("wait").success());
+}
