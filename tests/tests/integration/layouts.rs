@@ -134,6 +134,7 @@ fn layouts_refuse_what_they_cannot_do() {
         (&["load", "--rate", "10k", "--layout", "per-cpu", "--overwrite"][..], "--overwrite"),
         (&["load", "--rate", "10k", "--layout", "perf", "--perf-pages", "3"][..], "--perf-pages 3"),
         (&["load", "--rate", "10k", "--layout", "perf", "--event-size", "20000"][..], "--event-size"),
+        (&["size", "--rate", "10k", "--layout", "perf"][..], "--layout perf has no ring to search"),
     ] {
         assert_usage_error(&capacity(args), needle);
     }
@@ -260,6 +261,17 @@ fn compare_runs_each_layout_within_one_memory_budget() {
     // (As 6.18 charges a ring: compare models kernels before 6.4 with their pages too.)
     let doubled = run_json(&["estimate", "ringbuf", "--json", "--size", &(shared * 2).to_string(), "--kernel", "6.18"]);
     assert!(u(&doubled, "total_bytes") > budget, "{doubled}");
+    // --smallest: each layout's first size without drops, from the smallest.
+    let smallest = run_json(&[
+        "compare", "--json", "--rate", "20k", "--duration", "0.3", "--warmup", "0", "--producers", &n, "--layouts",
+        "per-cpu,perf", "--smallest",
+    ]);
+    assert!(smallest["memory_budget_bytes"].is_null(), "{smallest}");
+    for row in smallest["layouts"].as_array().unwrap() {
+        assert!(u(row, "sizes_tried") >= 1, "{row}");
+        assert_eq!(u(row, "drops"), 0, "the size it stopped at held: {row}");
+        assert_accounted_per_ring(&row["run"]);
+    }
     assert_usage_error(
         &capacity(&["compare", "--rate", "10k", "--layouts", "per-cpu", "--memory", "4K"]),
         "--memory 4096 cannot hold layout per-cpu",
