@@ -40,6 +40,9 @@ pub const EVENT_HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
 pub const MAX_EVENT_SIZE: usize = 64 * 1024;
 /// Largest batch per trigger (bpf_loop accepts up to 1 << 23).
 pub const MAX_BATCH: u32 = 65_536;
+/// The producer id of a perf layout's flush trigger: its marker sample
+/// carries it, and the consumer skips it.
+pub const FLUSH_PRODUCER: u16 = u16::MAX;
 /// Slots in the per-producer sequence array.
 pub const MAX_PRODUCERS: u32 = 256;
 /// Slots of the event-size table of a size mix: event `seq` has the size in
@@ -79,6 +82,11 @@ pub mod counter {
     /// processes' (or other instances') getpriority calls. With the kernel's
     /// run count: run_cnt == TRIGGERS + OTHER_RUNS.
     pub const OTHER_RUNS: u32 = 8;
+    /// Perf layout: flush triggers after a stage's final drain (one marker
+    /// sample per CPU, see `FLUSH_PRODUCER`), and those whose marker found
+    /// no room (never expected: the buffers were just drained).
+    pub const FLUSHES: u32 = 9;
+    pub const FLUSH_FAILURES: u32 = 10;
     pub const SLOTS: u32 = 16;
 }
 
@@ -100,6 +108,14 @@ pub mod names {
     /// fail at once with EINVAL).
     pub const TRACEPOINT_NAME: &str = "sys_enter_getpriority";
     pub const RING: &str = "EVENTS";
+    /// The program of the per-CPU rings layouts, and their array of rings.
+    pub const PROGRAM_RINGS: &str = "capacity_emit_rings";
+    pub const RINGS: &str = "RINGS";
+    /// The program of the perf layout, and its perf event array.
+    pub const PROGRAM_PERF: &str = "capacity_emit_perf";
+    pub const PERF: &str = "PERF";
+    /// Rings layouts: CPUs per ring.
+    pub const CPUS_PER_RING: &str = "CPUS_PER_RING";
     /// The per-CPU buffer a size mix's records are written in.
     pub const MIX_SCRATCH: &str = "MIX_SCRATCH";
     pub const FLOWS: &str = "FLOWS";

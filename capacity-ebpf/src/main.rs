@@ -1,6 +1,10 @@
-//! The kernel side of capacity: one tracepoint program that turns each
-//! trigger from the driver into `BATCH` ring buffer events and per-flow map
-//! updates, and counts what happened to every one of them.
+//! The kernel side of capacity: a tracepoint program per layout that turns
+//! each trigger from the driver into `BATCH` events and per-flow map
+//! updates, and counts what happened to every one of them. `capacity_emit`
+//! writes to one shared ring, `capacity_emit_rings` to the ring of its CPU
+//! in an array of rings, `capacity_emit_perf` to its CPU's perf buffer;
+//! userspace loads and attaches only the one its layout needs, so the
+//! shared ring's path carries nothing of the others.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
@@ -10,23 +14,30 @@ mod program {
 
     use aya_ebpf::{
         bindings::{
-            BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_PROD_POS,
-            BPF_RB_RING_SIZE,
+            BPF_F_CURRENT_CPU, BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP,
+            BPF_RB_PROD_POS, BPF_RB_RING_SIZE,
         },
-        helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, generated::bpf_loop},
-        macros::{map, tracepoint},
+        btf_maps::{self, ArrayOfMaps, PerfEventByteArray},
+        helpers::{
+            bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+            generated::{bpf_loop, bpf_perf_event_output, bpf_ringbuf_query},
+        },
+        macros::{btf_map, map, tracepoint},
         maps::{Array, HashMap, PerCpuArray, RingBuf},
         programs::TracePointContext,
         EbpfContext,
     };
     use aya_log_ebpf::warn;
     use capacity_common::{
-        counter, names, record_bytes, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, EVENT_HEADER_SIZE, MAX_BATCH,
-        MAX_MIX_EVENT_SIZE, MAX_PRODUCERS, SIZE_SLOTS,
+        counter, names, record_bytes, EventHeader, FlowState, BPF_RB_OVERWRITE_POS, EVENT_HEADER_SIZE, FLUSH_PRODUCER,
+        MAX_BATCH, MAX_MIX_EVENT_SIZE, MAX_PRODUCERS, SIZE_SLOTS,
     };
 
     /// include/uapi/asm-generic/errno-base.h; helpers return it negated.
     const EEXIST: i32 = 17;
+    /// What bpf_perf_event_output returns when the CPU's buffer has no room
+    /// (the kernel then counts the sample in its next PERF_RECORD_LOST).
+    const ENOSPC: i64 = 28;
 
     // Load-time settings. They live in .rodata, which the loader freezes, so
     // the verifier treats them as constants: bpf_ringbuf_reserve needs a size
@@ -55,10 +66,23 @@ mod program {
     /// 1: every event updates its flow in FLOWS. 0: the ring alone (`--map off`).
     #[no_mangle]
     static MAP: u32 = 1;
+    /// Rings layouts: CPUs sharing one ring of RINGS (ring = cpu / this).
+    #[no_mangle]
+    static CPUS_PER_RING: u32 = 1;
 
     // Sizes are placeholders: the loader sets the real ones.
     #[map(name = "EVENTS")]
     static EVENTS: RingBuf = RingBuf::with_byte_size(4096, 0);
+    /// Rings per CPU (or per N CPUs), as agents keep them: an array of maps
+    /// whose inner maps are ring buffers. The inner definition is the
+    /// template the kernel checks each ring against; userspace creates the
+    /// rings at their run-time size and stores them.
+    #[btf_map]
+    static RINGS: ArrayOfMaps<btf_maps::RingBuf<u8, 4096>, 1> = ArrayOfMaps::new();
+    /// The perf layout: one perf buffer per CPU (the loader sizes it to the
+    /// CPUs; userspace opens and stores the buffers).
+    #[btf_map]
+    static PERF: PerfEventByteArray = PerfEventByteArray::new();
     #[map(name = "FLOWS")]
     static FLOWS: HashMap<u32, FlowState> = HashMap::with_max_entries(1, 0);
     #[map(name = "COUNTERS")]
@@ -114,6 +138,172 @@ mod program {
         floor: u64,
         map_updates: u64,
         map_errors: u64,
+        /// Rings layouts: this CPU's ring in RINGS.
+        ring: u32,
+        /// The program's context (the perf layout's output needs it).
+        ctx: *mut c_void,
+    }
+
+    /// Where a layout's events go. Each layout is its own program, so each
+    /// sink's calls are compiled into its program alone.
+    trait Sink {
+        /// Whether the layout takes flush triggers (see `flush`).
+        const FLUSHES: bool = false;
+        /// A position no later than the oldest record in the way (see `Batch::floor`).
+        fn floor(state: &Batch) -> u64;
+        /// One fixed-size event with `header` in front. Err: the helper's error (0: none given).
+        fn emit(state: &Batch, size: u32, header: EventHeader, flags: u64) -> Result<(), i64>;
+        /// One event's bytes, copied.
+        fn output(state: &Batch, bytes: &[u8], flags: u64) -> Result<(), i64>;
+        /// Whether a failure with `error` for a record of `record` bytes was for lack of room.
+        fn no_room(state: &Batch, record: u64, error: i64) -> bool;
+        /// Bytes waiting in the ring (perf: 0, the consumer measures it).
+        fn occupancy(state: &Batch) -> u64;
+    }
+
+    /// The `shared` layout: one ring, EVENTS.
+    struct Shared;
+
+    impl Sink for Shared {
+        fn floor(_: &Batch) -> u64 {
+            if setting(&OVERWRITE) != 0 {
+                EVENTS.query(BPF_RB_OVERWRITE_POS)
+            } else {
+                EVENTS.query(BPF_RB_CONS_POS as u64)
+            }
+        }
+
+        #[inline(always)]
+        fn emit(_: &Batch, size: u32, header: EventHeader, flags: u64) -> Result<(), i64> {
+            let Some(mut record) = EVENTS.reserve_bytes(size as usize, 0) else {
+                return Err(0);
+            };
+            // SAFETY: the reserved record holds `size` bytes, at least
+            // EVENT_HEADER_SIZE (validated before loading), and ring
+            // records start 8-byte aligned.
+            unsafe { core::ptr::write(record.as_mut_ptr() as *mut EventHeader, header) };
+            record.submit(flags);
+            Ok(())
+        }
+
+        fn output(_: &Batch, bytes: &[u8], flags: u64) -> Result<(), i64> {
+            EVENTS.output::<[u8]>(bytes, flags).map_err(i64::from)
+        }
+
+        fn no_room(state: &Batch, record: u64, _: i64) -> bool {
+            let produced = EVENTS.query(BPF_RB_PROD_POS as u64);
+            let ring = EVENTS.query(BPF_RB_RING_SIZE as u64);
+            produced.wrapping_add(record).wrapping_sub(state.floor) >= ring
+        }
+
+        fn occupancy(_: &Batch) -> u64 {
+            EVENTS.query(BPF_RB_AVAIL_DATA as u64)
+        }
+    }
+
+    /// The `per-cpu` and `per-cpus:N` layouts: the ring of this CPU in RINGS,
+    /// looked up per event (an array-of-maps lookup the verifier inlines).
+    struct Rings;
+
+    impl Rings {
+        fn query(state: &Batch, flag: u64) -> u64 {
+            match RINGS.get(state.ring) {
+                // SAFETY: the inner map pointer the lookup returned, a ring.
+                Some(ring) => unsafe { bpf_ringbuf_query(ring as *const _ as *mut c_void, flag) },
+                None => 0,
+            }
+        }
+    }
+
+    impl Sink for Rings {
+        fn floor(state: &Batch) -> u64 {
+            Self::query(state, BPF_RB_CONS_POS as u64)
+        }
+
+        #[inline(always)]
+        fn emit(state: &Batch, size: u32, header: EventHeader, flags: u64) -> Result<(), i64> {
+            let Some(ring) = RINGS.get(state.ring) else {
+                return Err(0);
+            };
+            let Some(mut record) = ring.reserve_bytes(size as usize, 0) else {
+                return Err(0);
+            };
+            // SAFETY: as for the shared ring.
+            unsafe { core::ptr::write(record.as_mut_ptr() as *mut EventHeader, header) };
+            record.submit(flags);
+            Ok(())
+        }
+
+        fn output(state: &Batch, bytes: &[u8], flags: u64) -> Result<(), i64> {
+            match RINGS.get(state.ring) {
+                Some(ring) => ring.output_untyped::<[u8]>(bytes, flags).map_err(i64::from),
+                None => Err(0),
+            }
+        }
+
+        fn no_room(state: &Batch, record: u64, _: i64) -> bool {
+            let produced = Self::query(state, BPF_RB_PROD_POS as u64);
+            let ring = Self::query(state, BPF_RB_RING_SIZE as u64);
+            produced.wrapping_add(record).wrapping_sub(state.floor) >= ring
+        }
+
+        fn occupancy(state: &Batch) -> u64 {
+            Self::query(state, BPF_RB_AVAIL_DATA as u64)
+        }
+    }
+
+    /// The `perf` layout: this CPU's buffer in PERF. Events are copied from
+    /// the per-CPU scratch buffer (perf has no reserve).
+    struct Perf;
+
+    impl Perf {
+        fn send(state: &Batch, data: *const u8, size: u64) -> Result<(), i64> {
+            let map = core::ptr::from_ref(&PERF).cast_mut().cast::<c_void>();
+            // SAFETY: `ctx` is this run's context, `data` points at `size`
+            // readable bytes of the scratch buffer or the stack.
+            let ret = unsafe { bpf_perf_event_output(state.ctx, map, BPF_F_CURRENT_CPU, data as *mut c_void, size) };
+            if ret < 0 {
+                Err(ret)
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl Sink for Perf {
+        const FLUSHES: bool = true;
+
+        fn floor(_: &Batch) -> u64 {
+            0
+        }
+
+        fn emit(state: &Batch, size: u32, header: EventHeader, _: u64) -> Result<(), i64> {
+            let size = (size as usize).clamp(EVENT_HEADER_SIZE, MAX_MIX_EVENT_SIZE);
+            let Some(scratch) = MIX_SCRATCH.get_ptr_mut(0) else {
+                return Err(0);
+            };
+            // SAFETY: this CPU's scratch value, which only this run uses
+            // until the output has copied it; it holds more than a header
+            // and starts 8-byte aligned.
+            let scratch = unsafe { &mut *scratch };
+            unsafe { core::ptr::write(scratch.as_mut_ptr() as *mut EventHeader, header) };
+            match scratch.get(..size) {
+                Some(bytes) => Self::send(state, bytes.as_ptr(), bytes.len() as u64),
+                None => Err(0),
+            }
+        }
+
+        fn output(state: &Batch, bytes: &[u8], _: u64) -> Result<(), i64> {
+            Self::send(state, bytes.as_ptr(), bytes.len() as u64)
+        }
+
+        fn no_room(_: &Batch, _: u64, error: i64) -> bool {
+            error == -ENOSPC
+        }
+
+        fn occupancy(_: &Batch) -> u64 {
+            0
+        }
     }
 
     // sys_enter_* tracepoint layout: 8 bytes of common fields, the syscall
@@ -123,6 +313,21 @@ mod program {
 
     #[tracepoint]
     pub fn capacity_emit(ctx: TracePointContext) -> u32 {
+        run::<Shared>(ctx)
+    }
+
+    #[tracepoint]
+    pub fn capacity_emit_rings(ctx: TracePointContext) -> u32 {
+        run::<Rings>(ctx)
+    }
+
+    #[tracepoint]
+    pub fn capacity_emit_perf(ctx: TracePointContext) -> u32 {
+        run::<Perf>(ctx)
+    }
+
+    #[inline(always)]
+    fn run<S: Sink>(ctx: TracePointContext) -> u32 {
         if (bpf_get_current_pid_tgid() >> 32) as u32 != setting(&TARGET_TGID) {
             add(counter::OTHER_RUNS, 1);
             return 0;
@@ -137,6 +342,10 @@ mod program {
         }
         // SAFETY: as for the token, the second argument's 8 bytes at ARG1.
         let producer = unsafe { core::ptr::read(args.add(ARG1) as *const u64) };
+        if S::FLUSHES && producer == FLUSH_PRODUCER as u64 {
+            flush::<S>(&ctx);
+            return 0;
+        }
         if producer >= MAX_PRODUCERS as u64 {
             // Diagnostics only, never per event; userspace keeps the level
             // off while measuring unless CAPACITY_BPF_LOG asks for it.
@@ -148,11 +357,8 @@ mod program {
             add(counter::OTHER_RUNS, 1);
             return 0;
         };
-        let floor = if setting(&OVERWRITE) != 0 {
-            EVENTS.query(BPF_RB_OVERWRITE_POS)
-        } else {
-            EVENTS.query(BPF_RB_CONS_POS as u64)
-        };
+        // SAFETY: a helper without arguments, callable from any program.
+        let cpu = unsafe { bpf_get_smp_processor_id() };
         let batch = setting(&BATCH);
         // SAFETY: `seq` is a non-null pointer into PRODUCER_SEQ's value,
         // valid for this run; one thread per producer id, so a plain
@@ -165,8 +371,7 @@ mod program {
         let mut state = Batch {
             base_seq,
             producer: producer as u16,
-            // SAFETY: a helper without arguments, callable from any program.
-            cpu: unsafe { bpf_get_smp_processor_id() } as u16,
+            cpu: cpu as u16,
             now,
             stamp: now,
             // `max(1)` keeps Rust's divide-by-zero panic path, which the
@@ -177,16 +382,20 @@ mod program {
             dropped: 0,
             dropped_full: 0,
             dropped_busy: 0,
-            floor,
+            floor: 0,
             map_updates: 0,
             map_errors: 0,
+            // `max(1)`: as for flow_start.
+            ring: cpu / setting(&CPUS_PER_RING).max(1),
+            ctx: ctx.as_ptr(),
         };
+        state.floor = S::floor(&state);
         let n = if batch > MAX_BATCH { MAX_BATCH } else { batch };
         // SAFETY: bpf_loop calls `emit_one` with `state`, which lives on
         // this stack across the call and is not touched here meanwhile;
         // `seq` is still the map value read above.
         unsafe {
-            bpf_loop(n, emit_one as *mut c_void, &mut state as *mut Batch as *mut c_void, 0);
+            bpf_loop(n, emit_one::<S> as *mut c_void, &mut state as *mut Batch as *mut c_void, 0);
             *seq = state.base_seq.wrapping_add(n);
         }
         add(counter::TRIGGERS, 1);
@@ -197,7 +406,7 @@ mod program {
         add(counter::MAP_UPDATES, state.map_updates);
         add(counter::MAP_ERRORS, state.map_errors);
         // Sampled once per trigger, right after the batch: when the ring is fullest.
-        let occupancy = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+        let occupancy = S::occupancy(&state);
         if let Some(peak) = COUNTERS.get_ptr_mut(counter::PEAK_OCCUPANCY) {
             // SAFETY: a non-null pointer to this CPU's slot, which no other
             // run touches meanwhile (see `add`).
@@ -208,6 +417,27 @@ mod program {
             }
         }
         0
+    }
+
+    /// The perf layout's flush: the kernel writes a buffer's pending
+    /// PERF_RECORD_LOST only in front of that buffer's next sample, so after
+    /// the final drain userspace triggers one marker sample on every CPU
+    /// (producer FLUSH_PRODUCER) to bring out the last lost counts.
+    fn flush<S: Sink>(ctx: &TracePointContext) {
+        let marker = EventHeader { ts_ns: 0, seq: 0, cpu: 0, producer: FLUSH_PRODUCER };
+        let state_ctx = ctx.as_ptr();
+        let map = core::ptr::from_ref(&PERF).cast_mut().cast::<c_void>();
+        // SAFETY: this run's context and a header on this stack.
+        let ret = unsafe {
+            bpf_perf_event_output(
+                state_ctx,
+                map,
+                BPF_F_CURRENT_CPU,
+                &marker as *const EventHeader as *mut c_void,
+                EVENT_HEADER_SIZE as u64,
+            )
+        };
+        add(if ret < 0 { counter::FLUSH_FAILURES } else { counter::FLUSHES }, 1);
     }
 
     fn add(slot: u32, value: u64) {
@@ -223,7 +453,7 @@ mod program {
         }
     }
 
-    extern "C" fn emit_one(index: u32, ctx: *mut c_void) -> i64 {
+    extern "C" fn emit_one<S: Sink>(index: u32, ctx: *mut c_void) -> i64 {
         // SAFETY: bpf_loop passes back the `&mut Batch` capacity_emit gave
         // it, the only reference to it while the loop runs.
         let state = unsafe { &mut *(ctx as *mut Batch) };
@@ -233,9 +463,9 @@ mod program {
         state.stamp = 0;
         let flags = wakeup_flags(seq, state);
         let size = if setting(&SIZE_MIX) != 0 {
-            emit_mixed(seq, stamp, flags, state)
+            emit_mixed::<S>(seq, stamp, flags, state)
         } else {
-            emit_fixed(seq, stamp, flags, state)
+            emit_fixed::<S>(seq, stamp, flags, state)
         };
         let keyspace = setting(&KEYSPACE);
         let mut flow = seq.wrapping_sub(state.flow_start);
@@ -250,20 +480,14 @@ mod program {
     }
 
     /// One event of the fixed size, reserved in the ring and written in
-    /// place. Returns the size.
-    fn emit_fixed(seq: u32, now: u64, flags: u64, state: &mut Batch) -> u32 {
+    /// place (perf: copied). Returns the size.
+    #[inline(always)]
+    fn emit_fixed<S: Sink>(seq: u32, now: u64, flags: u64, state: &mut Batch) -> u32 {
         let size = setting(&EVENT_SIZE);
-        match EVENTS.reserve_bytes(size as usize, 0) {
-            Some(mut record) => {
-                let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
-                // SAFETY: the reserved record holds `size` bytes, at least
-                // EVENT_HEADER_SIZE (validated before loading), and ring
-                // records start 8-byte aligned.
-                unsafe { core::ptr::write(record.as_mut_ptr() as *mut EventHeader, header) };
-                record.submit(flags);
-                state.emitted += 1;
-            }
-            None => count_drop(size, state),
+        let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
+        match S::emit(state, size, header, flags) {
+            Ok(()) => state.emitted += 1,
+            Err(error) => count_drop::<S>(size, error, state),
         }
         size
     }
@@ -275,12 +499,9 @@ mod program {
     /// record and the producer position read now at or after the one the
     /// reserve saw, "no room" here covers every full failure; what is left
     /// certainly had room.
-    fn count_drop(size: u32, state: &mut Batch) {
+    fn count_drop<S: Sink>(size: u32, error: i64, state: &mut Batch) {
         state.dropped += 1;
-        let record = record_bytes(size as u64);
-        let produced = EVENTS.query(BPF_RB_PROD_POS as u64);
-        let ring = EVENTS.query(BPF_RB_RING_SIZE as u64);
-        if produced.wrapping_add(record).wrapping_sub(state.floor) >= ring {
+        if S::no_room(state, record_bytes(size as u64), error) {
             state.dropped_full += 1;
         } else {
             state.dropped_busy += 1;
@@ -289,7 +510,7 @@ mod program {
 
     /// One event of a size mix: its size from the table, written through
     /// the per-CPU scratch buffer. Returns the size.
-    fn emit_mixed(seq: u32, now: u64, flags: u64, state: &mut Batch) -> u32 {
+    fn emit_mixed<S: Sink>(seq: u32, now: u64, flags: u64, state: &mut Batch) -> u32 {
         let size = match EVENT_SIZES.get(seq & (SIZE_SLOTS - 1)) {
             Some(size) => *size as usize,
             None => EVENT_HEADER_SIZE,
@@ -297,7 +518,7 @@ mod program {
         // Bounds the verifier can see: header ..= scratch size.
         let size = size.clamp(EVENT_HEADER_SIZE, MAX_MIX_EVENT_SIZE);
         let Some(scratch) = MIX_SCRATCH.get_ptr_mut(0) else {
-            count_drop(size as u32, state);
+            count_drop::<S>(size as u32, 0, state);
             return size as u32;
         };
         let header = EventHeader { ts_ns: now, seq, cpu: state.cpu, producer: state.producer };
@@ -308,13 +529,12 @@ mod program {
         // header, and a map value starts 8-byte aligned.
         unsafe { core::ptr::write(scratch.as_mut_ptr() as *mut EventHeader, header) };
         let sent = match scratch.get(..size) {
-            Some(bytes) => EVENTS.output::<[u8]>(bytes, flags).is_ok(),
-            None => false,
+            Some(bytes) => S::output(state, bytes, flags),
+            None => Err(0),
         };
-        if sent {
-            state.emitted += 1;
-        } else {
-            count_drop(size as u32, state);
+        match sent {
+            Ok(()) => state.emitted += 1,
+            Err(error) => count_drop::<S>(size as u32, error, state),
         }
         size as u32
     }

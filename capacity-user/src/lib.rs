@@ -7,6 +7,7 @@ pub mod error;
 pub mod event_sizes;
 pub mod export;
 pub mod kernel;
+pub mod layout;
 pub mod memory;
 pub mod observe;
 pub mod output;

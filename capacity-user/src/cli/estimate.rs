@@ -8,6 +8,7 @@ use crate::{
     error::Outcome,
     event_sizes::EventSizes,
     kernel::KernelVersion,
+    layout::Layout,
     memory::{
         estimate,
         host::{Host, MAX_CPUS},
@@ -100,6 +101,13 @@ pub struct RingbufArgs {
     /// A ring of this size instead: only its memory is estimated.
     #[arg(long, value_name = "B", value_parser = parse_size, conflicts_with_all = ["rate", "event_size"])]
     pub size: Option<u64>,
+    /// The layout to cost on the node of --cpus CPUs: shared, per-cpu,
+    /// per-cpus:N (each ring of the size above) or perf.
+    #[arg(long, default_value = "shared", value_name = "shared|per-cpu|per-cpus:N|perf")]
+    pub layout: Layout,
+    /// Perf: data pages per CPU, a power of two (default: the ring's size in pages).
+    #[arg(long, value_name = "P")]
+    pub perf_pages: Option<u32>,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -134,6 +142,7 @@ pub fn run(cmd: EstimateCommand) -> anyhow::Result<Outcome> {
                 }
                 _ => return Err(anyhow::anyhow!("give --rate and --event-size, or --size")),
             };
+            let report = report.with_layout(&model, args.layout, args.perf_pages)?;
             args.output.print(&report)?;
         }
     }

@@ -9,7 +9,7 @@ use crate::{
 /// How `command` names the settings it passes on.
 pub fn of(command: &Command) -> Names {
     match command {
-        Command::Load(_) => load,
+        Command::Load(_) | Command::Compare(_) => load,
         Command::Ramp(_) | Command::Search(_) => trials,
         Command::Size(_) => size,
         Command::Report(_) => report,
@@ -31,6 +31,8 @@ pub fn load(setting: Setting) -> &'static str {
         Setting::Keyspace => "--keyspace",
         Setting::MapEntries => "--map-entries",
         Setting::Overwrite => "--overwrite",
+        Setting::Layout => "--layout",
+        Setting::PerfPages => "--perf-pages",
         Setting::Arrivals => "--arrivals",
         Setting::SmallestRing => "--min",
         Setting::LargestRing => "--max",
@@ -111,6 +113,8 @@ mod tests {
             Setting::Keyspace,
             Setting::MapEntries,
             Setting::Overwrite,
+            Setting::Layout,
+            Setting::PerfPages,
             Setting::Arrivals,
         ];
         for (command, name, own) in namers {

@@ -31,6 +31,9 @@ pub struct InspectArgs {
     /// Exit 1 when any node's total is over this many bytes (e.g. 64M).
     #[arg(long, value_name = "B", value_parser = parse_size)]
     pub budget: Option<u64>,
+    /// Data pages of each perf buffer a perf event array's reader opens (a power of two).
+    #[arg(long, value_name = "P", default_value_t = 8)]
+    pub perf_pages: u32,
     #[command(flatten)]
     pub output: JsonOutput,
 }
@@ -54,7 +57,16 @@ fn parse_set(text: &str) -> Result<(String, u32), String> {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
-    let request = Request { nodes: args.nodes, btfs: args.btfs, overrides: args.sets, budget: args.budget };
+    if !args.perf_pages.is_power_of_two() {
+        return Err(anyhow::anyhow!("--perf-pages {} must be a power of two", args.perf_pages));
+    }
+    let request = Request {
+        nodes: args.nodes,
+        btfs: args.btfs,
+        overrides: args.sets,
+        budget: args.budget,
+        perf_pages: args.perf_pages,
+    };
     let report = inspect(&args.object, &request)?;
     args.output.print(&report)?;
     Ok(if report.over_budget { Outcome::CheckFailed } else { Outcome::Success })

@@ -7,6 +7,7 @@ use super::JsonOutput;
 use crate::{
     error::Outcome,
     event_sizes::EventSizes,
+    layout::Layout,
     run::{
         arrivals::{Arrivals, Profile},
         config::defaults,
@@ -59,6 +60,14 @@ pub struct LoadOptions {
     /// full ring overwrites its oldest records; `overwritten` counts them.
     #[arg(long)]
     pub overwrite: bool,
+    /// How events reach userspace: shared (one ring), per-cpu (a ring per
+    /// CPU), per-cpus:N (a ring per N CPUs), or perf (a perf buffer per
+    /// CPU). --ringbuf-size is each ring's size.
+    #[arg(long, default_value = defaults::LAYOUT, value_name = "shared|per-cpu|per-cpus:N|perf")]
+    pub layout: Layout,
+    /// Perf layout: data pages of each CPU's perf buffer, a power of two.
+    #[arg(long, default_value_t = defaults::PERF_PAGES, value_name = "P")]
+    pub perf_pages: u32,
     /// Per-event hash map update: on, or off for the ring alone (as the
     /// kernel's ring buffer benchmark measures it).
     #[arg(long, default_value = defaults::MAP, value_name = "on|off")]
@@ -102,6 +111,8 @@ impl LoadOptions {
             wakeup: self.wakeup,
             overwrite: self.overwrite,
             map: self.map,
+            layout: self.layout,
+            perf_pages: self.perf_pages,
         })
     }
 }

@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::error::Outcome;
 
 pub mod alerts;
+pub mod compare;
 pub mod docs;
 pub mod estimate;
 pub mod flags;
@@ -45,6 +46,8 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Binary search for the smallest power-of-two ring that holds a workload.
     Size(size::SizeArgs),
+    /// The layouts (shared ring, rings per CPU, perf buffers) side by side at one rate and one memory budget.
+    Compare(compare::CompareArgs),
     /// Create real maps and ring buffers and compare their memory with the formulas.
     Verify(verify::VerifyArgs),
     /// A capacity plan for one workload file.
@@ -169,6 +172,7 @@ fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Ramp(args) => ramp::run(args),
         Command::Search(args) => search::run(args),
         Command::Size(args) => size::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Report(args) => report::run(args),
         Command::Inspect(args) => inspect::run(args),

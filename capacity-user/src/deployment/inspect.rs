@@ -33,6 +33,8 @@ pub struct Request {
     /// `--set NAME=ENTRIES`.
     pub overrides: Vec<(String, u32)>,
     pub budget: Option<u64>,
+    /// Data pages of each perf buffer a perf event array's reader opens.
+    pub perf_pages: u32,
 }
 
 /// Reads `path`, applies the overrides and sizes it on every node.
@@ -42,8 +44,10 @@ pub fn inspect(path: &Path, request: &Request) -> anyhow::Result<Inspection> {
     set_entries(&mut maps, &request.overrides)?;
     let this_host = [NodeShape::default()];
     let shapes = if shapes.is_empty() { &this_host[..] } else { shapes };
-    let nodes =
-        shapes.iter().map(|s| Ok(node_report(&s.model(&request.btfs)?, &maps))).collect::<anyhow::Result<Vec<_>>>()?;
+    let nodes = shapes
+        .iter()
+        .map(|s| Ok(node_report(&s.model(&request.btfs)?, &maps, request.perf_pages)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let over_budget = budget.is_some_and(|b| nodes.iter().any(|n| n.total_bytes > b));
     Ok(Inspection { object: path.display().to_string(), budget_bytes: budget, over_budget, nodes })
 }
@@ -82,6 +86,28 @@ impl Report for Inspection {
                 if node.exact { "" } else { ", not exact" },
                 not_sized
             ));
+            if node.inner_maps_bytes > 0 {
+                out.push_str(&format!(
+                    "inner   {} B ({}): every slot of each array of maps holding its inner map\n",
+                    node.inner_maps_bytes,
+                    format_bytes(node.inner_maps_bytes)
+                ));
+            }
+            if node.perf_buffer_bytes > 0 {
+                out.push_str(&format!(
+                    "perf    {} B ({}): (pages + 1) × page per slot at --perf-pages {}, not map memory\n",
+                    node.perf_buffer_bytes,
+                    format_bytes(node.perf_buffer_bytes),
+                    node.perf_pages
+                ));
+            }
+            if node.layout_total_bytes != node.total_bytes {
+                out.push_str(&format!(
+                    "all     {} B ({}): the maps, their inner maps and perf buffers\n",
+                    node.layout_total_bytes,
+                    format_bytes(node.layout_total_bytes)
+                ));
+            }
             for note in &node.notes {
                 out.push_str(&format!("note    {note}\n"));
             }

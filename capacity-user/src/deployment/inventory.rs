@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{
     entries::{self, Bound},
     kinds,
+    layouts::{self, MapArray, PerfBuffers},
     owners::{self, Owner},
     ringbuf,
     sizing::{self, MapNamed, MapShape},
@@ -22,7 +23,10 @@ use crate::{
     memory::{host::Host, model::Model},
     output::{Report, Table},
     pressure::Level,
-    sys::{bpf_map_type::BPF_MAP_TYPE_RINGBUF, FdInfo},
+    sys::{
+        bpf_map_type::{BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF},
+        FdInfo,
+    },
     units::format_bytes,
 };
 
@@ -102,6 +106,12 @@ pub struct Inventory {
     pub over_budget: bool,
     pub maps: Vec<LiveMap>,
     pub programs: Vec<LiveProgram>,
+    /// Every array of maps and the maps in its slots (rings per CPU).
+    pub map_arrays: Vec<MapArray>,
+    /// The perf buffers of each process holding a perf event array.
+    pub perf_buffers: Vec<PerfBuffers>,
+    /// Their bytes summed: not in `total_bytes` (no map's memlock).
+    pub perf_buffer_bytes: u64,
 }
 
 /// Reads everything loaded now (needs CAP_SYS_ADMIN: the caller checks).
@@ -120,6 +130,13 @@ pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inven
     };
     let owners = owners::scan();
     let maps = read_maps(model, &owners, options.count_bound);
+    let map_arrays = read_map_arrays(&maps);
+    let perf_owners = maps
+        .iter()
+        .filter(|m| m.map.type_name == kinds::map_type_name(BPF_MAP_TYPE_PERF_EVENT_ARRAY as u32))
+        .flat_map(|m| m.owners.iter().cloned())
+        .collect();
+    let perf_buffers = layouts::perf_buffers(&perf_owners);
     let (programs, stats_window_s) = match options.enable_stats {
         Some(window) => {
             let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| {
@@ -145,7 +162,32 @@ pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inven
         over_budget: budget.is_some_and(|b| total_bytes > b),
         maps,
         programs,
+        map_arrays,
+        perf_buffer_bytes: perf_buffers.iter().map(|p| p.bytes).sum(),
+        perf_buffers,
     })
+}
+
+/// The arrays of maps among `maps`, with the maps in their slots.
+fn read_map_arrays(maps: &[LiveMap]) -> Vec<MapArray> {
+    let array_of_maps = kinds::map_type_name(BPF_MAP_TYPE_ARRAY_OF_MAPS as u32);
+    maps.iter()
+        .filter(|m| m.map.type_name == array_of_maps)
+        .filter_map(|m| {
+            let info = aya::maps::MapInfo::from_id(m.id).ok()?;
+            let fd = info.fd().ok()?;
+            let inner_map_ids = layouts::inner_map_ids(fd.as_fd(), m.map.max_entries).ok()?;
+            let inner_memlock_bytes =
+                maps.iter().filter(|i| inner_map_ids.contains(&i.id)).map(|i| i.memlock_bytes).sum();
+            Some(MapArray {
+                id: m.id,
+                name: m.map.name.clone(),
+                max_entries: m.map.max_entries,
+                inner_map_ids,
+                inner_memlock_bytes,
+            })
+        })
+        .collect()
 }
 
 fn read_maps(model: &Model, owners: &owners::Owners, bound: Bound) -> Vec<LiveMap> {
@@ -340,6 +382,27 @@ impl Report for Inventory {
             ]);
         }
         out.push_str(&programs.render());
+        for array in &self.map_arrays {
+            out.push_str(&format!(
+                "\narray of maps {} ({}): {} of {} slots filled, maps {}, {} B memlock inside\n",
+                array.id,
+                array.name,
+                array.inner_map_ids.len(),
+                array.max_entries,
+                array.inner_map_ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+                array.inner_memlock_bytes
+            ));
+        }
+        for perf in &self.perf_buffers {
+            out.push_str(&format!(
+                "\nperf buffers of {}({}): {} mapped, {} B ({}); not map memory\n",
+                perf.owner.comm,
+                perf.owner.pid,
+                perf.buffers,
+                perf.bytes,
+                format_bytes(perf.bytes)
+            ));
+        }
         if let Some(budget) = self.budget_bytes {
             let verdict = if self.over_budget { "over" } else { "within" };
             out.push_str(&format!("\nbudget  {} B ({}): total {verdict}\n", budget, format_bytes(budget)));

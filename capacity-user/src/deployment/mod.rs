@@ -9,12 +9,14 @@
 //! - [`inspect`]: `capacity inspect`, an object on every node shape;
 //! - [`inventory`]: `capacity host`, every map and program loaded now;
 //! - [`owners`]: which processes hold each map and program;
+//! - [`layouts`]: the maps inside arrays of maps, each process's perf buffers;
 //! - [`ringbuf`]: bytes pending in a live ring buffer;
 //! - [`entries`]: entries in use in a live hash map, counted by the kernel.
 pub mod entries;
 pub mod inspect;
 pub mod inventory;
 pub mod kinds;
+pub mod layouts;
 pub mod nodes;
 pub mod object;
 pub mod owners;

@@ -5,6 +5,7 @@ use std::{path::PathBuf, str::FromStr};
 use serde::Serialize;
 
 use super::{
+    kinds,
     object::DeclaredMap,
     sizing::{self, MapNamed, MapShape, Sized},
 };
@@ -12,8 +13,10 @@ use crate::{
     kernel::KernelVersion,
     memory::{
         host::{Host, MAX_CPUS},
+        layout_cost::perf_buffer_bytes,
         model::Model,
     },
+    sys::bpf_map_type::BPF_MAP_TYPE_PERF_EVENT_ARRAY,
     units::parse_size,
 };
 
@@ -92,6 +95,11 @@ pub struct MapLine {
     pub inner_of: Option<String>,
     #[serde(flatten)]
     pub sized: Sized,
+    /// An array of maps: every slot holding a map of its inner definition
+    /// (planned full, as an agent's rings per CPU); a perf event array: the
+    /// perf buffers of its slots, (pages + 1) × page each, not map memory.
+    /// Null for other maps.
+    pub filled_bytes: Option<u64>,
 }
 
 /// One node's answer.
@@ -111,33 +119,61 @@ pub struct NodeReport {
     /// Caveats for every figure of this node.
     pub notes: Vec<String>,
     pub maps: Vec<MapLine>,
+    /// The maps inside arrays (hash) of maps, every slot filled (rings per CPU).
+    pub inner_maps_bytes: u64,
+    /// Perf buffers of every perf event array: (perf_pages + 1) × page per slot; not map memory.
+    pub perf_buffer_bytes: u64,
+    /// The data pages per perf buffer assumed (`--perf-pages`; the reader chooses them).
+    pub perf_pages: u32,
+    /// `total_bytes` + `inner_maps_bytes` + `perf_buffer_bytes`: the layout's whole cost.
+    pub layout_total_bytes: u64,
 }
 
-/// Sizes `maps` on the node `model` describes.
-pub fn node_report(model: &Model, maps: &[DeclaredMap]) -> NodeReport {
-    let lines: Vec<MapLine> = maps
+/// Sizes `maps` on the node `model` describes; perf buffers of `perf_pages` data pages.
+pub fn node_report(model: &Model, maps: &[DeclaredMap], perf_pages: u32) -> NodeReport {
+    let shape_of = |m: &DeclaredMap| {
+        // A perf event array of 0 entries gets one per CPU from its loader
+        // (libbpf, aya): sized so on this node.
+        let perf = m.map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY as u32;
+        MapShape {
+            map_type: m.map_type,
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: if perf && m.max_entries == 0 { model.host.cpus } else { m.max_entries },
+            flags: m.flags,
+        }
+    };
+    let mut lines: Vec<MapLine> = maps
         .iter()
         .map(|m| {
-            let shape = MapShape {
-                map_type: m.map_type,
-                key_size: m.key_size,
-                value_size: m.value_size,
-                max_entries: m.max_entries,
-                flags: m.flags,
-            };
+            let shape = shape_of(m);
             let mut sized = sizing::size(model, &shape, None);
             if let Some(outer) = &m.inner_of {
-                let per_inner = format!("per inner map of {outer}, not in the total");
+                let per_inner = format!("per inner map of {outer}, in inner_maps_bytes for every slot");
                 sized.note = Some(sized.note.map_or(per_inner.clone(), |n| format!("{per_inner}; {n}")));
             }
+            let filled_bytes = (shape.map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY as u32)
+                .then(|| perf_buffer_bytes(perf_pages, model.host.page_size) * u64::from(shape.max_entries));
             MapLine {
                 map: MapNamed::new(m.name.clone(), &shape),
                 section: m.section,
                 inner_of: m.inner_of.clone(),
                 sized,
+                filled_bytes,
             }
         })
         .collect();
+    // Each map-in-map planned full: its slots × its inner map's figure.
+    let inner: Vec<(String, Option<u64>)> =
+        lines.iter().filter_map(|l| l.inner_of.clone().map(|outer| (outer, l.sized.model_bytes))).collect();
+    for (outer, per_inner) in inner {
+        if let (Some(line), Some(per_inner)) = (lines.iter_mut().find(|l| l.map.name == outer), per_inner) {
+            line.filled_bytes = Some(per_inner * u64::from(line.map.max_entries));
+        }
+    }
+    let in_maps = |l: &&MapLine| l.map.type_name != kinds::map_type_name(BPF_MAP_TYPE_PERF_EVENT_ARRAY as u32);
+    let inner_maps_bytes: u64 = lines.iter().filter(in_maps).filter_map(|l| l.filled_bytes).sum();
+    let perf_buffer_bytes: u64 = lines.iter().filter(|l| !in_maps(l)).filter_map(|l| l.filled_bytes).sum();
     let outer = || lines.iter().filter(|l| l.inner_of.is_none());
     NodeReport {
         kernel: model.kernel,
@@ -148,6 +184,12 @@ pub fn node_report(model: &Model, maps: &[DeclaredMap]) -> NodeReport {
         exact: outer().all(|l| l.sized.exact),
         unsized_maps: outer().filter(|l| l.sized.model_bytes.is_none()).count(),
         notes: model.notes.clone(),
+        inner_maps_bytes,
+        perf_buffer_bytes,
+        perf_pages,
+        layout_total_bytes: outer().filter_map(|l| l.sized.model_bytes).sum::<u64>()
+            + inner_maps_bytes
+            + perf_buffer_bytes,
         maps: lines,
     }
 }
@@ -213,13 +255,16 @@ mod tests {
             declared("outer.inner", 2, Some("outer")),
             declared("trie", 11, None),
         ];
-        let report = node_report(&model, &maps);
+        let report = node_report(&model, &maps, 8);
         // Footprint: round_up(16 × round_up(4 + 8, 8), 4096) = 4096 per array;
         // the outer array of maps: round_up(16 × 8, 4096).
         assert_eq!(report.total_bytes, 4096 + 4096);
         assert_eq!(report.unsized_maps, 1);
         assert!(!report.exact);
         assert!(report.maps[2].sized.note.as_deref().unwrap().starts_with("per inner map of outer"));
+        // The outer array planned full: 16 inner arrays of 4096.
+        assert_eq!(report.inner_maps_bytes, 16 * 4096);
+        assert_eq!(report.layout_total_bytes, 4096 + 4096 + 16 * 4096);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{
     btf::StructSizes,
+    layout_cost::{layout_cost, LayoutCost},
     model::{Figure, Model, Term},
     ring_size::RingFormula,
     MapSpec,
@@ -14,6 +15,7 @@ use super::{
 use crate::{
     event_sizes::EventSizes,
     kernel::KernelVersion,
+    layout::Layout,
     output::{key_values, Report, Table},
     units::format_bytes,
 };
@@ -138,6 +140,20 @@ pub struct RingEstimate {
     pub memlock_bytes: u64,
     pub terms: Vec<Term>,
     pub notes: Vec<String>,
+    /// The layout's rings and buffers on the node (`--layout`).
+    #[serde(flatten)]
+    pub layout_cost: Option<LayoutCost>,
+}
+
+impl RingEstimate {
+    /// The cost of `layout` with rings of this estimate's size on the
+    /// model's node; perf buffers of `perf_pages` pages, or (none given) of
+    /// the ring's size in pages.
+    pub fn with_layout(mut self, model: &Model, layout: Layout, perf_pages: Option<u32>) -> anyhow::Result<Self> {
+        let pages = perf_pages.unwrap_or(((self.size / model.host.page_size).max(1)) as u32);
+        self.layout_cost = Some(layout_cost(model, layout, self.size, pages)?);
+        Ok(self)
+    }
 }
 
 /// The ring buffer a rate needs, and what the kernel charges for it.
@@ -213,6 +229,7 @@ fn ring_report(model: &Model, size: u64, figure: Figure) -> RingEstimate {
         memlock_bytes: figure.bytes,
         terms: figure.terms,
         notes: figure.notes,
+        layout_cost: None,
     }
 }
 
@@ -277,6 +294,25 @@ impl Report for RingEstimate {
             "memlock",
             format!("{} ({} B){}", format_bytes(self.memlock_bytes), self.memlock_bytes, inexact(self.exact)),
         ));
+        if let Some(cost) = &self.layout_cost {
+            pairs.push(("layout", format!("{} ({} ring(s) or buffers)", cost.layout, cost.rings)));
+            if let Some(ring) = cost.per_ring_bytes {
+                pairs.push(("per ring", format!("{} ({ring} B memlock)", format_bytes(ring))));
+            }
+            if cost.outer_map_bytes > 0 {
+                pairs.push((
+                    "outer map",
+                    format!("{} B memlock (array of maps / perf event array)", cost.outer_map_bytes),
+                ));
+            }
+            if let Some(buffers) = cost.buffer_bytes {
+                pairs.push((
+                    "perf buffers",
+                    format!("{} ({buffers} B; (pages + 1) × page per CPU, not map memory)", format_bytes(buffers)),
+                ));
+            }
+            pairs.push(("total", format!("{} ({} B)", format_bytes(cost.total_bytes), cost.total_bytes)));
+        }
         human_with_terms(&pairs, &self.terms, &self.notes)
     }
 }

@@ -22,6 +22,7 @@ pub mod btf;
 pub mod estimate;
 pub mod host;
 pub mod kernels;
+pub mod layout_cost;
 pub mod maps;
 pub mod measure;
 pub mod model;

@@ -120,6 +120,7 @@ pub fn setting_name(setting: Setting) -> &'static str {
         Setting::Batch => "the plan's batch",
         Setting::BufferSeconds => "buffer_seconds",
         Setting::Arrivals => "arrivals",
+        Setting::Layout => "layout",
         other => other.plain(),
     }
 }
@@ -148,6 +149,7 @@ pub fn config(plan: &Plan, workload: &Workload, duration: Duration) -> RunConfig
         keyspace: connections.unwrap_or(defaults.keyspace),
         map_entries: connections.unwrap_or(defaults.map_entries),
         arrivals: workload.arrivals.clone(),
+        layout: workload.layout,
         ..defaults
     }
 }

@@ -7,6 +7,7 @@
 //! buffer_seconds = 5           # optional, default 5
 //! memory_budget = "256M"
 //! arrivals = "burst:4x50ms/1s" # optional: constant (default), poisson, burst:...
+//! layout = "per-cpu"           # optional: shared (default), per-cpu, per-cpus:N, perf
 //! # profile = "rates.csv"      # or a recorded rate series (relative to this file)
 //! # speedup = 60               # replayed this many times faster
 //! nodes = 4                    # optional N+1: the deployment's nodes,
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::{
+    layout::Layout,
     memory::{MapKind, MapSpec},
     run::arrivals::{Arrivals, Profile},
     units::{parse_rate, parse_size},
@@ -55,6 +57,8 @@ pub struct Workload {
     pub maps: Vec<WorkloadMap>,
     /// How events arrive around `events_per_second` (for `--measure`).
     pub arrivals: Arrivals,
+    /// How events reach userspace (for `--measure`).
+    pub layout: Layout,
     /// N+1 planning: each node's load when `spare` of `nodes` are lost.
     pub redundancy: Option<Redundancy>,
 }
@@ -191,6 +195,8 @@ struct RawWorkload {
     #[serde(default)]
     arrivals: Option<String>,
     #[serde(default)]
+    layout: Layout,
+    #[serde(default)]
     profile: Option<PathBuf>,
     #[serde(default)]
     speedup: Option<f64>,
@@ -280,6 +286,7 @@ impl RawWorkload {
             growth: self.growth,
             maps,
             arrivals,
+            layout: self.layout,
             redundancy,
         })
     }
@@ -369,6 +376,10 @@ mod tests {
     #[test]
     fn traffic_shape_and_redundancy_are_read() {
         let w = Workload::parse(&format!("arrivals = \"burst:4x50ms/1s\"\nnodes = 4\nspare = 1\n{MINIMAL}")).unwrap();
+        assert_eq!(w.layout, Layout::Shared);
+        let per_cpu = Workload::parse(&format!("layout = \"per-cpus:4\"\n{MINIMAL}")).unwrap();
+        assert_eq!(per_cpu.layout, Layout::PerCpus(4));
+        assert!(Workload::parse(&format!("layout = \"rings\"\n{MINIMAL}")).is_err());
         assert_eq!(w.arrivals.to_string(), "burst:4x50ms/1s");
         assert_eq!(w.redundancy, Some(Redundancy { nodes: 4, spare: 1 }));
         assert_eq!(w.redundancy.unwrap().factor(), 4.0 / 3.0);

@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 pub use capacity_common::Wakeup;
-use capacity_common::{record_bytes, EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_PRODUCERS, MAX_RING_BYTES};
+use capacity_common::{
+    record_bytes, EVENT_HEADER_SIZE, MAX_BATCH, MAX_EVENT_SIZE, MAX_MIX_EVENT_SIZE, MAX_PRODUCERS, MAX_RING_BYTES,
+};
 
 use super::{arrivals::Arrivals, consumer::ConsumerModel, generator::Pace, program::ProgramSettings};
+pub use crate::layout::Layout;
 use crate::{
     event_sizes::EventSizes,
     refuse,
@@ -72,6 +75,11 @@ pub struct RunConfig {
     pub map: MapUpdates,
     /// How triggers arrive around the mean rate.
     pub arrivals: Arrivals,
+    /// One shared ring, rings per CPU or per N CPUs, or perf buffers.
+    /// `ringbuf_size` is each ring's size.
+    pub layout: Layout,
+    /// Perf layout: data pages of each CPU's perf buffer (a power of two).
+    pub perf_pages: u32,
 }
 
 /// The defaults of a run's settings, in the command line's own grammar. The
@@ -88,6 +96,9 @@ pub mod defaults {
     pub const MAP_ENTRIES: u32 = 10_240;
     pub const WAKEUP: &str = "adaptive";
     pub const MAP: &str = "on";
+    pub const LAYOUT: &str = "shared";
+    /// 64 pages: libbpf's and aya's examples use 8 to 64.
+    pub const PERF_PAGES: u32 = 64;
 
     /// `RINGBUF_SIZE` in bytes.
     pub fn ringbuf_size() -> u64 {
@@ -118,6 +129,8 @@ impl Default for RunConfig {
             overwrite: false,
             map: MapUpdates::On,
             arrivals: Arrivals::default(),
+            layout: Layout::Shared,
+            perf_pages: defaults::PERF_PAGES,
         }
     }
 }
@@ -185,6 +198,7 @@ impl RunConfig {
                 ", not a mix: overwritten records are counted from the overwrite position by their one size",
             ));
         }
+        self.validate_layout()?;
         if self.duration.is_zero() {
             return Err(refuse!(Setting::Duration; Setting::Duration, " must be positive"));
         }
@@ -218,6 +232,36 @@ impl RunConfig {
         Ok(())
     }
 
+    /// What a layout other than `shared` refuses.
+    fn validate_layout(&self) -> Result<(), SettingError> {
+        if self.overwrite && self.layout != Layout::Shared {
+            let why = format!(" {} takes no ", self.layout);
+            return Err(
+                refuse!(Setting::Overwrite; Setting::Layout, why, Setting::Overwrite, ": overwrite mode is a shared ring's"),
+            );
+        }
+        if self.layout == Layout::Perf {
+            if !self.perf_pages.is_power_of_two() {
+                let why = format!(" {} must be a power of two", self.perf_pages);
+                return Err(refuse!(Setting::PerfPages; Setting::PerfPages, why));
+            }
+            let largest = self.event_sizes.largest() as usize;
+            if largest > MAX_MIX_EVENT_SIZE {
+                let why = format!(
+                    " {largest} is too large for perf buffers here: the program copies events through a {MAX_MIX_EVENT_SIZE}-byte buffer"
+                );
+                return Err(refuse!(Setting::EventSize; Setting::EventSize, why));
+            }
+            let buffer = u64::from(self.perf_pages) * page_size();
+            let record = (largest as u64 + 12).next_multiple_of(8);
+            if record > buffer {
+                let why = format!(" {} bytes cannot hold one event of {largest} bytes: raise it", buffer);
+                return Err(refuse!(Setting::PerfPages; Setting::PerfPages, why));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn program_settings(&self) -> ProgramSettings {
         ProgramSettings {
             event_size: self.event_size(),
@@ -229,6 +273,8 @@ impl RunConfig {
             wakeup_every: self.wakeup.every(),
             overwrite: self.overwrite,
             map: self.map == MapUpdates::On,
+            layout: self.layout,
+            perf_pages: self.perf_pages,
         }
     }
 

@@ -5,16 +5,16 @@
 //! ones included, so the gaps the consumer sees are the drops, counted from
 //! userspace independently of the kernel's counter.
 use std::{
-    os::fd::AsFd,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
+use super::{
+    reader::{perf_raw_len, Reader},
+    ring::Record,
+};
 use capacity_common::{record_bytes, EventHeader, MAX_PRODUCERS};
 use hdrhistogram::Histogram;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-
-use super::ring::{Record, Ring};
 
 /// How the consumer behaves: the models that change the answer the way real
 /// consumers do.
@@ -100,16 +100,21 @@ impl ConsumerReport {
     }
 }
 
-/// Drain `ring` until `producers_done` is set and the ring is empty.
+/// Drain `ring` until `producers_done` is set and the ring is empty; then
+/// call `flush` (perf: brings out the kernel's last lost-sample records)
+/// and drain once more.
 pub fn consume(
-    ring: &mut Ring,
+    ring: &mut Reader,
     model: &ConsumerModel,
     sizes: &RecordSizes,
     producers_done: &AtomicBool,
     interrupted: &AtomicBool,
+    flush: impl Fn(),
 ) -> ConsumerReport {
     let cpu_start = thread_cpu_time();
     let overwritten_before = ring.overwritten();
+    let perf = ring.is_perf();
+    let mut flushed = false;
     let mut state = SeqTracker::new();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
     let (mut consumed, mut malformed, mut consumed_bytes) = (0u64, 0u64, 0u64);
@@ -117,7 +122,9 @@ pub fn consume(
     let mut next_stall = model.stall.map(|s| started + s.every);
     let mut clock = LatencyClock::default();
 
-    let drained_after_stop = loop {
+    // What the drains after the producers stopped read: the ring's backlog.
+    let mut drained_after_stop = 0u64;
+    loop {
         // Read before draining: once set, the drain below sees every record.
         let done = producers_done.load(Ordering::Acquire);
         let drained = ring.drain(|record| {
@@ -125,7 +132,8 @@ pub fn consume(
                 malformed += 1;
                 return;
             };
-            if len != sizes.of(header.seq) {
+            let expected = if perf { perf_raw_len(sizes.of(header.seq)) } else { sizes.of(header.seq) };
+            if len != expected {
                 malformed += 1;
                 return;
             }
@@ -154,18 +162,24 @@ pub fn consume(
         });
         consumed += drained;
         if done {
-            // What this last drain read was the ring's backlog.
-            break drained;
+            drained_after_stop += drained;
+        }
+        if done && !flushed {
+            flush();
+            flushed = true;
+            continue;
+        }
+        if done {
+            break;
         }
         if drained == 0 && model.busy_poll {
             std::hint::spin_loop();
         } else if drained == 0 {
             // Short timeout: sampled wakeups may never come, and the end of
             // the run is signalled by the flag, not by the ring.
-            let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
-            let _ = nix::poll::poll(&mut fds, PollTimeout::from(10u8));
+            ring.wait(10);
         }
-    };
+    }
 
     ConsumerReport {
         consumed: consumed - malformed,

@@ -11,18 +11,35 @@ pub(super) struct CpuPlan {
 
 impl CpuPlan {
     pub(super) fn for_this_process() -> Self {
-        let allowed: Vec<usize> = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
-            .map(|set| (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect())
-            .unwrap_or_default();
+        let allowed = allowed_cpus();
         match allowed.split_last() {
             Some((&last, rest)) if !rest.is_empty() => Self { consumer: Some(last), producers: rest.to_vec() },
             _ => Self { consumer: None, producers: vec![] },
         }
     }
 
+    /// Producers one per allowed CPU in turn, the consumer left to the
+    /// scheduler: the per-CPU layouts', whose rings fill only so.
+    pub(super) fn every_cpu() -> Self {
+        Self { consumer: None, producers: allowed_cpus() }
+    }
+
+    /// Every CPU this process may run on.
+    pub(super) fn all(&self) -> Vec<usize> {
+        let mut all = self.producers.clone();
+        all.extend(self.consumer);
+        all
+    }
+
     pub(super) fn producer(&self, id: u32) -> Option<usize> {
         (!self.producers.is_empty()).then(|| self.producers[id as usize % self.producers.len()])
     }
+}
+
+fn allowed_cpus() -> Vec<usize> {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .map(|set| (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect())
+        .unwrap_or_default()
 }
 
 pub(super) fn pin_to_cpu(cpu: Option<usize>) {

@@ -13,12 +13,12 @@ use super::{
     cpu::{pin_to_cpu, CpuPlan},
     generator::{produce, ProducerReport},
     invariants::check_invariants,
-    program::{overwrite_supported, EmitProgram},
+    program::{overwrite_supported, trigger, EmitProgram},
+    reader::Reader,
     result::{summarize, RunResult},
-    ring::Ring,
     stage::Stage,
 };
-use crate::{event_sizes::EventSizes, preflight};
+use crate::{event_sizes::EventSizes, layout::Layout, preflight};
 
 /// Run at a fixed rate. `stop` (Ctrl-C) ends the run early: producers stop,
 /// the consumer drains without its simulated work, and the partial result
@@ -37,7 +37,7 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     }
     let mut program = EmitProgram::load(&config.program_settings())?;
     let mut ring =
-        Ring::new(program.take_ring()?, config.overwrite, config.ringbuf_size, config.event_size() as usize)?;
+        Reader::new(program.take_outputs()?, config.overwrite, config.ringbuf_size, config.event_size() as usize)?;
     let mut stage = None;
     if !config.warmup.is_zero() && !stop.load(Ordering::Relaxed) {
         let warmup = run_stage(&program, &mut ring, config, config.warmup, stop)?;
@@ -54,14 +54,15 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
     };
     program.flush_logs();
     let counters = program.counters()?;
-    let result = summarize(config, &stage, &counters, stop.load(Ordering::Relaxed));
+    let per_cpu = program.per_cpu_counters()?;
+    let result = summarize(config, &stage, &counters, &per_cpu, ring.counts(), stop.load(Ordering::Relaxed));
     check_invariants(config, &stage, &counters)?;
     Ok(result)
 }
 
 fn run_stage(
     program: &EmitProgram,
-    ring: &mut Ring,
+    ring: &mut Reader,
     config: &RunConfig,
     duration: Duration,
     stop: &AtomicBool,
@@ -70,7 +71,21 @@ fn run_stage(
     let pace = config.pace(duration);
     let producers_done = AtomicBool::new(false);
     let kernel_before = program.kernel_stats()?;
-    let cpus = CpuPlan::for_this_process();
+    let counts_before = ring.counts().to_vec();
+    // Rings per CPU fill at once only with producers on every CPU: the
+    // consumer then shares a CPU with one of them.
+    let cpus = if config.layout == Layout::Shared { CpuPlan::for_this_process() } else { CpuPlan::every_cpu() };
+    let flush_cpus = CpuPlan::every_cpu();
+    let flush = || {
+        if config.layout == Layout::Perf {
+            // One flush trigger on every CPU (see the program's `flush`).
+            for cpu in flush_cpus.all() {
+                pin_to_cpu(Some(cpu));
+                trigger(token, u32::from(capacity_common::FLUSH_PRODUCER));
+            }
+            pin_to_cpu(cpus.consumer);
+        }
+    };
     let expected = match &config.event_sizes {
         EventSizes::Fixed(size) => RecordSizes::Fixed(*size),
         mix => RecordSizes::Mix(mix.table()),
@@ -78,7 +93,7 @@ fn run_stage(
     let (producers, consumer) = thread::scope(|scope| {
         let consumer = scope.spawn(|| {
             pin_to_cpu(cpus.consumer);
-            consume(ring, &config.consumer, &expected, &producers_done, stop)
+            consume(ring, &config.consumer, &expected, &producers_done, stop, flush)
         });
         let producers: Vec<_> = (0..config.producers)
             .map(|id| {
@@ -103,7 +118,18 @@ fn run_stage(
         .zip(&producers)
         .map(|(seq, p)| kernel_attempted(p.triggers * batch, seq))
         .collect();
-    Ok(Stage { producers, consumer, kernel, stats_enabled: program.stats_enabled(), kernel_attempted })
+    let counts = ring.counts();
+    let consumed_per_ring = counts.iter().zip(&counts_before).map(|(now, then)| now.records - then.records).collect();
+    let lost = counts.iter().zip(&counts_before).map(|(now, then)| now.lost - then.lost).sum();
+    Ok(Stage {
+        producers,
+        consumer,
+        kernel,
+        stats_enabled: program.stats_enabled(),
+        kernel_attempted,
+        consumed_per_ring,
+        lost,
+    })
 }
 
 /// Events the program attempted for a producer that asked for `issued`,

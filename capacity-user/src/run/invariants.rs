@@ -10,9 +10,13 @@
 //! - `dropped` = `dropped_full` + `dropped_busy`: failed reserves (program);
 //! - `overwritten`: records the kernel overwrote before the consumer read
 //!   them (overwrite mode; from the kernel's overwrite position);
-//! - `consumed`, sequence gaps: what the consumer saw (userspace).
+//! - `consumed`, sequence gaps: what the consumer saw (userspace);
+//! - perf layout: `lost`, the samples the kernel's PERF_RECORD_LOST records
+//!   report, against the program's outputs that found no room
+//!   (`dropped_full`), after a flush trigger per CPU (`flushes`) brought
+//!   out the records still pending.
 use super::{
-    config::{MapUpdates, RunConfig},
+    config::{Layout, MapUpdates, RunConfig},
     program::Counters,
     stage::Stage,
 };
@@ -48,11 +52,11 @@ pub(super) fn check_invariants(config: &RunConfig, stage: &Stage, c: &Counters) 
             // different moments: other callers' runs in between make them
             // differ, ours cannot (the producers are stopped then).
             !stage.stats_enabled
-                || (c.other_runs == 0 && stage.kernel.run_count == c.triggers)
-                || (c.other_runs > 0 && stage.kernel.run_count >= c.triggers),
+                || (c.other_runs == 0 && stage.kernel.run_count == c.triggers + c.flushes)
+                || (c.other_runs > 0 && stage.kernel.run_count >= c.triggers + c.flushes),
             format!(
-                "the kernel ran the program {} times, it counted {} triggers and {} other runs",
-                stage.kernel.run_count, c.triggers, c.other_runs
+                "the kernel ran the program {} times, it counted {} triggers, {} flushes and {} other runs",
+                stage.kernel.run_count, c.triggers, c.flushes, c.other_runs
             ),
         ),
         (
@@ -88,6 +92,13 @@ pub(super) fn check_invariants(config: &RunConfig, stage: &Stage, c: &Counters) 
         (
             consumer_missing == c.dropped + overwritten,
             format!("sequence gaps show {consumer_missing} missing, kernel dropped {} and overwrote {overwritten}", c.dropped),
+        ),
+        (
+            config.layout != Layout::Perf || (stage.lost == c.dropped_full && c.flush_failures == 0),
+            format!(
+                "the kernel's lost-sample records count {} lost, the program {} outputs without room ({} flushes failed)",
+                stage.lost, c.dropped_full, c.flush_failures
+            ),
         ),
         (consumer.out_of_order == 0, format!("{} records out of order", consumer.out_of_order)),
         (consumer.malformed == 0, format!("{} malformed records", consumer.malformed)),
@@ -134,7 +145,15 @@ mod tests {
             run_count: 17 + other_runs_seen_by_kernel,
             recursion_misses: missed,
         };
-        let stage = Stage { producers, consumer, kernel, stats_enabled: true, kernel_attempted: vec![40, 28] };
+        let stage = Stage {
+            producers,
+            consumer,
+            kernel,
+            stats_enabled: true,
+            kernel_attempted: vec![40, 28],
+            consumed_per_ring: vec![66],
+            lost: 0,
+        };
         let counters = Counters {
             triggers: 17,
             emitted: 66,
@@ -145,6 +164,8 @@ mod tests {
             map_errors: 0,
             peak_occupancy_bytes: 0,
             other_runs: other_runs_seen_by_kernel,
+            flushes: 0,
+            flush_failures: 0,
         };
         (config, stage, counters)
     }

@@ -7,7 +7,8 @@
 //! - [`arrivals`]: when triggers are due: constant, Poisson, bursts, a replayed profile;
 //! - [`generator`]: producer threads paced against absolute deadlines;
 //! - [`consumer`]: drains the ring, checks sequence numbers, measures latency;
-//! - [`ring`]: reads records from the ring, following overwrites in overwrite mode;
+//! - [`reader`]: reads every output of a layout (rings, perf buffers) in turn;
+//! - [`ring`]: reads records from one ring, following overwrites in overwrite mode;
 //! - [`walk`]: walks a ring's records between two positions (memory and positions only);
 //! - [`fixed_rate`]: a run's stages (warm-up, then the measured part), threads on their CPUs;
 //! - [`stage`]: what one stage measured;
@@ -21,10 +22,11 @@ mod fixed_rate;
 pub mod generator;
 mod invariants;
 pub mod program;
+pub mod reader;
 mod result;
 pub mod ring;
 mod stage;
 
-pub use config::{MapUpdates, RunConfig, Wakeup};
+pub use config::{Layout, MapUpdates, RunConfig, Wakeup};
 pub use fixed_rate::run_fixed_rate;
-pub use result::{Latency, RunResult};
+pub use result::{Latency, RingFigures, RunResult};

@@ -3,7 +3,7 @@
 //! everything (the link and the maps belong to this process alone: nothing
 //! is pinned).
 use std::{
-    os::fd::{AsFd as _, OwnedFd},
+    os::fd::{AsFd as _, AsRawFd as _, OwnedFd},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -15,7 +15,10 @@ use aya::{
 };
 use capacity_common::{counter, names, BPF_F_RB_OVERWRITE, MAX_PRODUCERS};
 
-use crate::sys::{self, bpf_map_type::BPF_MAP_TYPE_RINGBUF};
+use crate::{
+    layout::Layout,
+    sys::{self, bpf_map_type::BPF_MAP_TYPE_RINGBUF, perf::PerfBuffer},
+};
 
 static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/capacity"));
 
@@ -41,6 +44,18 @@ pub struct ProgramSettings {
     pub overwrite: bool,
     /// Update each event's flow in the hash map (false: the ring alone).
     pub map: bool,
+    /// Which program runs and where its events go.
+    pub layout: Layout,
+    /// Perf layout: data pages per CPU.
+    pub perf_pages: u32,
+}
+
+/// Where the program's events go, for the consumer: what [`EmitProgram::take_outputs`] hands over.
+pub enum Outputs {
+    /// The shared ring, or the rings of an array of maps, in ring order.
+    Rings(Vec<RingBuf<MapData>>),
+    /// The perf buffers, by CPU.
+    Perf(Vec<PerfBuffer>),
 }
 
 /// The counters of one program, summed over CPUs (peak occupancy: max).
@@ -58,6 +73,17 @@ pub struct Counters {
     pub peak_occupancy_bytes: u64,
     /// Runs that were no trigger of this instance (other callers of getpriority).
     pub other_runs: u64,
+    /// Perf layout: flush triggers run, and flushes whose marker found no room.
+    pub flushes: u64,
+    pub flush_failures: u64,
+}
+
+/// The counters a layout's rings are told apart by, per CPU.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerCpuCounters {
+    pub dropped: Vec<u64>,
+    /// The high-water mark of the ring the CPU wrote to.
+    pub peak_occupancy_bytes: Vec<u64>,
 }
 
 /// The kernel's own statistics of the program (`struct bpf_prog_info`).
@@ -85,6 +111,9 @@ impl KernelStats {
 
 pub struct EmitProgram {
     ebpf: Ebpf,
+    /// The program attached: the layout's.
+    program: &'static str,
+    outputs: Option<Outputs>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     counters: PerCpuArray<MapData, u64>,
     producer_seq: Array<MapData, u32>,
@@ -102,6 +131,14 @@ impl EmitProgram {
         let log_level = bpf_log_level()?;
         let overwrite = u32::from(settings.overwrite);
         let object = program_object(settings)?;
+        let cpus = sys::possible_cpus()?;
+        let rings = settings.layout.rings(cpus);
+        let cpus_per_ring = match settings.layout {
+            Layout::PerCpus(n) => n,
+            _ => 1,
+        };
+        // The perf layout's wakeups are the buffers' (wakeup_events), not the program's.
+        let wakeup_every = if settings.layout == Layout::Perf { 0 } else { settings.wakeup_every };
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &log_level, false)
             .override_global(names::TARGET_TGID, &tgid, true)
@@ -109,12 +146,18 @@ impl EmitProgram {
             .override_global(names::EVENT_SIZE, &settings.event_size, true)
             .override_global(names::BATCH, &settings.batch, true)
             .override_global(names::KEYSPACE, &settings.keyspace, true)
-            .override_global(names::WAKEUP_EVERY, &settings.wakeup_every, true)
+            .override_global(names::WAKEUP_EVERY, &wakeup_every, true)
+            .override_global(names::CPUS_PER_RING, &cpus_per_ring, true)
             .override_global(names::OVERWRITE, &overwrite, true)
             .override_global(names::SIZE_MIX, &u32::from(settings.size_table.is_some()), true)
             .override_global(names::MAP, &u32::from(settings.map), true)
-            .map_max_entries(names::RING, settings.ringbuf_size)
+            // The shared ring only where it is used: one page otherwise.
+            .map_max_entries(
+                names::RING,
+                if settings.layout == Layout::Shared { settings.ringbuf_size } else { sys::page_size() as u32 },
+            )
             .map_max_entries(names::FLOWS, settings.map_entries)
+            .map_max_entries(names::RINGS, if settings.layout.is_ring_array() { rings } else { 1 })
             .load(&object)
             .context("loading the kernel program")?;
         if let Some(table) = &settings.size_table {
@@ -127,15 +170,28 @@ impl EmitProgram {
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
         // Records go to the `log` logger the binary installed (cli::init_logging).
         let logger = if log_level > 0 { aya_log::EbpfLogger::init(&mut ebpf).ok() } else { None };
+        let outputs = match settings.layout {
+            Layout::Shared => {
+                let ring = ebpf.take_map(names::RING).context("EVENTS map missing")?;
+                Outputs::Rings(vec![RingBuf::try_from(ring)?])
+            }
+            Layout::PerCpus(_) => Outputs::Rings(fill_ring_array(&ebpf, rings, settings.ringbuf_size)?),
+            Layout::Perf => Outputs::Perf(open_perf_buffers(&ebpf, cpus, settings)?),
+        };
+        let name = match settings.layout {
+            Layout::Shared => names::PROGRAM,
+            Layout::PerCpus(_) => names::PROGRAM_RINGS,
+            Layout::Perf => names::PROGRAM_PERF,
+        };
         let program: &mut TracePoint =
-            ebpf.program_mut(names::PROGRAM).context("the kernel object has no capacity_emit program")?.try_into()?;
+            ebpf.program_mut(name).with_context(|| format!("the kernel object has no {name} program"))?.try_into()?;
         program.load().context("the verifier rejected the kernel program")?;
         program.attach(names::TRACEPOINT_CATEGORY, names::TRACEPOINT_NAME).with_context(|| {
             format!("attaching to tracepoint {}/{}", names::TRACEPOINT_CATEGORY, names::TRACEPOINT_NAME)
         })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(names::COUNTERS).context("COUNTERS map missing")?)?;
         let producer_seq = Array::try_from(ebpf.take_map(names::PRODUCER_SEQ).context("PRODUCER_SEQ map missing")?)?;
-        Ok(Self { ebpf, logger, counters, producer_seq, token, _stats: stats })
+        Ok(Self { ebpf, program: name, outputs: Some(outputs), logger, counters, producer_seq, token, _stats: stats })
     }
 
     /// The token producers pass so that this instance, and only it, reacts.
@@ -143,10 +199,17 @@ impl EmitProgram {
         self.token
     }
 
-    /// The ring buffer, for the consumer. Can be taken once.
+    /// The shared ring, for a reader of one ring. Can be taken once.
     pub fn take_ring(&mut self) -> anyhow::Result<RingBuf<MapData>> {
-        let map = self.ebpf.take_map(names::RING).context("the ring buffer was already taken")?;
-        Ok(RingBuf::try_from(map)?)
+        match self.take_outputs()? {
+            Outputs::Rings(mut rings) if rings.len() == 1 => Ok(rings.remove(0)),
+            _ => anyhow::bail!("the program has no single ring"),
+        }
+    }
+
+    /// The rings or perf buffers, for the consumer. Can be taken once.
+    pub fn take_outputs(&mut self) -> anyhow::Result<Outputs> {
+        self.outputs.take().context("the program's outputs were already taken")
     }
 
     pub fn counters(&self) -> anyhow::Result<Counters> {
@@ -162,7 +225,16 @@ impl EmitProgram {
             map_updates: sum(counter::MAP_UPDATES)?,
             map_errors: sum(counter::MAP_ERRORS)?,
             peak_occupancy_bytes: slot(counter::PEAK_OCCUPANCY)?.iter().copied().max().unwrap_or(0),
+            flushes: sum(counter::FLUSHES)?,
+            flush_failures: sum(counter::FLUSH_FAILURES)?,
         })
+    }
+
+    /// Drops and peaks per CPU, for the figures of each ring.
+    pub fn per_cpu_counters(&self) -> anyhow::Result<PerCpuCounters> {
+        let slot =
+            |index: u32| -> anyhow::Result<Vec<u64>> { Ok(self.counters.get(&index, 0)?.iter().copied().collect()) };
+        Ok(PerCpuCounters { dropped: slot(counter::DROPPED)?, peak_occupancy_bytes: slot(counter::PEAK_OCCUPANCY)? })
     }
 
     /// Each producer's next sequence number: the events the program
@@ -197,7 +269,8 @@ impl EmitProgram {
     }
 
     pub fn kernel_stats(&self) -> anyhow::Result<KernelStats> {
-        let program = self.ebpf.program(names::PROGRAM).context("the capacity_emit program is gone")?;
+        let program =
+            self.ebpf.program(self.program).with_context(|| format!("the {} program is gone", self.program))?;
         // aya 0.14's ProgramInfo has no `recursion_misses`: ask the kernel directly.
         let info = sys::bpf::prog_info(program.fd()?.as_fd()).context("reading the program's bpf_prog_info")?;
         Ok(KernelStats {
@@ -206,6 +279,49 @@ impl EmitProgram {
             recursion_misses: info.recursion_misses,
         })
     }
+}
+
+/// The rings of an array of maps: `rings` ring buffers of `size` bytes,
+/// created here at their run-time size (named `capacity_ring`) and stored
+/// in the program's RINGS, which aya created from its BTF inner-map template.
+/// RINGS holds them for the program; the returned handles are the consumer's.
+fn fill_ring_array(ebpf: &Ebpf, rings: u32, size: u32) -> anyhow::Result<Vec<RingBuf<MapData>>> {
+    let outer = ebpf.map(names::RINGS).context("RINGS map missing")?;
+    let outer_fd = match outer {
+        aya::maps::Map::ArrayOfMaps(data) => data.fd().as_fd(),
+        _ => anyhow::bail!("RINGS is not an array of maps"),
+    };
+    (0..rings)
+        .map(|index| {
+            let ring = sys::bpf::create_named_map("capacity_ring", BPF_MAP_TYPE_RINGBUF, 0, 0, size, 0)
+                .with_context(|| format!("creating ring {index} of {size} bytes"))?;
+            let fd = ring.fd().as_fd().as_raw_fd() as u32;
+            sys::bpf::map_update_elem(outer_fd, &index.to_ne_bytes(), &fd.to_ne_bytes())
+                .with_context(|| format!("storing ring {index} in RINGS"))?;
+            Ok(RingBuf::try_from(aya::maps::Map::RingBuf(ring))?)
+        })
+        .collect()
+}
+
+/// The perf layout's buffers: one per CPU, opened with the run's pages and
+/// wakeups and stored in the program's PERF at the CPU's index.
+fn open_perf_buffers(ebpf: &Ebpf, cpus: u32, settings: &ProgramSettings) -> anyhow::Result<Vec<PerfBuffer>> {
+    let perf = ebpf.map(names::PERF).context("PERF map missing")?;
+    let perf_fd = match perf {
+        aya::maps::Map::PerfEventArray(data) => data.fd().as_fd(),
+        _ => anyhow::bail!("PERF is not a perf event array"),
+    };
+    let wakeup = settings.wakeup_every.max(1);
+    (0..cpus)
+        .map(|cpu| {
+            let buffer = PerfBuffer::open(cpu, settings.perf_pages as usize, wakeup)
+                .with_context(|| format!("opening the perf buffer of CPU {cpu} ({} pages)", settings.perf_pages))?;
+            let fd = buffer.as_fd().as_raw_fd() as u32;
+            sys::bpf::map_update_elem(perf_fd, &cpu.to_ne_bytes(), &fd.to_ne_bytes())
+                .with_context(|| format!("storing CPU {cpu}'s perf buffer in PERF"))?;
+            Ok(buffer)
+        })
+        .collect()
 }
 
 /// A field of a legacy `bpf_map_def` {type, key_size, value_size,
@@ -228,7 +344,8 @@ fn program_object(settings: &ProgramSettings) -> anyhow::Result<Vec<u8>> {
     if settings.overwrite {
         patch_map_def(&mut object, names::RING, MapDefField::MapFlags, BPF_F_RB_OVERWRITE)?;
     }
-    if settings.size_table.is_none() {
+    // The perf layout copies every event through the scratch buffer.
+    if settings.size_table.is_none() && settings.layout != Layout::Perf {
         patch_map_def(&mut object, names::MIX_SCRATCH, MapDefField::ValueSize, 8)?;
     }
     Ok(object)
@@ -315,6 +432,8 @@ mod tests {
             wakeup_every: 0,
             overwrite,
             map: true,
+            layout: Layout::Shared,
+            perf_pages: 8,
         }
     }
 

@@ -5,8 +5,9 @@ use capacity_common::{record_bytes, Wakeup};
 
 use super::{
     arrivals::{pacing, PhasePacing},
-    config::{MapUpdates, RunConfig},
-    program::Counters,
+    config::{Layout, MapUpdates, RunConfig},
+    program::{Counters, PerCpuCounters},
+    reader::OutputCounts,
     stage::Stage,
 };
 use crate::{
@@ -21,6 +22,18 @@ pub struct Latency {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+}
+
+/// One ring (or perf buffer) of a layout.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct RingFigures {
+    pub index: u32,
+    pub consumed: u64,
+    /// Failed reserves (perf: outputs) of the CPUs writing to it.
+    pub dropped: u64,
+    /// Rings: the program's high-water mark over the ring's CPUs; perf: the
+    /// largest backlog the consumer found at the start of a pass.
+    pub peak_occupancy_bytes: u64,
 }
 
 /// The result of one run (the JSON of `capacity load`).
@@ -99,6 +112,16 @@ pub struct RunResult {
     pub arrivals: String,
     /// Target against actual rate over each phase of the arrival shape.
     pub phases: Vec<PhasePacing>,
+    /// `shared`, `per-cpu`, `per-cpus:N` or `perf` (`--layout`).
+    pub layout: Layout,
+    /// Rings (or perf buffers) the layout has on this machine.
+    pub rings: u32,
+    /// Each ring's figures; their consumed and dropped sum to the run's.
+    pub per_ring: Vec<RingFigures>,
+    /// Perf: samples the kernel reported lost (PERF_RECORD_LOST), null otherwise.
+    pub lost: Option<u64>,
+    /// Perf: data pages of each CPU's buffer (`--perf-pages`), null otherwise.
+    pub perf_pages: Option<u32>,
 }
 
 impl RunResult {
@@ -147,7 +170,10 @@ impl Report for RunResult {
                 "ring",
                 format!(
                     "{} ({} records), peak {}",
-                    format_bytes(self.ringbuf_size),
+                    match self.perf_pages {
+                        Some(pages) => format!("{pages} pages per CPU"),
+                        None => format_bytes(self.ringbuf_size),
+                    },
                     match &self.event_size_mix {
                         None => format!("{} B", self.record_bytes),
                         Some(_) => format!("{:.1} B mean", self.mean_record_bytes),
@@ -156,8 +182,9 @@ impl Report for RunResult {
                 ),
             ),
         ];
+        pairs.insert(0, ("layout", layout_text(self)));
         if self.overwrite {
-            pairs.insert(7, ("overwritten", format!("{} (ring in overwrite mode)", self.overwritten)));
+            pairs.insert(8, ("overwritten", format!("{} (ring in overwrite mode)", self.overwritten)));
         }
         pairs.push((
             "consumed/s",
@@ -194,6 +221,19 @@ impl Report for RunResult {
     }
 }
 
+/// The layout, its rings and, with several, how the load spread over them.
+fn layout_text(r: &RunResult) -> String {
+    let mut text = format!("{} ({} ring(s))", r.layout, r.rings);
+    if let Some(lost) = r.lost {
+        text = format!("{} ({} perf buffer(s), {lost} lost per PERF_RECORD_LOST)", r.layout, r.rings);
+    }
+    if r.per_ring.len() > 1 {
+        let spread: Vec<String> = r.per_ring.iter().map(|p| format!("{}/{}", p.consumed, p.dropped)).collect();
+        text.push_str(&format!("; consumed/dropped per ring {}", spread.join(" ")));
+    }
+    text
+}
+
 /// Runs the kernel skipped, with the share of other callers when there is one.
 fn missed_runs_text(missed: u64, other: u64) -> String {
     let why = "skipped by the kernel: a BPF program was active on that CPU";
@@ -204,7 +244,14 @@ fn missed_runs_text(missed: u64, other: u64) -> String {
     }
 }
 
-pub(super) fn summarize(config: &RunConfig, stage: &Stage, counters: &Counters, interrupted: bool) -> RunResult {
+pub(super) fn summarize(
+    config: &RunConfig,
+    stage: &Stage,
+    counters: &Counters,
+    per_cpu: &PerCpuCounters,
+    outputs: &[OutputCounts],
+    interrupted: bool,
+) -> RunResult {
     let elapsed = stage.producers.iter().map(|p| p.elapsed).max().unwrap_or_default();
     let issued: u64 = stage.producers.iter().map(|p| p.triggers).sum();
     let attempted = counters.emitted + counters.dropped;
@@ -223,6 +270,7 @@ pub(super) fn summarize(config: &RunConfig, stage: &Stage, counters: &Counters, 
             h.value_at_quantile(quantile)
         }
     };
+    let rings = per_ring(config.layout, per_cpu, stage, outputs);
     let per_second = |count: u64| if elapsed.is_zero() { 0.0 } else { count as f64 / elapsed.as_secs_f64() };
     let kernel_ns_per_event = (stage.kernel.run_count > 0 && attempted > 0)
         .then(|| stage.kernel.run_time.as_nanos() as f64 / attempted as f64);
@@ -259,7 +307,12 @@ pub(super) fn summarize(config: &RunConfig, stage: &Stage, counters: &Counters, 
         consumed_per_s: per_second(stage.consumer.consumed),
         consumed_bytes_per_s: per_second(stage.consumer.consumed_bytes),
         drained_after_stop: stage.consumer.drained_after_stop,
-        peak_occupancy_bytes: counters.peak_occupancy_bytes,
+        // Perf: the program cannot see a perf buffer's fill; the consumer's view.
+        peak_occupancy_bytes: if config.layout == Layout::Perf {
+            rings.iter().map(|r| r.peak_occupancy_bytes).max().unwrap_or(0)
+        } else {
+            counters.peak_occupancy_bytes
+        },
         seq_gaps: stage.consumer.seq_gaps,
         kernel_ns_per_event,
         consumer_ns_per_event,
@@ -274,7 +327,32 @@ pub(super) fn summarize(config: &RunConfig, stage: &Stage, counters: &Counters, 
             &events_per_phase(config, stage),
             stage.producers.iter().map(|p| p.scheduled).sum::<u64>() * u64::from(config.batch),
         ),
+        layout: config.layout,
+        rings: outputs.len() as u32,
+        per_ring: rings.clone(),
+        lost: (config.layout == Layout::Perf).then_some(stage.lost),
+        perf_pages: (config.layout == Layout::Perf).then_some(config.perf_pages),
     }
+}
+
+/// Each ring's figures: consumed from the reader, drops and peaks from the
+/// program's per-CPU counters of the CPUs that write to it.
+fn per_ring(layout: Layout, per_cpu: &PerCpuCounters, stage: &Stage, outputs: &[OutputCounts]) -> Vec<RingFigures> {
+    let mut rings: Vec<RingFigures> = (0..outputs.len() as u32)
+        .map(|index| RingFigures { index, consumed: stage.consumed_per_ring[index as usize], ..Default::default() })
+        .collect();
+    for (cpu, (dropped, peak)) in per_cpu.dropped.iter().zip(&per_cpu.peak_occupancy_bytes).enumerate() {
+        if let Some(ring) = rings.get_mut(layout.ring_of(cpu as u32) as usize) {
+            ring.dropped += dropped;
+            ring.peak_occupancy_bytes = ring.peak_occupancy_bytes.max(*peak);
+        }
+    }
+    if layout == Layout::Perf {
+        for (ring, output) in rings.iter_mut().zip(outputs) {
+            ring.peak_occupancy_bytes = output.peak_backlog_bytes;
+        }
+    }
+    rings
 }
 
 /// Events the producers issued in each phase of the arrival shape.

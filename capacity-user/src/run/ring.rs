@@ -197,7 +197,7 @@ impl Ring {
 }
 
 /// The consumer's view of one record's data.
-fn parse(data: &[u8]) -> Record {
+pub(super) fn parse(data: &[u8]) -> Record {
     if data.len() < EVENT_HEADER_SIZE {
         return Record::Malformed;
     }

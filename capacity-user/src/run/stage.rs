@@ -14,4 +14,8 @@ pub(super) struct Stage {
     /// Per producer: events the program attempted for it (its triggers the
     /// kernel ran × batch), from the program's own sequence numbers.
     pub(super) kernel_attempted: Vec<u64>,
+    /// Per ring: records consumed in this stage.
+    pub(super) consumed_per_ring: Vec<u64>,
+    /// Perf: samples the kernel reported lost in this stage (PERF_RECORD_LOST).
+    pub(super) lost: u64,
 }

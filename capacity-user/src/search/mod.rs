@@ -8,7 +8,9 @@
 //! - [`offered_load`]: the batch producers need to offer the searched rate;
 //! - [`ramp`]: `capacity ramp`;
 //! - [`size`]: `capacity size`;
+//! - [`compare`]: `capacity compare`, the layouts side by side;
 //! - [`plot`]: the ramp curve and the size search as SVG.
+pub mod compare;
 pub mod offered_load;
 pub mod pass_curve;
 pub mod plot;

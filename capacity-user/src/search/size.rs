@@ -129,6 +129,13 @@ impl std::ops::Deref for Valid<'_> {
 /// what is wrong with which setting, for the caller to word.
 pub fn validate(spec: &SizeSpec) -> Result<Valid<'_>, SettingError> {
     let page = page_size();
+    if spec.workload.layout == crate::layout::Layout::Perf {
+        // Perf buffers are sized in pages (--perf-pages), not as rings.
+        return Err(refuse!(Setting::Layout;
+            Setting::Layout,
+            " perf has no ring to search: its buffers are --perf-pages; `capacity compare --layouts perf --smallest` finds their smallest",
+        ));
+    }
     for (setting, size) in [(Setting::SmallestRing, spec.min), (Setting::LargestRing, spec.max)] {
         if !size.is_power_of_two() || size < page {
             let why = format!(

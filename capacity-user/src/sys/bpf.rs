@@ -43,8 +43,20 @@ pub fn create_map(
     max_entries: u32,
     map_flags: u32,
 ) -> io::Result<MapData> {
+    create_named_map(MAP_NAME, map_type, key_size, value_size, max_entries, map_flags)
+}
+
+/// [`create_map`] with the name bpftool and `capacity host` show.
+pub fn create_named_map(
+    name: &str,
+    map_type: bpf_map_type,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+) -> io::Result<MapData> {
     let definition = aya_obj::Map::new_from_params(map_type as u32, key_size, value_size, max_entries, map_flags);
-    MapData::create(definition, MAP_NAME, None).map_err(|e| match e {
+    MapData::create(definition, name, None).map_err(|e| match e {
         MapError::CreateError { io_error, .. } => io_error,
         other => io::Error::other(other),
     })
@@ -62,6 +74,23 @@ pub fn map_update_elem(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::Resu
     elem.__bindgen_anon_1.value = value.as_ptr() as u64;
     elem.flags = BPF_ANY.into();
     sys_bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// BPF_MAP_LOOKUP_ELEM: the value of `key` into `value` (the map's value
+/// size; for an array or hash of maps, the inner map's id as a u32). False
+/// when the key has none (an empty slot).
+pub fn map_lookup_elem(fd: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integers into the union's map-element member.
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = fd.as_raw_fd() as u32;
+    elem.key = key.as_ptr() as u64;
+    elem.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+    match sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// BPF_MAP_GET_NEXT_KEY: writes the key after `key` (the first key for

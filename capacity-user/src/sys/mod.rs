@@ -8,12 +8,14 @@
 //! - [`mmap`]: [`Mapping`], a shared mapping of an fd that unmaps on drop;
 //! - [`fdinfo`]: `/proc/<pid>/fdinfo/<fd>` as fields;
 //! - [`host`]: page size and possible CPUs;
+//! - [`perf`]: a perf buffer of a BPF output event on one CPU, opened, mapped and read;
 //! - [`process`]: this thread's id, getpriority(2) as the load's trigger.
 
 pub mod bpf;
 pub mod fdinfo;
 pub mod host;
 pub mod mmap;
+pub mod perf;
 pub mod process;
 pub mod ring_records;
 

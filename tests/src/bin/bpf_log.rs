@@ -17,6 +17,8 @@ fn main() {
         wakeup_every: 0,
         overwrite: false,
         map: true,
+        layout: Default::default(),
+        perf_pages: 1,
     };
     let mut program = EmitProgram::load(&settings).expect("load and attach");
     trigger(program.token(), 100_000);

@@ -37,6 +37,8 @@ fn main() -> Result<(), Error> {
         wakeup_every: u32::MAX,
         overwrite: false,
         map: false,
+        layout: Default::default(),
+        perf_pages: 1,
     };
     let mut program = EmitProgram::load(&settings)?;
     let ring = program.take_ring()?;

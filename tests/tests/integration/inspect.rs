@@ -270,3 +270,38 @@ fn mmapable_arrays_as_libbpf_creates_global_data_match_memlock() {
         assert_eq!(size(&model, &shape, None).model_bytes, Some(memlock), "value {value_size} × {max_entries}");
     }
 }
+
+/// The layouts agents ship (tests/bpf/layouts.bpf.c): rings per CPU in an
+/// array of maps, a perf event array, costed as `estimate ringbuf --layout` does.
+#[test]
+fn inspect_sizes_an_array_of_rings_and_a_perf_event_array_on_96_cpus() {
+    let object = test_object("layouts");
+    let v = run_json(&["inspect", object.to_str().unwrap(), "--node", "6.18:96", "--perf-pages", "8", "--json"]);
+    let node = &v["nodes"][0];
+    let maps: BTreeMap<&str, &Value> =
+        node["maps"].as_array().unwrap().iter().map(|m| (m["name"].as_str().unwrap(), m)).collect();
+    let ring = u(maps["rings.inner"], "model_bytes");
+    // The same node through the layout model: 96 rings of 256 KiB in an array of maps.
+    let per_cpu = run_json(&[
+        "estimate", "ringbuf", "--json", "--size", "256K", "--layout", "per-cpu", "--cpus", "96", "--kernel", "6.18",
+    ]);
+    assert_eq!(ring, u(&per_cpu, "per_ring_bytes"), "{v}");
+    assert_eq!(u(maps["rings"], "model_bytes"), u(&per_cpu, "outer_map_bytes"), "{v}");
+    assert_eq!(u(maps["rings"], "filled_bytes"), 96 * ring, "{v}");
+    assert_eq!(u(node, "inner_maps_bytes"), 96 * ring, "{v}");
+    // The perf event array: one slot per CPU of the node, and its buffers.
+    assert_eq!(u(maps["events"], "max_entries"), 96, "{v}");
+    let perf = run_json(&[
+        "estimate", "ringbuf", "--json", "--size", "4K", "--layout", "perf", "--perf-pages", "8", "--cpus", "96",
+        "--kernel", "6.18",
+    ]);
+    assert_eq!(u(maps["events"], "model_bytes"), u(&perf, "outer_map_bytes"), "{v}");
+    assert_eq!(u(node, "perf_buffer_bytes"), 9 * 4096 * 96, "{v}");
+    assert_eq!(u(node, "perf_buffer_bytes"), u(&perf, "buffer_bytes"), "{v}");
+    assert_eq!(u(node, "layout_total_bytes"), u(node, "total_bytes") + 96 * ring + 9 * 4096 * 96, "{v}");
+    assert_eq!(
+        u(node, "total_bytes") - u(maps["rings"], "model_bytes") - u(maps["events"], "model_bytes"),
+        0,
+        "the object declares these two maps only: {v}"
+    );
+}

@@ -13,6 +13,7 @@ mod event_sizes;
 mod host;
 mod inspect;
 mod kubernetes;
+mod layouts;
 mod load;
 mod memory;
 mod observe;

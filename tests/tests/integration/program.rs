@@ -15,6 +15,8 @@ fn settings(batch: u32) -> ProgramSettings {
         wakeup_every: 0,
         overwrite: false,
         map: true,
+        layout: Default::default(),
+        perf_pages: 1,
     }
 }
 

@@ -29,8 +29,9 @@ const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12", "7.2"];
 /// run when no TEST ARGS are given: the short load runs, which check the
 /// accounting invariants, the kernel program's filters, log and map
 /// definitions (what the verifier accepts differs by kernel), and the
-/// memory tests.
-const DEFAULT_AREAS: &[&str] = &["load", "program", "memory"];
+/// memory tests, and the layouts (rings per CPU, perf buffers) with a
+/// producer on every guest CPU.
+const DEFAULT_AREAS: &[&str] = &["load", "program", "memory", "layouts"];
 
 /// qemu and the guest's shell; the initramfs is written in Rust.
 const PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static"];
@@ -59,11 +60,16 @@ pub struct VmArgs {
     /// `auto` uses KVM when a probe boot works and software emulation (TCG) otherwise.
     #[arg(long, value_enum, default_value_t = qemu::Accel::Auto)]
     accel: qemu::Accel,
+    /// The guest's CPUs (the layout tests put a producer on each, so 4 or
+    /// more check rings per CPU beyond this host's two; under TCG for
+    /// correctness only, never for timings).
+    #[arg(long, value_name = "N", default_value_t = qemu::DEFAULT_CPUS)]
+    cpus: u32,
     /// Arguments for the integration test binary of capacity-tests (after
     /// `--`), instead of the default areas: name filters such as `watch::`,
     /// `--skip NAME`, `--exact`, ...; `::` runs every area. Without them the
     /// VM runs the areas `load::` (short runs that check the accounting
-    /// invariants), `program::` and `memory::`. Tests see CI=true (they must
+    /// invariants), `program::`, `memory::` and `layouts::`. Tests see CI=true (they must
     /// not skip) and CAPACITY_VM=1 (emulated CPUs: relax speed and timing checks).
     #[arg(last = true, value_name = "TEST ARGS")]
     test_args: Vec<String>,
@@ -79,6 +85,9 @@ pub struct PlannedTest {
 pub fn run(args: VmArgs) -> Result<()> {
     setup::apt_install(PACKAGES)?;
     let toolchain = setup::ensure_toolchain()?;
+    if args.cpus == 0 || args.cpus > 64 {
+        bail!("--cpus {} is out of range: use 1 to 64", args.cpus);
+    }
     let specs: Vec<String> =
         if args.kernels.is_empty() { DEFAULT_KERNELS.iter().map(|k| k.to_string()).collect() } else { args.kernels };
     let kernels = specs.iter().map(|s| kernel::resolve(s)).collect::<Result<Vec<_>>>()?;
@@ -98,9 +107,9 @@ pub fn run(args: VmArgs) -> Result<()> {
     let timeout = Duration::from_secs(args.timeout);
     let mut reports = Vec::new();
     for kernel in &kernels {
-        setup::step(&format!("booting {} ({}) with {accel}", kernel.label, kernel.origin));
+        setup::step(&format!("booting {} ({}) with {accel} and {} CPUs", kernel.label, kernel.origin, args.cpus));
         let log = work_dir.join("logs").join(format!("{}.log", kernel.label));
-        let boot = qemu::boot(kernel, &image, accel, timeout, &log)?;
+        let boot = qemu::boot(kernel, &image, accel, args.cpus, timeout, &log)?;
         reports.push(results::KernelReport::from_boot(&kernel.label, &boot));
     }
 
@@ -200,8 +209,8 @@ mod tests {
     fn default_plan_filters_the_areas_and_names_what_is_missing() {
         let (plan, missing) = plan(PathBuf::from("/t/integration"), &names(&["bad_input::a", "load::b"]), &[]);
         assert_eq!(plan.name, "integration");
-        assert_eq!(plan.args, ["load::", "program::", "memory::"]);
-        assert_eq!(missing, ["program", "memory"]);
+        assert_eq!(plan.args, ["load::", "program::", "memory::", "layouts::"]);
+        assert_eq!(missing, ["program", "memory", "layouts"]);
     }
 
     #[test]

@@ -21,7 +21,8 @@ use crate::setup::{describe, step};
 const QEMU: &str = "qemu-system-x86_64";
 /// The tests load programs and fill maps of up to a few hundred MiB.
 const MEMORY_MIB: &str = "2048";
-const CPUS: &str = "2";
+/// The guest's CPUs unless `--cpus` says otherwise (the host's two).
+pub const DEFAULT_CPUS: u32 = 2;
 /// A working KVM reaches init in about a second; a broken one may hang.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 /// After a panic, time for its trace to reach the console.
@@ -73,7 +74,7 @@ pub fn choose_accel(wanted: Accel, image: &Path, initramfs: &Path) -> Result<Acc
         return Ok(Accel::Tcg);
     }
     step("probing KVM with a short boot");
-    let mut cmd = qemu(image, initramfs, Accel::Kvm, true);
+    let mut cmd = qemu(image, initramfs, Accel::Kvm, true, DEFAULT_CPUS);
     let probe = run(cmd.stderr(Stdio::null()), PROBE_TIMEOUT, |_| {})?;
     if probe.console.iter().any(|l| l.contains(PROBE_MARKER)) {
         step("KVM works");
@@ -84,13 +85,13 @@ pub fn choose_accel(wanted: Accel, image: &Path, initramfs: &Path) -> Result<Acc
     }
 }
 
-/// Boot `kernel` until the guest powers off, panics, or `timeout` passes.
-pub fn boot(kernel: &Kernel, initramfs: &Path, accel: Accel, timeout: Duration, log: &Path) -> Result<Boot> {
+/// Boot `kernel` with `cpus` CPUs until the guest powers off, panics, or `timeout` passes.
+pub fn boot(kernel: &Kernel, initramfs: &Path, accel: Accel, cpus: u32, timeout: Duration, log: &Path) -> Result<Boot> {
     if let Some(dir) = log.parent() {
         fs::create_dir_all(dir)?;
     }
     let mut log_file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    let mut cmd = qemu(&kernel.image, initramfs, accel, false);
+    let mut cmd = qemu(&kernel.image, initramfs, accel, false, cpus);
     eprintln!("xtask: $ {}", describe(&cmd));
     run(&mut cmd, timeout, |line| {
         println!("[{}] {line}", kernel.label);
@@ -98,13 +99,13 @@ pub fn boot(kernel: &Kernel, initramfs: &Path, accel: Accel, timeout: Duration, 
     })
 }
 
-fn qemu(image: &Path, initramfs: &Path, accel: Accel, probe: bool) -> Command {
+fn qemu(image: &Path, initramfs: &Path, accel: Accel, probe: bool, cpus: u32) -> Command {
     let mut cmd = Command::new(QEMU);
     cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot"]);
-    cmd.args(["-m", MEMORY_MIB, "-smp", CPUS]);
+    cmd.args(["-m", MEMORY_MIB, "-smp", &cpus.to_string()]);
     match accel {
         Accel::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host"]),
-        // One host thread runs both vCPUs in turn. With a thread per vCPU,
+        // One host thread runs the vCPUs in turn. With a thread per vCPU,
         // 6.12 once died of an `int3` oops where a static key was being
         // patched (cross-modifying code); on two host cores this costs no time.
         Accel::Tcg | Accel::Auto => cmd.args(["-accel", "tcg,thread=single"]),
