@@ -361,3 +361,53 @@ fn host_shows_rings_inside_an_array_of_maps_and_perf_buffers_with_their_owners()
     assert!(rings.wait().expect("wait").success());
     assert!(perf.wait().expect("wait").success());
 }
+
+/// A search on rings per CPU keeps the layout in every trial and accounts
+/// for every event per ring; 20k/s, far below what one producer per CPU
+/// offers, is stated as `high`.
+#[test]
+fn search_on_rings_per_cpu_keeps_the_layout_in_every_trial() {
+    let Some(_lock) = kernel_test() else { return };
+    let n = cpus();
+    let producers = n.to_string();
+    let v = run_json(&[
+        "search", "--json", "--layout", "per-cpu", "--producers", &producers, "--low", "1000", "--high", "20k",
+        "--step-duration", "1s", "--max-trials", "3",
+    ]);
+    assert_eq!(v["limited_by"], "high", "{v}");
+    assert_eq!(v["max_sustainable_rate"].as_f64(), Some(20_000.0), "{v}");
+    let trials = v["trials"].as_array().expect("trials");
+    assert!(!trials.is_empty(), "{v}");
+    for t in trials {
+        assert_eq!(t["layout"], "per-cpu", "{t}");
+        assert_eq!(u(t, "rings"), n, "{t}");
+        assert_accounted_per_ring(t);
+        assert_eq!(u(t, "dropped"), 0, "{t}");
+    }
+    assert!(programs_left_behind().is_empty(), "the search left a program loaded");
+}
+
+/// `report --measure` sizes the ring of the layout the workload file
+/// names: every trial of its `size` runs rings per CPU.
+#[test]
+fn report_measure_sizes_the_workloads_layout() {
+    let Some(_lock) = kernel_test() else { return };
+    let path = std::env::temp_dir().join(format!("capacity-layout-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "events_per_second = \"10k\"\nevent_size = 64\nmemory_budget = \"64M\"\nlayout = \"per-cpu\"\n",
+    )
+    .unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let v = run_json(&["report", "--workload", &file, "--measure", "--duration", "1s", "--json"]);
+    std::fs::remove_file(&path).ok();
+    let trials = v["measured_ring"]["trials"].as_array().unwrap_or_else(|| panic!("no measured trials: {v}"));
+    assert!(!trials.is_empty(), "{v}");
+    for t in trials {
+        assert_eq!(t["layout"], "per-cpu", "{t}");
+        assert_eq!(u(t, "rings"), cpus(), "{t}");
+        assert_accounted_per_ring(t);
+    }
+    assert!(u(&v["measured_ring"], "min_ringbuf_size").is_power_of_two(), "{v}");
+    assert!(programs_left_behind().is_empty(), "the measurement left a program loaded");
+}
