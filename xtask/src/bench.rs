@@ -6,23 +6,20 @@
 //! two consumers run interleaved (A B A B ...) in one invocation and the
 //! result is the median of the per-round ratios. The ratio is reported, not
 //! gated; only a failed run or a broken invariant fails the bench.
-use std::{
-    fmt::Write as _,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{fmt::Write as _, path::Path, process::Command};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::{json, Value};
 
 use capacity_common::Wakeup;
 
 use crate::{
-    bench_output::{field, format_rate, json_output, optional_field},
-    setup::{apt_install, describe, ensure_toolchain, run_checked, step},
+    bench_output::{field, format_rate, json_output, median, optional_field},
+    bench_reference::build_reference,
+    setup::{apt_install, ensure_toolchain, step},
     table,
-    tasks::{build_release_capacity, is_root, workspace_root},
+    tasks::{build_release_capacity, is_root},
 };
 
 /// Debian packages the reference consumer is built with.
@@ -161,37 +158,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Compile the reference's BPF object and its libbpf consumer into target/bench/.
-pub(crate) fn build_reference() -> Result<PathBuf> {
-    let source = workspace_root().join("bench/reference");
-    let out = workspace_root().join("target/bench");
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    step("building the libbpf reference consumer");
-    // clang's BPF target has no multiarch include path of its own, and
-    // <linux/bpf.h> needs <asm/types.h> from it.
-    let multiarch = command_output(Command::new("cc").arg("-dumpmachine"))?;
-    run_checked(
-        Command::new("clang")
-            .args(["-target", "bpf", "-O2", "-g", "-Wall"])
-            .arg(format!("-I/usr/include/{multiarch}"))
-            .arg("-c")
-            .arg(source.join("ringbuf_ref.bpf.c"))
-            .arg("-o")
-            .arg(out.join("ringbuf_ref.bpf.o")),
-    )?;
-    let libbpf_flags = command_output(Command::new("pkg-config").args(["--cflags", "--libs", "libbpf"]))?;
-    let binary = out.join("ringbuf_ref");
-    run_checked(
-        Command::new("cc")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&binary)
-            .arg(source.join("ringbuf_ref.c"))
-            .args(libbpf_flags.split_whitespace())
-            .args(["-lelf", "-lz", "-lpthread"]),
-    )?;
-    Ok(binary)
-}
-
 /// The workload options both tools take, spelled alike.
 fn workload(args: &BenchArgs, batch: u32) -> Vec<String> {
     vec![
@@ -277,24 +243,6 @@ fn check_accounting(json: &Value, batch: u32, consumed: f64) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn command_output(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
-    if !out.status.success() {
-        bail!("`{}` failed ({})", describe(cmd), out.status);
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-pub(crate) fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 fn median_of(rounds: &[Round], pick: impl Fn(&Round) -> Option<f64>) -> Option<f64> {

@@ -15,7 +15,8 @@ use crate::{
     bench_output::{field, json_output},
     setup::{ensure_toolchain, run_checked, step},
     table,
-    tasks::{cargo, is_root, workspace_root},
+    tasks::is_root,
+    workspace::{cargo, workspace_root},
 };
 
 #[derive(Debug, Args)]
@@ -49,7 +50,7 @@ pub fn run(args: &DrainBenchArgs) -> Result<()> {
     toolchain.apply(&mut build);
     run_checked(&mut build)?;
     let ring_drain = workspace_root().join("target/release/ring_drain");
-    let reference = crate::bench::build_reference()?;
+    let reference = crate::bench_reference::build_reference()?;
 
     let mut rates: [Vec<f64>; 3] = Default::default();
     for repeat in 1..=args.repeats {
@@ -67,7 +68,7 @@ pub fn run(args: &DrainBenchArgs) -> Result<()> {
             rates[i].push(field(&out, "records_per_s")?);
         }
     }
-    let medians: Vec<f64> = rates.iter().map(|r| crate::bench::median(r.clone())).collect();
+    let medians: Vec<f64> = rates.iter().map(|r| crate::bench_output::median(r.clone())).collect();
     let record = capacity_common::record_bytes(args.event_size.into());
     if args.json {
         let report = json!({

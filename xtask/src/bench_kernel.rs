@@ -21,7 +21,8 @@ use crate::{
     bench_output::{field, format_rate, json_output},
     setup::{apt_install, describe, ensure_toolchain, run_checked, step},
     table,
-    tasks::{build_release_capacity, is_root, workspace_root},
+    tasks::{build_release_capacity, is_root},
+    workspace::workspace_root,
 };
 
 /// The kernel benchmark's ring (`ringbuf_sz` in bench_ringbufs.c).
@@ -133,7 +134,7 @@ fn summary_hits(text: &str) -> Option<f64> {
 }
 
 fn mode_table(wakeup: &str, args: &KernelBenchArgs, rounds: &[Round]) -> String {
-    let median = |pick: fn(&Round) -> f64| crate::bench::median(rounds.iter().map(pick).collect());
+    let median = |pick: fn(&Round) -> f64| crate::bench_output::median(rounds.iter().map(pick).collect());
     let mut rows: Vec<[String; 5]> = rounds
         .iter()
         .enumerate()

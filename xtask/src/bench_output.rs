@@ -39,3 +39,14 @@ pub fn format_rate(rate: f64) -> String {
         format!("{:.1} k/s", rate / 1e3)
     }
 }
+
+/// The median (the mean of the middle two for an even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}

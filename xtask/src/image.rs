@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::{
     setup::{apt_install, describe, ensure_toolchain, run_checked, step, BpfToolchain},
-    tasks::{cargo, workspace_root},
+    workspace::{cargo, workspace_root},
 };
 
 /// Debian packages that build and run the image (crun, podman's default,

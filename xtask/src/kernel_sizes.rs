@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::{
     setup::{ensure_toolchain, step},
-    tasks::{build_release_capacity, is_root, workspace_root},
+    tasks::{build_release_capacity, is_root},
+    workspace::workspace_root,
 };
 
 /// The fields of `StructSizes` (capacity-user/src/memory/btf.rs), in the file's order.

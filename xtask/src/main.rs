@@ -12,6 +12,7 @@ mod bench_host;
 mod bench_kernel;
 mod bench_observe;
 mod bench_output;
+mod bench_reference;
 mod bench_search;
 mod image;
 mod kernel_sizes;
@@ -19,6 +20,7 @@ mod setup;
 mod table;
 mod tasks;
 mod vm;
+mod workspace;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]

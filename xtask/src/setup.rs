@@ -157,7 +157,7 @@ pub fn ensure_test_tools() -> Result<()> {
         TEST_PACKAGES.join(" ")
     ));
     apt_install(TEST_PACKAGES)?;
-    let venv = crate::tasks::workspace_root().join("target/test-tools/venv");
+    let venv = crate::workspace::workspace_root().join("target/test-tools/venv");
     let validate = venv.join("bin").join(KUBERNETES_VALIDATE);
     if succeeds(&validate.to_string_lossy(), &["--version"]) {
         step(&format!("{KUBERNETES_VALIDATE} is present in {}", venv.display()));

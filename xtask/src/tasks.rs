@@ -3,17 +3,10 @@ use std::{path::PathBuf, process::Command};
 
 use anyhow::{bail, Result};
 
-use crate::setup::{ensure_test_tools, ensure_toolchain, run_checked, step, BpfToolchain};
-
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
-}
-
-pub fn cargo(args: &[&str]) -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(args).current_dir(workspace_root());
-    cmd
-}
+use crate::{
+    setup::{ensure_test_tools, ensure_toolchain, run_checked, step, BpfToolchain},
+    workspace::{cargo, workspace_root},
+};
 
 pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")

@@ -13,7 +13,7 @@ use cargo_metadata::{Artifact, Message, Target, TargetKind};
 
 use crate::{
     setup::{describe, step, BpfToolchain},
-    tasks::cargo,
+    workspace::cargo,
 };
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";

@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context, Result};
 
 use super::PlannedTest;
-use crate::{setup::step, tasks::workspace_root};
+use crate::{setup::step, workspace::workspace_root};
 
 const INIT: &str = include_str!("init.sh");
 const BUSYBOX: &str = "/bin/busybox";

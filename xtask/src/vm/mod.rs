@@ -17,7 +17,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::{kernel_sizes, setup, tasks::workspace_root};
+use crate::{kernel_sizes, setup, workspace::workspace_root};
 
 /// Kernels booted when no `--kernel` is given: Debian's 6.1 accounts map
 /// memory the pre-6.4 way (ring buffers report 0 memlock), 6.12 the new way,

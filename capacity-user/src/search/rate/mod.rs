@@ -7,7 +7,7 @@
 //!   search keeps;
 //! - [`searcher`]: where trials go, retests, and when to stop;
 //! - [`statement`]: the answer, its spread and the host's noise;
-//! - [`report`]: the result and its table.
+//! - [`report`]: the result, what limited it, and its table.
 use std::sync::atomic::AtomicBool;
 
 use crate::run::{run_fixed_rate, RunConfig, RunResult};

@@ -1,4 +1,5 @@
-//! A search's result: its trials, the statement, and its table.
+//! A search's result: its trials, the statement, what stopped a higher
+//! answer, and its table.
 use serde::Serialize;
 
 use super::{
@@ -170,5 +171,21 @@ impl Report for SearchResult {
             pairs.push(("interrupted", "yes: partial result".into()));
         }
         format!("{}\n{}", table.render(), key_values(&pairs))
+    }
+}
+
+/// What stopped a higher answer: `high` when the answer reached it, else
+/// the commoner reason among the failures above the answer (drops on a
+/// tie). Failures that did not repeat do not count.
+pub fn limit(trials: &[Trial], answer: f64, high: f64) -> Limit {
+    if answer >= high {
+        return Limit::High;
+    }
+    let above =
+        |l: Limit| trials.iter().filter(|t| !t.stray && t.run.target_rate > answer && t.failed_by == Some(l)).count();
+    match (above(Limit::Drops), above(Limit::Producer)) {
+        (0, 0) => Limit::High,
+        (d, p) if p > d => Limit::Producer,
+        _ => Limit::Drops,
     }
 }

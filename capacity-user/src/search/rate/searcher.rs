@@ -14,9 +14,9 @@ use std::{
 
 use super::{
     calibrate::{calibrate, Calibration, BATCH_LADDER},
-    report::{SearchResult, Trial},
+    report::{limit, SearchResult, Trial},
     spec::{candidate, judge, trial_duration, validate, BatchSource, Limit, Phase, SearchSpec},
-    statement::{estimate, limit, statement},
+    statement::{estimate, statement},
     TrialRunner,
 };
 use crate::{

@@ -1,11 +1,8 @@
-//! What the trials say: the answer as a statistical statement, its spread,
-//! the host's noise, and what stopped a higher answer.
+//! What the trials say: the answer as a statistical statement, its spread
+//! and the host's noise.
 use serde::Serialize;
 
-use super::{
-    report::Trial,
-    spec::{Limit, SearchSpec},
-};
+use super::spec::SearchSpec;
 use crate::search::pass_curve::PassCurve;
 
 /// The spread holds at least this many trial-to-trial standard deviations
@@ -111,22 +108,6 @@ pub fn estimate(curve: &PassCurve, spec: &SearchSpec) -> Estimate {
 pub fn statement(pass_probability: f64, confidence: f64) -> String {
     let percent = (confidence * 1e6).round() / 1e4;
     format!("passes with probability >= {pass_probability} at {percent}% confidence")
-}
-
-/// What stopped a higher answer: `high` when the answer reached it, else
-/// the commoner reason among the failures above the answer (drops on a
-/// tie). Failures that did not repeat do not count.
-pub fn limit(trials: &[Trial], answer: f64, high: f64) -> Limit {
-    if answer >= high {
-        return Limit::High;
-    }
-    let above =
-        |l: Limit| trials.iter().filter(|t| !t.stray && t.run.target_rate > answer && t.failed_by == Some(l)).count();
-    match (above(Limit::Drops), above(Limit::Producer)) {
-        (0, 0) => Limit::High,
-        (d, p) if p > d => Limit::Producer,
-        _ => Limit::Drops,
-    }
 }
 
 #[cfg(test)]

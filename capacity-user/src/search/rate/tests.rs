@@ -7,8 +7,8 @@ use rand::{Rng, SeedableRng};
 
 use super::{
     calibrate::BATCH_LADDER,
+    report::limit,
     spec::{candidate, min_events, trial_duration, validate, MAX_TRIAL},
-    statement::limit,
     *,
 };
 use crate::{run::RunConfig, search::pass_curve::PassCurve};
