@@ -103,19 +103,13 @@ fn svg_start(title: &str) -> String {
     out
 }
 
-/// Events per second a run's consumer took from the ring: what the ring
-/// carried, as opposed to what was offered.
-pub fn consumed_rate(run: &crate::run::RunResult) -> f64 {
-    run.consumed_while_producing_per_s()
-}
-
 /// The ramp: what the ring carried (consumed events/s) against the target,
 /// beside the ideal line; drops on a right-hand axis of their own; the
 /// target where drops began marked on the curve. p99 latency is in the table.
 pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
     let steps = &ramp.steps;
     let max_target = steps.iter().map(|s| s.target_rate).fold(0.0, f64::max);
-    let max_rate = steps.iter().map(|s| consumed_rate(s).max(s.target_rate)).fold(0.0, f64::max);
+    let max_rate = steps.iter().map(|s| s.consumed_while_producing_per_s().max(s.target_rate)).fold(0.0, f64::max);
     let x = Axis::new(max_target);
     let y = Axis::new(max_rate);
     let drop_axis = Axis::new(steps.iter().map(|s| s.drop_rate * 100.0).fold(1.0, f64::max));
@@ -181,12 +175,13 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
         x.x(max_target),
         y.y(max_target)
     );
-    let consumed: Vec<(f64, f64)> = steps.iter().map(|s| (x.x(s.target_rate), y.y(consumed_rate(s)))).collect();
+    let consumed: Vec<(f64, f64)> =
+        steps.iter().map(|s| (x.x(s.target_rate), y.y(s.consumed_while_producing_per_s()))).collect();
     let drops: Vec<(f64, f64)> = steps.iter().map(|s| (x.x(s.target_rate), drop_axis.y(s.drop_rate * 100.0))).collect();
     polyline(&mut out, &consumed, ACHIEVED, false);
     polyline(&mut out, &drops, DROPS, true);
     if let Some(knee) = ramp.drops_began_at.and_then(|r| steps.iter().find(|s| s.target_rate == r)) {
-        let (px, py) = (x.x(knee.target_rate), y.y(consumed_rate(knee)));
+        let (px, py) = (x.x(knee.target_rate), y.y(knee.consumed_while_producing_per_s()));
         let _ =
             writeln!(out, r#"<circle cx="{px:.1}" cy="{py:.1}" r="8" fill="none" stroke="{DROPS}" stroke-width="2"/>"#);
         text(

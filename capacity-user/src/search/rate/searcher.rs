@@ -377,7 +377,7 @@ impl Searcher<'_, '_> {
     fn refine(&mut self) -> Step<()> {
         let spec = self.spec;
         loop {
-            let now = estimate(&self.curve(), self.spec);
+            let now = estimate(&self.curve(), spec);
             let at_high = self.current().filter(|t| t.run.target_rate == spec.high).count();
             if now.answer >= spec.high && at_high >= TRIALS_AT_HIGH {
                 return Ok(Ok(()));
