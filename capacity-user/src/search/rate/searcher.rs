@@ -136,10 +136,11 @@ impl Searcher<'_, '_> {
     }
 
     /// Whether `trials` more trials at `rate` fit: `--max-trials` when given,
-    /// else the time budget.
-    fn room_for(&self, rate: f64, trials: u32) -> bool {
+    /// else the time budget. `pending`: trials already run but not yet in
+    /// `self.trials` (a failure awaiting its retest); their time is spent.
+    fn room_for(&self, rate: f64, trials: u32, pending: usize) -> bool {
         match self.spec.max_trials {
-            Some(n) => self.trials.len() + trials as usize <= n,
+            Some(n) => self.trials.len() + pending + trials as usize <= n,
             None => {
                 let next = self.budget.expected(trial_duration(rate, self.spec), self.workload.warmup);
                 self.budget.spent + next * trials <= self.spec.time_budget
@@ -161,7 +162,7 @@ impl Searcher<'_, '_> {
         }
         // A refining trial leaves room for its retest.
         let trials = if phase == Phase::Refine { 2 } else { 1 };
-        if !self.room_for(rate, trials) {
+        if !self.room_for(rate, trials, 0) {
             return Ok(Ok(None));
         }
         let Some(first) = self.one(rate, phase)? else { return Ok(Err(Stopped::Interrupted)) };
@@ -171,7 +172,7 @@ impl Searcher<'_, '_> {
             return Ok(Err(Stopped::Restart));
         }
         let suspect = !first.passed && self.below_a_pass(first.evidence());
-        if !suspect || !self.room_for(rate, 1) {
+        if !suspect || !self.room_for(rate, 1, 1) {
             self.report(&first);
             self.trials.push(first.clone());
             return Ok(Ok(Some(first)));
@@ -187,7 +188,7 @@ impl Searcher<'_, '_> {
                 return Ok(Err(Stopped::Interrupted));
             };
             let repeated = !again.passed && failures.len() > MAX_RETESTS - 1;
-            if again.passed || repeated || !self.room_for(rate, 1) {
+            if again.passed || repeated || !self.room_for(rate, 1, failures.len() + 1) {
                 break again;
             }
             failures.push(again);

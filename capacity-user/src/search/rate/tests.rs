@@ -443,3 +443,15 @@ fn bad_settings_are_refused() {
     assert!(validate(&SearchSpec { max_trials: Some(2), ..spec() }).is_err());
     assert!(validate(&spec()).is_ok());
 }
+
+/// `--max-trials` holds retests too: a failure below passes awaiting its
+/// retest counts against it (a search with `--max-trials 6` once ran 7).
+#[test]
+fn max_trials_counts_the_failures_awaiting_their_retest() {
+    for seed in 1..=20 {
+        let spec = SearchSpec { max_trials: Some(6), ..requested(8) };
+        let mut host = SyntheticHost { slow_trials: 0.3, slow_factor: 0.7, ..SyntheticHost::new(900e3, 0.01, seed) };
+        let r = search_on(&mut host, &spec);
+        assert!(r.trials.len() <= 6, "seed {seed}: {} trials", r.trials.len());
+    }
+}
