@@ -154,6 +154,44 @@ pub fn kernel_test() -> Option<KernelLock> {
     privileged(&name).then(kernel_lock)
 }
 
+/// This thread's allowed CPUs, in order.
+fn allowed_cpus() -> Vec<usize> {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .map(|set| (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect())
+        .unwrap_or_default()
+}
+
+fn set_affinity(cpus: &[usize]) {
+    let mut set = nix::sched::CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu).expect("a CPU in range");
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("sched_setaffinity");
+}
+
+/// Pins this thread to the last CPU it may run on (ring_workload's
+/// real-time consumer, which `off_the_last_cpu` keeps observers away from).
+pub fn pin_to_last_cpu() {
+    if let Some(&last) = allowed_cpus().last() {
+        set_affinity(&[last]);
+    }
+}
+
+/// Runs `f` with this thread, and what it spawns, kept off the last CPU: an
+/// observer must not wait behind a real-time consumer that spins there for
+/// tens of ms (its sampler then sees a whole drain in one reading, and no
+/// drain rate).
+pub fn off_the_last_cpu<T>(f: impl FnOnce() -> T) -> T {
+    let all = allowed_cpus();
+    if all.len() < 2 {
+        return f();
+    }
+    set_affinity(&all[..all.len() - 1]);
+    let out = f();
+    set_affinity(&all);
+    out
+}
+
 /// An unsigned field of a JSON result, or a panic that shows the result.
 pub fn u(v: &serde_json::Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing or not an integer in {v}"))

@@ -95,6 +95,7 @@ fn main() {
         let (done, produced) = (done.clone(), produced.clone());
         std::thread::spawn(move || {
             real_time();
+            capacity_tests::pin_to_last_cpu();
             let (mut consumed, mut longest_stall, mut peak_records) = (0u64, Duration::ZERO, 0u64);
             let start = Instant::now();
             // Half a period in, so that no pause straddles the end of an

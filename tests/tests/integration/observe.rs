@@ -93,8 +93,9 @@ fn observe_reports_a_known_workload_and_its_replay_answers_the_ring_that_holds_i
     let csv = dir.0.join("observed.csv");
     let workload = Workload::start();
     let id = workload.id;
-    let v =
-        run_json(&["observe", &id.to_string(), "--duration", DURATION, "--record", csv.to_str().unwrap(), "--json"]);
+    let v = capacity_tests::off_the_last_cpu(|| {
+        run_json(&["observe", &id.to_string(), "--duration", DURATION, "--record", csv.to_str().unwrap(), "--json"])
+    });
     let done = workload.finish();
 
     assert_eq!(u(&v["ring"], "id"), id);
