@@ -526,6 +526,14 @@ fn result(s: Searcher, completed: bool) -> SearchResult {
     let w = &s.workload;
     let current: Vec<Trial> = s.current().cloned().collect();
     let limited_by = limit(&current, answer, spec.high);
+    // The producers' failures say nothing of the ring above them, so the
+    // curve alone may leave the spread open to `high`; but no rerun offers
+    // more than the producers reach, so its answer cannot land above that.
+    let found = if limited_by == Limit::Producer {
+        found.capped_at(candidate(s.producers_reach() * ABOVE_PRODUCERS, spec))
+    } else {
+        found
+    };
     let name = spec.names;
     let advice = if limited_by == Limit::Producer {
         let peak = current.iter().map(|t| t.run.actual_rate).fold(s.calibration.offered_per_s, f64::max);

@@ -68,6 +68,13 @@ impl Estimate {
         let spread = Spread { min: self.spread.min.min(below), max: self.spread.max.max(above) };
         Self { spread, ..self }
     }
+
+    /// The spread no higher than `top` (nor below the answer): where a
+    /// rerun's answer cannot go.
+    pub fn capped_at(self, top: f64) -> Self {
+        let max = self.spread.max.min(top).max(self.answer);
+        Self { spread: Spread { max, ..self.spread }, ..self }
+    }
 }
 
 /// The answer from a curve fitted to a search's trials: the lower
