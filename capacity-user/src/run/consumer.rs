@@ -16,6 +16,14 @@ use super::{
 use capacity_common::{record_bytes, EventHeader, MAX_PRODUCERS};
 use hdrhistogram::Histogram;
 
+/// A pass that finds fewer records than this waits [`POLL_GAP`] before the
+/// next, so that records gather. Against rereading at once, on this 2-core
+/// VM (`capacity load --rate max --batch 64 --duration 2`, alternated with
+/// the reader before it, three pairs): 11.6M to 13.3M events/s against 3.0M
+/// to 4.5M, or 5.3M against 3.1M when the host was in its slow state.
+const FULL_PASS: u64 = 16;
+const POLL_GAP: Duration = Duration::from_micros(1);
+
 /// How the consumer behaves: the models that change the answer the way real
 /// consumers do.
 #[derive(Debug, Clone, Copy, Default)]
@@ -172,14 +180,29 @@ pub fn consume(
         if done {
             break;
         }
-        if drained == 0 && model.busy_poll {
+        if drained >= FULL_PASS {
+            continue;
+        }
+        // Few or none: a consumer that rereads the producer position at
+        // once steals its cache line from the producer's next reserve, and
+        // one that hands back each pass at once makes the next commit wake
+        // it; let records gather.
+        let now = Instant::now();
+        while now.elapsed() < POLL_GAP {
             std::hint::spin_loop();
-        } else if drained == 0 {
+        }
+        if drained > 0 {
+            continue;
+        }
+        // Nothing new: hand back what the last passes held, then sleep.
+        ring.release_held();
+        if !model.busy_poll {
             // Short timeout: sampled wakeups may never come, and the end of
             // the run is signalled by the flag, not by the ring.
             ring.wait(10);
         }
     }
+    ring.release_held();
 
     ConsumerReport {
         consumed: consumed - malformed,

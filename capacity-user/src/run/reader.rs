@@ -96,6 +96,16 @@ impl Reader {
         total
     }
 
+    /// Hand back to the kernel what each ring's last pass held (see
+    /// [`Ring::release_held`]): before sleeping, and at the end.
+    pub fn release_held(&mut self) {
+        for output in &mut self.outputs {
+            if let Output::Ring(ring) = output {
+                ring.release_held();
+            }
+        }
+    }
+
     /// Sleep until an output has data or `timeout_ms` passed.
     pub fn wait(&self, timeout_ms: u8) {
         let mut fds: Vec<PollFd<'_>> = self

@@ -1,8 +1,9 @@
 //! Reading the ring buffer: one reader of our own for both modes. It maps
 //! the ring's pages, reads the producer position once per pass, walks the
 //! committed records ([`super::walk`]) and hands the consumer position back
-//! once per drained pass and at least every [`RELEASE_EVERY`] bytes, where
-//! aya 0.14's `RingBuf::next()` (and libbpf) store it after every record.
+//! one step behind the walk, every [`RELEASE_EVERY`] bytes, and whole before
+//! the consumer sleeps ([`Ring::release_held`]), where aya 0.14's
+//! `RingBuf::next()` (and libbpf) store it after every record.
 //! In overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which aya knows
 //! nothing of, it also follows the kernel's overwrite position: a record
 //! the kernel has overwritten must be skipped, never parsed, and counted.
@@ -49,7 +50,11 @@ pub struct Ring {
     /// Overwrite mode: every record has this size (overwrite mode takes one
     /// event size), so overwritten records are counted from positions.
     overwrite: Option<u64>,
+    /// What has been handed back to the kernel.
     consumer_pos: u64,
+    /// Where the walk is: ahead of `consumer_pos` by the last pass's records
+    /// while they are held (normal mode).
+    read_pos: u64,
     overwritten: u64,
 }
 
@@ -70,9 +75,11 @@ impl Ring {
             ring_size,
             overwrite: overwrite.then(|| capacity_common::record_bytes(event_size as u64)),
             consumer_pos: 0,
+            read_pos: 0,
             overwritten: 0,
         };
         this.consumer_pos = this.consumer().load(Ordering::Acquire);
+        this.read_pos = this.consumer_pos;
         Ok(this)
     }
 
@@ -112,6 +119,24 @@ impl Ring {
         }
     }
 
+    /// Hand back what the last pass held: before sleeping, or when the
+    /// producers have been quiet for a moment. A consumer that has caught up
+    /// and stores the position the producer writes next makes the
+    /// producer's next commit wake it (the kernel's adaptive wakeup: an
+    /// irq_work, a self-IPI that costs microseconds in a VM); held back by one
+    /// pass, the position is one the producer has already passed, and a fast
+    /// consumer costs the producer one wakeup per sleep instead of one per
+    /// catch-up (`load --rate max --batch 512`: see README, "The instrument").
+    pub fn release_held(&mut self) {
+        self.release(self.read_pos);
+    }
+
+    /// The most the reader holds back between stores: [`RELEASE_EVERY`], or
+    /// a quarter of a smaller ring.
+    fn hold_at_most(&self) -> u64 {
+        RELEASE_EVERY.min(self.ring_size / 4)
+    }
+
     /// Hand the records read so far back to the kernel. Release pairs with
     /// the kernel's acquire of the consumer position in a reserve: our reads
     /// of those records are done before it may reuse their bytes.
@@ -146,11 +171,12 @@ impl Ring {
             if let Some(record_bytes) = self.overwrite {
                 // The kernel publishes overwrite_pos before producer_pos.
                 self.catch_up(record_bytes);
+                self.read_pos = self.consumer_pos;
             }
-            if self.consumer_pos >= produced {
+            if self.read_pos >= produced {
                 return records;
             }
-            let until = produced.min(self.consumer_pos + RELEASE_EVERY);
+            let until = produced.min(self.read_pos + RELEASE_EVERY);
             let overwrite = self.overwrite.is_some();
             let over_word = self.overwrite_pos_word();
             // Overwrite mode: a record is intact while the overwrite
@@ -160,7 +186,7 @@ impl Ring {
                 fence(Ordering::Acquire);
                 !overwrite || over_word.load(Ordering::Acquire) <= pos
             };
-            let walked = self.data().walk_intact(self.consumer_pos, until, intact, |pos, data| {
+            let walked = self.data().walk_intact(self.read_pos, until, intact, |pos, data| {
                 let record = parse(data);
                 if overwrite {
                     // Everything is read: if the kernel overwrote the record
@@ -175,11 +201,22 @@ impl Ring {
                 Step::Next
             });
             records += walked.records;
+            let start = std::mem::replace(&mut self.read_pos, walked.pos);
             match walked.stopped {
-                Stopped::End | Stopped::Visitor => self.release(walked.pos),
-                Stopped::Busy => {
-                    self.release(walked.pos);
-                    return records;
+                Stopped::End | Stopped::Visitor | Stopped::Busy => {
+                    if self.overwrite.is_some() {
+                        self.release(walked.pos);
+                    } else if walked.records > 0 && start - self.consumer_pos >= self.hold_at_most() {
+                        // Normal mode hands back one step behind the walk:
+                        // up to the first record just read, whose commit is
+                        // past, so no commit finds its own position there;
+                        // and only every so many bytes, as each store costs
+                        // the producers a cache miss on their next reserve.
+                        self.release(start);
+                    }
+                    if walked.stopped == Stopped::Busy {
+                        return records;
+                    }
                 }
                 // The overwrite position passed the record being read:
                 // catch_up counts it and what else was overwritten.
@@ -188,6 +225,7 @@ impl Ring {
                     // No way to the next record: give up what was produced,
                     // and say so (the accounting then fails visibly).
                     visit(Record::Malformed);
+                    self.read_pos = produced;
                     self.release(produced);
                     return records + 1;
                 }
