@@ -16,12 +16,16 @@ use super::{
 use capacity_common::{record_bytes, EventHeader, MAX_PRODUCERS};
 use hdrhistogram::Histogram;
 
-/// A pass that finds fewer records than this waits [`POLL_GAP`] before the
-/// next, so that records gather. Against rereading at once, on this 2-core
-/// VM (`capacity load --rate max --batch 64 --duration 2`, alternated with
-/// the reader before it, three pairs): 11.6M to 13.3M events/s against 3.0M
-/// to 4.5M, or 5.3M against 3.1M when the host was in its slow state.
+/// A pass that finds fewer records than this lets records gather before the
+/// next: it naps for [`NAP`] where the rings hold that long a gathering
+/// ([`Reader::holds_a_nap`]), else spins for [`POLL_GAP`]. On this 2-core
+/// VM (`capacity load --rate max --batch 64 --ringbuf-size 16M --duration
+/// 2`, two runs each): a 50-µs nap 10.0M and 14.1M events/s at 21 and 17
+/// consumer ns/event; spinning 1 µs 5.1M and 5.3M at 195 and 189 (the
+/// spinning consumer takes the CPU the producer's vCPU shares); the reader
+/// before this one, rereading at once, 3.0M to 4.5M (`cargo xtask bench`).
 const FULL_PASS: u64 = 16;
+const NAP: Duration = Duration::from_micros(50);
 const POLL_GAP: Duration = Duration::from_micros(1);
 
 /// How the consumer behaves: the models that change the answer the way real
@@ -132,6 +136,7 @@ pub fn consume(
 
     // What the drains after the producers stopped read: the ring's backlog.
     let mut drained_after_stop = 0u64;
+    let may_nap = ring.holds_a_nap();
     loop {
         // Read before draining: once set, the drain below sees every record.
         let done = producers_done.load(Ordering::Acquire);
@@ -187,9 +192,13 @@ pub fn consume(
         // once steals its cache line from the producer's next reserve, and
         // one that hands back each pass at once makes the next commit wake
         // it; let records gather.
-        let now = Instant::now();
-        while now.elapsed() < POLL_GAP {
-            std::hint::spin_loop();
+        if drained > 0 && may_nap {
+            std::thread::sleep(NAP);
+        } else {
+            let now = Instant::now();
+            while now.elapsed() < POLL_GAP {
+                std::hint::spin_loop();
+            }
         }
         if drained > 0 {
             continue;

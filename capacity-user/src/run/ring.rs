@@ -106,6 +106,11 @@ impl Ring {
         unsafe { RingData::new(self.producer_area.as_ptr().add(self.page), self.ring_size) }
     }
 
+    /// The ring's data size in bytes.
+    pub fn size(&self) -> u64 {
+        self.ring_size
+    }
+
     /// Records the kernel overwrote before this reader got to them, so far.
     pub fn overwritten(&self) -> u64 {
         self.overwritten
