@@ -16,7 +16,7 @@ use super::{
 use crate::sys::perf::{PerfBuffer, PerfRecord};
 
 /// The smallest ring a consumer naps on (see [`Reader::holds_a_nap`]).
-const NAP_RING_MIN: u64 = 1 << 20;
+const NAP_RING_MIN: u64 = 512 << 10;
 
 /// What the reader saw of one ring or perf buffer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,7 +102,8 @@ impl Reader {
     /// Whether every output is a ring large enough that the records of a
     /// consumer's nap (`NAP` in consumer.rs, about 100 µs with timer slack)
     /// fit in a small share of it: 100 µs of 64-byte events at 10M/s fill
-    /// 72 KiB, 7% of 1 MiB. Smaller rings and perf buffers are not napped on.
+    /// 72 KiB, 14% of 512 KiB. Smaller rings and perf buffers are not
+    /// napped on.
     pub fn holds_a_nap(&self) -> bool {
         self.outputs.iter().all(|o| matches!(o, Output::Ring(ring) if ring.size() >= NAP_RING_MIN))
     }

@@ -131,7 +131,7 @@ impl Ring {
     /// irq_work, a self-IPI that costs microseconds in a VM); held back by one
     /// pass, the position is one the producer has already passed, and a fast
     /// consumer costs the producer one wakeup per sleep instead of one per
-    /// catch-up (`load --rate max --batch 512`: see README, "The instrument").
+    /// catch-up (the figures are with `NAP` in consumer.rs).
     pub fn release_held(&mut self) {
         self.release(self.read_pos);
     }
