@@ -49,7 +49,7 @@ pub fn run(args: ObserveArgs) -> anyhow::Result<Outcome> {
     let (report, written) = observe(&options, &NAMES, stop)?;
     args.output.print(&report)?;
     for path in written {
-        eprintln!("capacity: wrote {}", path.display());
+        log::info!("wrote {}", path.display());
     }
     Ok(if stop.load(std::sync::atomic::Ordering::SeqCst) { Outcome::Interrupted } else { Outcome::Success })
 }

@@ -217,7 +217,8 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
                     latest.last_error = None;
                 }
                 if options.draw {
-                    draw(&snapshot, &history, &options);
+                    // A reader gone (`capacity watch | head`) ends the watch quietly.
+                    draw(&snapshot, &history, &options)?;
                 }
                 last = Some(snapshot);
             }
@@ -253,17 +254,17 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
 }
 
 /// Redraws the table: in place on a terminal, one table after another otherwise.
-fn draw(snapshot: &Snapshot, history: &History, options: &WatchOptions) {
+fn draw(snapshot: &Snapshot, history: &History, options: &WatchOptions) -> anyhow::Result<()> {
     let clear = if std::io::stdout().is_terminal() { "\x1b[2J\x1b[H" } else { "" };
     let total: u64 = snapshot.maps.iter().map(|m| m.memlock_bytes).sum();
-    print!(
+    crate::output::write_stdout(&format!(
         "{clear}capacity watch · {} maps · {} of map memory · every {} · fit over {} · Ctrl-C stops\n\n{}\n",
         snapshot.maps.len(),
         format_bytes(total),
         format_seconds(options.interval.as_secs_f64()),
         format_seconds(options.window.as_secs_f64()),
         maps_table(&watched(snapshot, history))
-    );
+    ))
 }
 
 #[cfg(test)]

@@ -94,6 +94,11 @@ fn a_closed_stdout_stops_a_run_quietly() {
         let args = [&["load", "--rate", "10k", "--duration", "1"][..], json].concat();
         assert_stopped_quietly(&with_closed_stdout(&args), &args.join(" "));
     }
+    // watch draws its table as it goes, and prints the JSON at the end.
+    for json in [&[][..], &["--json"]] {
+        let args = [&["watch", "--samples", "2", "--interval", "200ms", "--window", "1s"][..], json].concat();
+        assert_stopped_quietly(&with_closed_stdout(&args), &args.join(" "));
+    }
     assert!(programs_left_behind().is_empty(), "a run whose reader left left a program loaded");
 }
 
