@@ -9,6 +9,8 @@ pub mod export;
 pub mod kernel;
 pub mod layout;
 pub mod memory;
+#[cfg(test)]
+mod notices;
 pub mod observe;
 pub mod output;
 pub mod plan;

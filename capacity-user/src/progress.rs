@@ -1,6 +1,7 @@
 //! Progress on stderr for multi-run commands: an indicatif spinner while a
 //! run is under way (drawn only on a terminal), and one plain line per
-//! finished run so logs show progress too. Nothing goes to stdout.
+//! finished run so logs show progress too (through `log`, the one channel for
+//! notices, when no terminal shows the bar). Nothing goes to stdout.
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,7 +31,7 @@ impl Progress {
     pub fn finished(&self, line: String) {
         self.bar.inc(1);
         if self.bar.is_hidden() {
-            eprintln!("{line}");
+            log::info!("{line}");
         } else {
             self.bar.println(line);
         }
@@ -40,5 +41,21 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_run_off_a_terminal_is_a_log_notice() {
+        let notices = crate::notices::capture(|| {
+            let progress = Progress::new(Some(1));
+            // As off a terminal, whatever the test's stderr is.
+            progress.bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            progress.finished("rate 10k: 10000 events/s".into());
+        });
+        assert_eq!(notices, ["rate 10k: 10000 events/s"]);
     }
 }

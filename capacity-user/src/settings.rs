@@ -3,7 +3,8 @@
 //! value came from, so it never names one: it returns a [`SettingError`],
 //! and the caller words it with its own names, the command line its flags
 //! (cli/flags.rs), `capacity report` the workload file's keys; any other
-//! caller gets plain words.
+//! caller gets plain words. Advice in a result that names settings is
+//! [`Words`], named by the caller the same way.
 
 /// One setting a check can refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,12 @@ pub enum Setting {
     LastRate,
     Steps,
     Factor,
+    /// How often a live ring is read.
+    Interval,
+    /// Where a live ring's rate series is written.
+    Record,
+    /// The bytes one live record takes, when its headers cannot be walked.
+    RecordSize,
 }
 
 /// How a caller names settings when it words a [`SettingError`].
@@ -101,20 +108,70 @@ macro_rules! refuse {
     };
 }
 
+/// `pieces` in words, each setting named by `name`.
+fn say(pieces: &[Piece], name: impl Fn(Setting) -> &'static str) -> String {
+    pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text(text) => text.clone(),
+            Piece::Name(setting) => name(*setting).to_string(),
+            Piece::Offer { setting, before, after } => match name(*setting) {
+                "" => String::new(),
+                named => format!("{before}{named}{after}"),
+            },
+        })
+        .collect()
+}
+
+/// Words in a result that name settings (advice: "rerun with --batch 34"),
+/// kept as data so that the caller names them ([`Words::name_with`]); said
+/// in plain words until then. Serialized as said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Words {
+    pieces: Vec<Piece>,
+    said: String,
+}
+
+/// `words!(pieces...)`: [`Words`] made of text and of the settings named in them.
+#[macro_export]
+macro_rules! words {
+    ($($piece:expr),+ $(,)?) => {
+        $crate::settings::Words::new(vec![$($crate::settings::Piece::from($piece)),+])
+    };
+}
+
+impl Words {
+    pub fn new(pieces: Vec<Piece>) -> Self {
+        let said = say(&pieces, Setting::plain);
+        Self { pieces, said }
+    }
+
+    /// Say them again, each setting named by `name`.
+    pub fn name_with(&mut self, name: Names) {
+        self.said = say(&self.pieces, name);
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.said
+    }
+}
+
+impl std::fmt::Display for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said)
+    }
+}
+
+impl serde::Serialize for Words {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.said)
+    }
+}
+
 impl SettingError {
     /// The refusal in words, each setting named by `name`.
     pub fn message(&self, name: impl Fn(Setting) -> &'static str) -> String {
-        self.problem
-            .iter()
-            .map(|piece| match piece {
-                Piece::Text(text) => text.clone(),
-                Piece::Name(setting) => name(*setting).to_string(),
-                Piece::Offer { setting, before, after } => match name(*setting) {
-                    "" => String::new(),
-                    named => format!("{before}{named}{after}"),
-                },
-            })
-            .collect()
+        say(&self.problem, name)
     }
 
     /// `error` with every [`SettingError`] in its chain worded by `name`;
@@ -167,6 +224,9 @@ impl Setting {
             Setting::LastRate => "last rate",
             Setting::Steps => "steps",
             Setting::Factor => "factor",
+            Setting::Interval => "interval",
+            Setting::Record => "record file",
+            Setting::RecordSize => "record size",
         }
     }
 }
@@ -174,6 +234,15 @@ impl Setting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_plain_until_their_caller_names_them() {
+        let mut advice = words!("rerun with ", Setting::Batch, " 34");
+        assert_eq!(serde_json::to_value(&advice).unwrap(), "rerun with batch 34");
+        advice.name_with(|s| if s == Setting::Batch { "--batch" } else { s.plain() });
+        assert_eq!(serde_json::to_value(&advice).unwrap(), "rerun with --batch 34");
+        assert_eq!(advice.to_string(), "rerun with --batch 34");
+    }
 
     fn flags(setting: Setting) -> &'static str {
         match setting {

@@ -43,10 +43,13 @@ fn on_signal(signal: i32) {
         std::process::exit(exit_code_for(signal).into());
     }
     STOP.store(true, Ordering::SeqCst);
+    announce(signal);
+}
+
+/// The notice of a first stopping signal, through `log` like every notice.
+fn announce(signal: i32) {
     let (name, again) = if signal == SIGTERM { ("SIGTERM", "send it again") } else { ("Ctrl-C", "Ctrl-C again") };
-    eprintln!(
-        "capacity: interrupted by {name}: stopping, draining and printing the partial result ({again} to quit now)"
-    );
+    log::info!("interrupted by {name}: stopping, draining and printing the partial result ({again} to quit now)");
 }
 
 /// The exit code of an interrupted run: 128 + the signal's number, the
@@ -70,5 +73,14 @@ mod tests {
     fn exit_codes_follow_the_shell() {
         assert_eq!(exit_code_for(SIGINT), 130);
         assert_eq!(exit_code_for(SIGTERM), 143);
+    }
+
+    #[test]
+    fn the_interruption_is_a_log_notice() {
+        let notices = crate::notices::capture(|| announce(SIGTERM));
+        assert_eq!(
+            notices,
+            ["interrupted by SIGTERM: stopping, draining and printing the partial result (send it again to quit now)"]
+        );
     }
 }

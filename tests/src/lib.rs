@@ -154,25 +154,15 @@ pub fn kernel_test() -> Option<KernelLock> {
     privileged(&name).then(kernel_lock)
 }
 
-/// This thread's allowed CPUs, in order.
-fn allowed_cpus() -> Vec<usize> {
-    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
-        .map(|set| (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect())
-        .unwrap_or_default()
-}
-
+/// Keeps this thread to `cpus` (capacity's own affinity call, which its runs pin with).
 fn set_affinity(cpus: &[usize]) {
-    let mut set = nix::sched::CpuSet::new();
-    for &cpu in cpus {
-        set.set(cpu).expect("a CPU in range");
-    }
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("sched_setaffinity");
+    capacity::sys::host::set_affinity(cpus).expect("sched_setaffinity");
 }
 
 /// Pins this thread to the last CPU it may run on (ring_workload's
 /// real-time consumer, which `off_the_last_cpu` keeps observers away from).
 pub fn pin_to_last_cpu() {
-    if let Some(&last) = allowed_cpus().last() {
+    if let Some(&last) = capacity::sys::host::allowed_cpus().last() {
         set_affinity(&[last]);
     }
 }
@@ -182,7 +172,7 @@ pub fn pin_to_last_cpu() {
 /// tens of ms (its sampler then sees a whole drain in one reading, and no
 /// drain rate).
 pub fn off_the_last_cpu<T>(f: impl FnOnce() -> T) -> T {
-    let all = allowed_cpus();
+    let all = capacity::sys::host::allowed_cpus();
     if all.len() < 2 {
         return f();
     }
@@ -357,9 +347,10 @@ pub fn require(test: &str, present: bool, missing: &str) -> bool {
     if present {
         return true;
     }
-    if std::env::var_os("CI").is_some() {
+    if under_ci() {
         panic!("{test}: {missing}");
     }
-    eprintln!("\n*** SKIPPED {test}: {missing} ***\n");
+    // Not eprintln!: libtest would hide it behind the test's "ok".
+    announce(&format!("*** SKIPPED {test}: {missing} ***"));
     false
 }

@@ -9,7 +9,7 @@ use crate::{
 /// How `command` names the settings it passes on.
 pub fn of(command: &Command) -> Names {
     match command {
-        Command::Load(_) | Command::Compare(_) => load,
+        Command::Load(_) | Command::Compare(_) | Command::Observe(_) => load,
         Command::Ramp(_) | Command::Search(_) => trials,
         Command::Size(_) => size,
         Command::Report(_) => report,
@@ -17,7 +17,7 @@ pub fn of(command: &Command) -> Names {
     }
 }
 
-/// `capacity load`: every setting is its own flag.
+/// `capacity load`: every setting is its own flag (observe's too, spelled alike).
 pub fn load(setting: Setting) -> &'static str {
     match setting {
         Setting::Rate => "--rate",
@@ -49,6 +49,9 @@ pub fn load(setting: Setting) -> &'static str {
         Setting::LastRate => "--to",
         Setting::Steps => "--steps",
         Setting::Factor => "--factor",
+        Setting::Interval => "--interval",
+        Setting::Record => "--record",
+        Setting::RecordSize => "--record-size",
     }
 }
 

@@ -6,7 +6,7 @@ use clap::Args;
 use super::JsonOutput;
 use crate::{
     error::Outcome,
-    observe::{observe, rings::Selector, Names, Options},
+    observe::{observe, rings::Selector, Options},
     preflight, signal,
     units::{parse_duration, parse_size},
 };
@@ -32,9 +32,6 @@ pub struct ObserveArgs {
     pub output: JsonOutput,
 }
 
-const NAMES: Names =
-    Names { duration: "--duration", interval: "--interval", record: "--record", record_size: "--record-size" };
-
 pub fn run(args: ObserveArgs) -> anyhow::Result<Outcome> {
     let options = Options {
         selector: args.ring,
@@ -43,13 +40,13 @@ pub fn run(args: ObserveArgs) -> anyhow::Result<Outcome> {
         record: args.record,
         record_size: args.record_size,
     };
-    crate::observe::check(&options, &NAMES)?;
+    crate::observe::check(&options)?;
     preflight::check_admin("capacity observe")?;
     let stop = signal::stop_flag();
-    let (report, written) = observe(&options, &NAMES, stop)?;
+    let (report, written) = observe(&options, stop)?;
     args.output.print(&report)?;
     for path in written {
-        eprintln!("capacity: wrote {}", path.display());
+        log::info!("wrote {}", path.display());
     }
     Ok(if stop.load(std::sync::atomic::Ordering::SeqCst) { Outcome::Interrupted } else { Outcome::Success })
 }

@@ -78,9 +78,9 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         time_budget: args.time_budget,
         batch_source: if args.options.batch.is_some() { BatchSource::Requested } else { BatchSource::Calibrated },
         workload: args.options.config(args.low, step)?,
-        names: flags::trials,
     };
-    let result = search::search(&spec, stop_flag())?;
+    let mut result = search::search(&spec, stop_flag())?;
+    result.name_settings(flags::trials);
     args.output.print(&result)?;
     Ok(if result.interrupted { Outcome::Interrupted } else { Outcome::Success })
 }

@@ -102,10 +102,9 @@ impl RingView {
         if !self.data || to < from || to - from > self.size {
             return None;
         }
-        // SAFETY: with `data`, the mapping holds the two position pages and
-        // then the `size` data pages mapped twice (`open`), page-aligned; the
-        // RingData lives only in this call, while `self` owns the mapping.
-        let ring = unsafe { RingData::new(self.mapping.as_ptr().add(2 * self.page), self.size) };
+        // With `data`, the mapping holds the two position pages and then the
+        // `size` data pages mapped twice (`open`).
+        let ring = RingData::in_mapping(&self.mapping, 2 * self.page, self.size);
         let walked = ring.count_reserved(from, to);
         let whole = walked.stopped == Stopped::End && walked.pos == to;
         (whole && self.positions().producer <= from + self.size).then_some(walked)

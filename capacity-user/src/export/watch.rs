@@ -50,14 +50,31 @@ pub struct WatchedMap {
     pub exhaustion_seconds: Option<f64>,
 }
 
+/// What ended a watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum StoppedBy {
+    #[serde(rename = "SIGINT")]
+    Sigint,
+    #[serde(rename = "SIGTERM")]
+    Sigterm,
+    /// `--samples` were taken.
+    #[serde(rename = "samples")]
+    Samples,
+}
+
+impl std::fmt::Display for StoppedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::output::serde_name(self))
+    }
+}
+
 /// What `watch` saw last, and how it ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct WatchReport {
     pub interval_s: f64,
     pub window_s: f64,
     pub samples: u64,
-    /// `SIGINT`, `SIGTERM` or `samples`.
-    pub stopped_by: String,
+    pub stopped_by: StoppedBy,
     pub listen: Option<String>,
     pub maps: Vec<WatchedMap>,
     pub programs: Vec<ProgramSample>,
@@ -141,10 +158,10 @@ impl Report for WatchReport {
     }
 }
 
-async fn stop_signal(interrupt: &mut Signal, terminate: &mut Signal) -> &'static str {
+async fn stop_signal(interrupt: &mut Signal, terminate: &mut Signal) -> StoppedBy {
     tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => StoppedBy::Sigint,
+        _ = terminate.recv() => StoppedBy::Sigterm,
     }
 }
 
@@ -192,7 +209,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
     let mut last: Option<Snapshot> = None;
     let stopped_by = loop {
         if options.samples.is_some_and(|n| samples >= n) {
-            break "samples";
+            break StoppedBy::Samples;
         }
         tokio::select! {
             _ = ticker.tick() => {}
@@ -217,7 +234,8 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
                     latest.last_error = None;
                 }
                 if options.draw {
-                    draw(&snapshot, &history, &options);
+                    // A reader gone (`capacity watch | head`) ends the watch quietly.
+                    draw(&snapshot, &history, &options)?;
                 }
                 last = Some(snapshot);
             }
@@ -245,7 +263,7 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
         interval_s: options.interval.as_secs_f64(),
         window_s: options.window.as_secs_f64(),
         samples,
-        stopped_by: stopped_by.to_string(),
+        stopped_by,
         listen: options.listen.map(|a| a.to_string()),
         maps: watched(&last, &history),
         programs: last.programs,
@@ -253,22 +271,32 @@ async fn run(options: WatchOptions, sampler: Sampler) -> anyhow::Result<WatchRep
 }
 
 /// Redraws the table: in place on a terminal, one table after another otherwise.
-fn draw(snapshot: &Snapshot, history: &History, options: &WatchOptions) {
+fn draw(snapshot: &Snapshot, history: &History, options: &WatchOptions) -> anyhow::Result<()> {
     let clear = if std::io::stdout().is_terminal() { "\x1b[2J\x1b[H" } else { "" };
     let total: u64 = snapshot.maps.iter().map(|m| m.memlock_bytes).sum();
-    print!(
+    crate::output::write_stdout(&format!(
         "{clear}capacity watch · {} maps · {} of map memory · every {} · fit over {} · Ctrl-C stops\n\n{}\n",
         snapshot.maps.len(),
         format_bytes(total),
         format_seconds(options.interval.as_secs_f64()),
         format_seconds(options.window.as_secs_f64()),
         maps_table(&watched(snapshot, history))
-    );
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stops_read_as_their_json_names() {
+        for (by, name) in
+            [(StoppedBy::Sigint, "SIGINT"), (StoppedBy::Sigterm, "SIGTERM"), (StoppedBy::Samples, "samples")]
+        {
+            assert_eq!(serde_json::to_value(by).unwrap(), name);
+            assert_eq!(by.to_string(), name);
+        }
+    }
 
     #[test]
     fn seconds_read_in_the_largest_sensible_unit() {

@@ -11,13 +11,15 @@ pub mod statistics;
 
 use std::{path::PathBuf, sync::atomic::AtomicBool, time::Duration};
 
-use anyhow::bail;
-
 use self::{
     report::{Observation, RingObservation},
     rings::Selector,
 };
-use crate::memory::host::Host;
+use crate::{
+    memory::host::Host,
+    refuse,
+    settings::{Setting, SettingError},
+};
 
 /// What to observe and how.
 #[derive(Debug, Clone)]
@@ -31,24 +33,22 @@ pub struct Options {
     pub record_size: Option<u64>,
 }
 
-/// What the command line calls each setting, for messages.
-pub struct Names {
-    pub duration: &'static str,
-    pub interval: &'static str,
-    pub record: &'static str,
-    pub record_size: &'static str,
-}
-
-/// Checks the settings before anything is mapped.
-pub fn check(options: &Options, names: &Names) -> anyhow::Result<()> {
+/// Checks the settings before anything is mapped; a refusal names the
+/// setting as data, for the caller to word.
+pub fn check(options: &Options) -> Result<(), SettingError> {
     if options.duration.is_zero() {
-        bail!("{} must be longer than 0, e.g. 5s", names.duration);
+        return Err(refuse!(Setting::Duration; Setting::Duration, " must be longer than 0, e.g. 5s"));
     }
     if options.interval.is_zero() || options.interval > options.duration {
-        bail!("{} must be above 0 and at most {} ({:?}), e.g. 1ms", names.interval, names.duration, options.duration);
+        return Err(refuse!(Setting::Interval;
+            Setting::Interval,
+            " must be above 0 and at most ",
+            Setting::Duration,
+            format!(" ({:?}), e.g. 1ms", options.duration)
+        ));
     }
     if options.record_size.is_some_and(|b| b < 8) {
-        bail!("{} must be at least 8 bytes (a record's header)", names.record_size);
+        return Err(refuse!(Setting::RecordSize; Setting::RecordSize, " must be at least 8 bytes (a record's header)"));
     }
     Ok(())
 }
@@ -56,16 +56,22 @@ pub fn check(options: &Options, names: &Names) -> anyhow::Result<()> {
 /// Finds the rings, samples them for the whole duration (or until `stop`),
 /// and writes `--record`: the observation and the files written. Needs
 /// CAP_SYS_ADMIN (the caller checks).
-pub fn observe(options: &Options, names: &Names, stop: &AtomicBool) -> anyhow::Result<(Observation, Vec<PathBuf>)> {
-    check(options, names)?;
+pub fn observe(options: &Options, stop: &AtomicBool) -> anyhow::Result<(Observation, Vec<PathBuf>)> {
+    check(options)?;
     let rings = rings::find(&options.selector)?;
     if let Some(path) = &options.record {
         if options.record_size.is_none() {
             if let Some(ring) = rings.iter().find(|r| !r.view.has_data()) {
-                bail!(
-                    "ring {} ({}): the kernel refused to map its data pages, so its record headers cannot be walked: give {} B with {}",
-                    ring.info.id, ring.info.name, names.record_size, names.record
-                );
+                return Err(refuse!(Setting::RecordSize;
+                    format!(
+                        "ring {} ({}): the kernel refused to map its data pages, so its record headers cannot be walked: give ",
+                        ring.info.id, ring.info.name
+                    ),
+                    Setting::RecordSize,
+                    " B with ",
+                    Setting::Record
+                )
+                .into());
             }
         }
         record::create(path)?;
@@ -87,10 +93,17 @@ pub fn observe(options: &Options, names: &Names, stop: &AtomicBool) -> anyhow::R
         if let Some(path) = &path {
             let per_record = options.record_size.map(|b| b as f64).or(figures.mean_record_bytes);
             let Some(rows) = record::rows(series, record::ROW_NS.max(interval_ns), per_record) else {
-                bail!(
-                    "ring {} ({}): its record headers could not be walked between samples (the producer ran more than a ring ahead), so {} needs {} B to count events",
-                    ring.info.id, ring.info.name, names.record, names.record_size
-                );
+                return Err(refuse!(Setting::RecordSize;
+                    format!(
+                        "ring {} ({}): its record headers could not be walked between samples (the producer ran more than a ring ahead), so ",
+                        ring.info.id, ring.info.name
+                    ),
+                    Setting::Record,
+                    " needs ",
+                    Setting::RecordSize,
+                    " B to count events"
+                )
+                .into());
             };
             record::write(path, &rows)?;
             written.push(path.clone());
@@ -113,4 +126,30 @@ pub fn per_ring_path(path: &std::path::Path, id: u32) -> PathBuf {
         None => format!("{stem}-{id}"),
     };
     path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_setting_is_refused_as_data_for_the_caller_to_word() {
+        let options = Options {
+            selector: Selector::Id(1),
+            duration: Duration::from_secs(5),
+            interval: Duration::ZERO,
+            record: None,
+            record_size: None,
+        };
+        let refusal = check(&options).unwrap_err();
+        assert_eq!(refusal.setting, Setting::Interval);
+        let flags = |s: Setting| match s {
+            Setting::Interval => "--interval",
+            Setting::Duration => "--duration",
+            other => other.plain(),
+        };
+        assert_eq!(refusal.message(flags), "--interval must be above 0 and at most --duration (5s), e.g. 1ms");
+        let small = Options { interval: Duration::from_millis(1), record_size: Some(4), ..options };
+        assert_eq!(check(&small).unwrap_err().setting, Setting::RecordSize);
+    }
 }

@@ -293,18 +293,17 @@ fn spin_for(work: Duration) {
 
 /// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
 fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
+    clock_ns(nix::time::ClockId::CLOCK_MONOTONIC)
 }
 
 fn thread_cpu_time() -> Duration {
-    Duration::from_nanos(clock_ns(libc::CLOCK_THREAD_CPUTIME_ID))
+    Duration::from_nanos(clock_ns(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID))
 }
 
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid clock id and out-pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+fn clock_ns(clock: nix::time::ClockId) -> u64 {
+    // Both clocks always exist (clock_gettime(2) fails only for a bad id).
+    let ts = nix::time::clock_gettime(clock).unwrap_or_else(|_| nix::sys::time::TimeSpec::new(0, 0));
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
 #[cfg(test)]

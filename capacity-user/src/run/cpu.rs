@@ -1,4 +1,5 @@
 //! Which CPU each thread of a run is pinned to.
+use crate::sys::host::{allowed_cpus, set_affinity};
 
 /// Where threads run: the consumer on one CPU, producers on the others, as
 /// the kernel's own ring buffer benchmark does. Without it the scheduler
@@ -36,18 +37,9 @@ impl CpuPlan {
     }
 }
 
-fn allowed_cpus() -> Vec<usize> {
-    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
-        .map(|set| (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect())
-        .unwrap_or_default()
-}
-
 pub(super) fn pin_to_cpu(cpu: Option<usize>) {
     if let Some(cpu) = cpu {
-        let mut set = nix::sched::CpuSet::new();
-        if set.set(cpu).is_ok() {
-            // Best effort: an unpinned run is still a valid run.
-            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
-        }
+        // Best effort: an unpinned run is still a valid run.
+        let _ = set_affinity(&[cpu]);
     }
 }

@@ -99,11 +99,9 @@ impl Ring {
 
     /// The data pages, which follow the producer page (a view, made per pass
     /// so that nothing but the mapping itself holds a raw pointer into it).
-    fn data(&self) -> RingData {
-        // SAFETY: producer_area holds the producer page and then the ring's
-        // `ring_size` data pages mapped twice, page-aligned; the RingData is
-        // used only while `self`, which owns the mapping, is borrowed.
-        unsafe { RingData::new(self.producer_area.as_ptr().add(self.page), self.ring_size) }
+    fn data(&self) -> RingData<'_> {
+        // producer_area holds the producer page and then the ring's data pages mapped twice.
+        RingData::in_mapping(&self.producer_area, self.page, self.ring_size)
     }
 
     /// The ring's data size in bytes.

@@ -8,7 +8,7 @@
 use capacity_common::MAX_BATCH;
 
 use crate::{
-    settings::{Names, Setting},
+    settings::{Piece, Setting, Words},
     units::format_rate,
 };
 
@@ -32,34 +32,41 @@ pub fn batch_to_reach(target: f64, reached: f64, batch: u32) -> Option<u32> {
 }
 
 /// What to change when the search ended limited by the generator: the
-/// answer then describes the load generator, not the ring. `name` names
-/// the settings to change.
-pub fn advice(target: f64, reached: f64, batch: u32, producers: u32, batch_fixed: bool, name: Names) -> String {
-    let peak = format_rate(reached);
-    let head = format!(
-        "the load generator, not the ring, set this limit: {producers} producer(s) at {} {batch} peaked at {peak}",
-        name(Setting::Batch)
-    );
-    match batch_to_reach(target, reached, batch) {
-        Some(needed) if batch_fixed => format!(
-            "{head}; rerun with {} {needed} to offer {} (or without {}: the search then chooses one)",
-            name(Setting::Batch),
-            format_rate(target),
-            name(Setting::Batch)
-        ),
+/// answer then describes the load generator, not the ring. The caller
+/// names the settings to change ([`Words::name_with`]).
+pub fn advice(target: f64, reached: f64, batch: u32, producers: u32, batch_fixed: bool) -> Words {
+    let head: Vec<Piece> = vec![
+        format!("the load generator, not the ring, set this limit: {producers} producer(s) at ").into(),
+        Setting::Batch.into(),
+        format!(" {batch} peaked at {}", format_rate(reached)).into(),
+    ];
+    let tail: Vec<Piece> = match batch_to_reach(target, reached, batch) {
+        Some(needed) if batch_fixed => vec![
+            "; rerun with ".into(),
+            Setting::Batch.into(),
+            format!(" {needed} to offer {} (or without ", format_rate(target)).into(),
+            Setting::Batch.into(),
+            ": the search then chooses one)".into(),
+        ],
         _ => {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
             // One CPU is the consumer's; producers share the rest.
             if cpus > producers + 1 {
-                format!("{head}; rerun with {} {} to use this host's other CPUs", name(Setting::Producers), cpus - 1)
+                vec![
+                    "; rerun with ".into(),
+                    Setting::Producers.into(),
+                    format!(" {} to use this host's other CPUs", cpus - 1).into(),
+                ]
             } else {
-                format!(
-                    "{head}, and this host has no CPU to spare for another producer ({cpus} CPUs, one for the consumer): \
+                vec![format!(
+                    ", and this host has no CPU to spare for another producer ({cpus} CPUs, one for the consumer): \
                      the ring and the consumer sustain at least the answer"
                 )
+                .into()]
             }
         }
-    }
+    };
+    Words::new(head.into_iter().chain(tail).collect())
 }
 
 #[cfg(test)]
@@ -80,19 +87,25 @@ mod tests {
 
     #[test]
     fn advice_names_the_flag() {
-        let flags = |s: Setting| match s {
-            Setting::Batch => "--batch",
-            Setting::KeepBatch => "--keep-batch",
-            Setting::Producers => "--producers",
-            other => other.plain(),
-        };
-        let fixed = advice(10e6, 450e3, 1, 1, true, flags);
+        fn flags(s: Setting) -> &'static str {
+            match s {
+                Setting::Batch => "--batch",
+                Setting::KeepBatch => "--keep-batch",
+                Setting::Producers => "--producers",
+                other => other.plain(),
+            }
+        }
+        let mut fixed = advice(10e6, 450e3, 1, 1, true);
+        fixed.name_with(flags);
+        let fixed = fixed.to_string();
         assert!(
             fixed.contains("rerun with --batch 34 to offer 10.00M/s (or without --batch: the search then chooses one)"),
             "{fixed}"
         );
         assert!(fixed.contains("not the ring"), "{fixed}");
-        let maxed = advice(10e6, 3e6, MAX_BATCH, 1, false, flags);
+        let mut maxed = advice(10e6, 3e6, MAX_BATCH, 1, false);
+        maxed.name_with(flags);
+        let maxed = maxed.to_string();
         assert!(maxed.contains("--producers") || maxed.contains("no CPU to spare"), "{maxed}");
     }
 }

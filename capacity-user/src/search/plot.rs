@@ -103,6 +103,29 @@ fn svg_start(title: &str) -> String {
     out
 }
 
+/// The plot's frame, the x axis's title below it, and the left axis's
+/// title in its line's `color`.
+fn frame(out: &mut String, x_title: &str, color: &str, y_title: &str) {
+    let _ = writeln!(
+        out,
+        r#"<rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
+        W - LEFT - RIGHT,
+        H - TOP - BOTTOM
+    );
+    text(out, W / 2.0, H - 22.0, "middle", "", x_title);
+    text(out, 22.0, H / 2.0, "middle", &format!(r#" fill="{color}" transform="rotate(-90 22 240)""#), y_title);
+}
+
+/// The right-hand axis of the second line, in its `color`: a label at each
+/// (y, label) and the axis's title.
+fn right_axis(out: &mut String, color: &str, title: &str, labels: impl IntoIterator<Item = (f64, String)>) {
+    for (py, label) in labels {
+        text(out, W - RIGHT + 8.0, py + 4.0, "start", &format!(r#" fill="{color}""#), &label);
+    }
+    let x = W - 22.0;
+    text(out, x, H / 2.0, "middle", &format!(r#" fill="{color}" transform="rotate(90 {x} 240)""#), title);
+}
+
 /// The ramp: what the ring carried (consumed events/s) against the target,
 /// beside the ideal line; drops on a right-hand axis of their own; the
 /// target where drops began marked on the curve. p99 latency is in the table.
@@ -128,44 +151,13 @@ pub fn ramp_svg(ramp: &RampResult, title: &str) -> String {
             &format_rate(t).replace("/s", ""),
         );
     }
-    for t in drop_axis.ticks() {
-        text(
-            &mut out,
-            W - RIGHT + 8.0,
-            drop_axis.y(t) + 4.0,
-            "start",
-            &format!(r#" fill="{DROPS}""#),
-            &format!("{t}%"),
-        );
-    }
+    right_axis(&mut out, DROPS, "drop rate (%)", drop_axis.ticks().map(|t| (drop_axis.y(t), format!("{t}%"))));
     for t in x.ticks() {
         let px = x.x(t);
         let _ = writeln!(out, r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#eee"/>"##, H - BOTTOM);
         text(&mut out, px, H - BOTTOM + 18.0, "middle", "", &format_rate(t).replace("/s", ""));
     }
-    let _ = writeln!(
-        out,
-        r#"<rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
-        W - LEFT - RIGHT,
-        H - TOP - BOTTOM
-    );
-    text(&mut out, W / 2.0, H - 22.0, "middle", "", "target rate (events/s)");
-    text(
-        &mut out,
-        22.0,
-        H / 2.0,
-        "middle",
-        &format!(r#" fill="{ACHIEVED}" transform="rotate(-90 22 240)""#),
-        "consumed: what the ring carried (events/s)",
-    );
-    text(
-        &mut out,
-        W - 22.0,
-        H / 2.0,
-        "middle",
-        &format!(r#" fill="{DROPS}" transform="rotate(90 {} 240)""#, W - 22.0),
-        "drop rate (%)",
-    );
+    frame(&mut out, "target rate (events/s)", ACHIEVED, "consumed: what the ring carried (events/s)");
     // Ideal: consumed = target.
     let _ = writeln!(
         out,
@@ -250,16 +242,8 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
         let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#ddd"/>"##, W - RIGHT);
         text(&mut out, LEFT - 8.0, py + 4.0, "end", &format!(r#" fill="{DROPS}""#), &format!("{t}%"));
     }
-    for t in (0..=4).map(|i| peak.max * f64::from(i) / 4.0) {
-        text(
-            &mut out,
-            W - RIGHT + 8.0,
-            peak.y(t) + 4.0,
-            "start",
-            &format!(r#" fill="{ACHIEVED}""#),
-            &format_bytes(t as u64),
-        );
-    }
+    let quarters = (0..=4).map(|i| peak.max * f64::from(i) / 4.0);
+    right_axis(&mut out, ACHIEVED, "peak occupancy (bytes)", quarters.map(|t| (peak.y(t), format_bytes(t as u64))));
     // One tick per power of two, labelled every other one when crowded.
     let every = if last - first > 12.0 { 2 } else { 1 };
     for (i, size) in super::size::sizes(1 << (first as u32), 1 << (last as u32)).into_iter().enumerate() {
@@ -269,12 +253,7 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
             text(&mut out, px, H - BOTTOM + 18.0, "middle", "", &format_bytes(size));
         }
     }
-    let _ = writeln!(
-        out,
-        r#"<rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
-        W - LEFT - RIGHT,
-        H - TOP - BOTTOM
-    );
+    frame(&mut out, "ring size (bytes, powers of two)", DROPS, "drop rate (%)");
     if let Some(answer) = result.min_ringbuf_size {
         let px = x(answer);
         let _ = writeln!(
@@ -284,23 +263,6 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
         );
         text(&mut out, px + 4.0, TOP + 14.0, "start", "", &format!("answer {}", format_bytes(answer)));
     }
-    text(&mut out, W / 2.0, H - 22.0, "middle", "", "ring size (bytes, powers of two)");
-    text(
-        &mut out,
-        22.0,
-        H / 2.0,
-        "middle",
-        &format!(r#" fill="{DROPS}" transform="rotate(-90 22 240)""#),
-        "drop rate (%)",
-    );
-    text(
-        &mut out,
-        W - 22.0,
-        H / 2.0,
-        "middle",
-        &format!(r#" fill="{ACHIEVED}" transform="rotate(90 {} 240)""#, W - 22.0),
-        "peak occupancy (bytes)",
-    );
     let drop_line: Vec<(f64, f64)> = points.iter().map(|p| (x(p.0), drops.y(p.1 * 100.0))).collect();
     let peak_line: Vec<(f64, f64)> = points.iter().map(|p| (x(p.0), peak.y(p.2 as f64))).collect();
     polyline(&mut out, &drop_line, DROPS, false);

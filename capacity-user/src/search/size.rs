@@ -56,10 +56,7 @@ pub enum SizeLimit {
 
 impl std::fmt::Display for SizeLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SizeLimit::Consumer => "consumer",
-            SizeLimit::Producer => "producer",
-        })
+        f.write_str(&crate::output::serde_name(self))
     }
 }
 

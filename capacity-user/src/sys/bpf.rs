@@ -190,17 +190,22 @@ mod tests {
 
     use super::*;
 
-    /// Needs CAP_BPF (root): skipped otherwise, but never under CI=true.
-    fn privileged() -> bool {
+    /// Needs CAP_BPF (root): skipped loudly otherwise (a write to the stderr
+    /// handle, which libtest does not capture as it does `eprintln!`), but
+    /// never under CI=true.
+    fn privileged(test: &str) -> bool {
+        use std::io::Write as _;
         let root = nix::unistd::geteuid().is_root();
-        assert!(root || std::env::var_os("CI").is_none(), "CI=true: this test needs root");
+        assert!(root || std::env::var_os("CI").is_none(), "CI=true: {test} needs root");
+        if !root {
+            let _ = writeln!(std::io::stderr().lock(), "\n*** SKIPPED {test}: creating maps needs root ***\n");
+        }
         root
     }
 
     #[test]
     fn a_hash_map_takes_keys_and_walks_them_back() {
-        if !privileged() {
-            eprintln!("skipped: creating maps needs root");
+        if !privileged("a_hash_map_takes_keys_and_walks_them_back") {
             return;
         }
         let map = create_map(bpf_map_type::BPF_MAP_TYPE_HASH, 4, 8, 16, 0).expect("create a hash map");

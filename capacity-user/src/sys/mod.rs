@@ -7,7 +7,7 @@
 //! - [`bpf`]: each bpf(2) command as one function with a typed result;
 //! - [`mmap`]: [`Mapping`], a shared mapping of an fd that unmaps on drop;
 //! - [`fdinfo`]: `/proc/<pid>/fdinfo/<fd>` as fields;
-//! - [`host`]: page size and possible CPUs;
+//! - [`host`]: page size, possible CPUs, and the CPUs this thread may run on;
 //! - [`perf`]: a perf buffer of a BPF output event on one CPU, opened, mapped and read;
 //! - [`process`]: this thread's id, getpriority(2) as the load's trigger.
 

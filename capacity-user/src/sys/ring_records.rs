@@ -10,6 +10,8 @@
 //! the producer position has passed, busy or discarded ones too).
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::Mapping;
+
 /// BPF_RINGBUF_BUSY_BIT: the record is reserved, not yet committed.
 pub const BUSY_BIT: u32 = 1 << 31;
 /// BPF_RINGBUF_DISCARD_BIT: committed, but discarded by its producer.
@@ -82,20 +84,40 @@ enum Mode {
 
 /// The data area of one ring: `2 * size` readable bytes, the second half
 /// the same pages as the first.
+/// It borrows what holds the bytes (`'a`), so it cannot outlive a mapping.
 #[derive(Clone, Copy)]
-pub struct RingData {
+pub struct RingData<'a> {
     base: *const u8,
     size: u64,
+    bytes: std::marker::PhantomData<&'a [u8]>,
 }
 
-impl RingData {
+impl<'a> RingData<'a> {
     /// # Safety
     /// `base` must point at `2 * size` readable bytes, 8-byte aligned, laid
     /// out as a ring of `size` bytes mapped twice (size a power of two), for
-    /// as long as the value is used.
+    /// as long as `'a`.
     pub unsafe fn new(base: *const u8, size: u64) -> Self {
         debug_assert!(size.is_power_of_two() && (base as usize).is_multiple_of(8));
-        Self { base, size }
+        Self { base, size, bytes: std::marker::PhantomData }
+    }
+
+    /// The ring of `size` bytes whose data pages, mapped twice as the kernel
+    /// lays out a ring buffer map, start at `offset` of `mapping`. Panics
+    /// when they do not fit in it.
+    pub fn in_mapping(mapping: &'a Mapping, offset: usize, size: u64) -> Self {
+        let end = usize::try_from(size).ok().and_then(|s| s.checked_mul(2)).and_then(|d| d.checked_add(offset));
+        assert!(
+            size.is_power_of_two() && offset.is_multiple_of(8) && end.is_some_and(|end| end <= mapping.len()),
+            "a ring of {size} B mapped twice from {offset} does not fit a {} B mapping",
+            mapping.len()
+        );
+        // SAFETY: the 2 * size bytes from `offset` lie inside the mapping
+        // (checked above), which stays mapped while it is borrowed for 'a,
+        // and are 8-byte aligned (a mapping starts on a page). The walks
+        // read only below 2 * size, so pages not mapped twice would give
+        // wrong records, never a read outside the mapping.
+        unsafe { Self::new(mapping.as_ptr().add(offset), size) }
     }
 
     /// Ring size in bytes.
@@ -239,7 +261,7 @@ pub(crate) mod tests {
             pos
         }
 
-        pub(crate) fn data(&self) -> RingData {
+        pub(crate) fn data(&self) -> RingData<'_> {
             // SAFETY: 2 * size bytes, u64-aligned, both halves kept equal.
             unsafe { RingData::new(self.words.as_ptr().cast(), self.size) }
         }
@@ -257,6 +279,21 @@ pub(crate) mod tests {
             Step::Next
         });
         (seen, walked)
+    }
+
+    #[test]
+    fn a_ring_is_taken_from_a_mapping_only_where_it_fits() {
+        use std::os::fd::AsFd as _;
+        let path = std::env::temp_dir().join(format!("capacity-ring-data-{}", std::process::id()));
+        let file = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file.set_len(3 * 4096).unwrap();
+        let mapping = Mapping::shared(file.as_fd(), 3 * 4096, 0, super::super::Access::Read).unwrap();
+        // A page, then a 4 KiB ring "mapped twice" (here two zeroed pages): nothing to walk.
+        let ring = RingData::in_mapping(&mapping, 4096, 4096);
+        assert_eq!(ring.walk(0, 8, |_, _| Step::Next).stopped, Stopped::End);
+        let too_far = std::panic::catch_unwind(|| RingData::in_mapping(&mapping, 8192, 4096).size());
+        assert!(too_far.is_err(), "a ring past the mapping's end was taken");
     }
 
     #[test]

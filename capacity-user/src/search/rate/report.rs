@@ -10,6 +10,7 @@ use super::{
 use crate::{
     output::{key_values, Report, Table},
     run::RunResult,
+    settings::{Names, Words},
     units::{format_bytes, format_rate},
 };
 
@@ -110,14 +111,25 @@ pub struct SearchResult {
     /// What it spent.
     pub elapsed_s: f64,
     /// What to change when the load generator set the limit, or when the
-    /// host was too noisy to answer within 5%; null otherwise.
-    pub advice: Option<String>,
+    /// host was too noisy to answer within 5%; null otherwise. The caller
+    /// names the settings in it ([`SearchResult::name_settings`]).
+    pub advice: Option<Words>,
     /// Measured at the highest passing trial at or below the answer.
     pub peak_occupancy_bytes: Option<u64>,
     pub kernel_ns_per_event: Option<f64>,
     pub consumer_ns_per_event: Option<f64>,
     pub trials: Vec<Trial>,
     pub interrupted: bool,
+}
+
+impl SearchResult {
+    /// The advice's settings named by the caller's `name`: flags on the
+    /// command line.
+    pub fn name_settings(&mut self, name: Names) {
+        if let Some(advice) = &mut self.advice {
+            advice.name_with(name);
+        }
+    }
 }
 
 impl Report for SearchResult {
@@ -156,7 +168,7 @@ impl Report for SearchResult {
             pairs.push(("stray failures", format!("{} (failed once, passed on retest)", self.stray_failures)));
         }
         if let Some(advice) = &self.advice {
-            pairs.push(("advice", advice.clone()));
+            pairs.push(("advice", advice.to_string()));
         }
         if self.noisy_host {
             pairs.push((

@@ -294,14 +294,11 @@ impl Searcher<'_, '_> {
     /// Start again with the next batch on the ladder, saying so.
     fn restart(&mut self) {
         let next = BATCH_LADDER.iter().copied().find(|&b| b > self.workload.batch).expect("checked: a larger batch");
-        let name = self.spec.names;
         log::info!(
-            "the producers reached {} at {} {}, well under the {} calibrated: starting the search again with {} {next}",
+            "the producers reached {} at batch {}, well under the {} calibrated: starting the search again with batch {next}",
             format_rate(self.trials.last().map_or(0.0, |t| t.run.actual_rate)),
-            name(Setting::Batch),
             self.workload.batch,
             format_rate(self.calibration.offered_per_s),
-            name(Setting::Batch),
         );
         self.workload.batch = next;
         self.calibration.batch = next;
@@ -534,19 +531,21 @@ fn result(s: Searcher, completed: bool) -> SearchResult {
     } else {
         found
     };
-    let name = spec.names;
     let advice = if limited_by == Limit::Producer {
         let peak = current.iter().map(|t| t.run.actual_rate).fold(s.calibration.offered_per_s, f64::max);
         let fixed = spec.batch_source == BatchSource::Requested;
-        Some(offered_load::advice(spec.high, peak, w.batch, w.producers, fixed, name))
+        Some(offered_load::advice(spec.high, peak, w.batch, w.producers, fixed))
     } else if !interrupted && limited_by != Limit::High && found.spread.relative_width() > SETTLED {
-        Some(format!(
-            "this host was too noisy to state the answer within {:.0}% in {:.0} s (trials moved {:.1}% from one to the next): \
-             a longer {}, an idle host, or CPUs kept for the producers and the consumer would help",
-            SETTLED * 100.0,
-            spec.time_budget.as_secs_f64(),
-            found.noise * 100.0,
-            name(Setting::TimeBudget),
+        Some(crate::words!(
+            format!(
+                "this host was too noisy to state the answer within {:.0}% in {:.0} s (trials moved {:.1}% from one to the next): \
+                 a longer ",
+                SETTLED * 100.0,
+                spec.time_budget.as_secs_f64(),
+                found.noise * 100.0,
+            ),
+            Setting::TimeBudget,
+            ", an idle host, or CPUs kept for the producers and the consumer would help",
         ))
     } else {
         None

@@ -8,7 +8,7 @@ use crate::{
     output::serde_name,
     refuse,
     run::{RunConfig, RunResult},
-    settings::{Names, Setting, SettingError},
+    settings::{Setting, SettingError},
 };
 
 /// A trial whose producers reach less than this share of the target rate
@@ -46,9 +46,6 @@ pub struct SearchSpec {
     pub batch_source: BatchSource,
     /// The workload; its rate and duration are set per trial.
     pub workload: RunConfig,
-    /// How notices and advice name the settings to change (the caller's
-    /// words for them: flags on the command line).
-    pub names: Names,
 }
 
 impl SearchSpec {

@@ -26,7 +26,6 @@ pub(crate) fn spec() -> SearchSpec {
         time_budget: DEFAULT_TIME_BUDGET,
         batch_source: BatchSource::Calibrated,
         workload: RunConfig::default(),
-        names: crate::settings::Setting::plain,
     }
 }
 
@@ -287,7 +286,7 @@ fn with_a_requested_batch_a_producer_limit_names_the_setting() {
     let r = search_on(&mut host, &requested(1));
     assert_eq!(r.limited_by, Limit::Producer, "{r:?}");
     assert_eq!(r.batch, 1);
-    let advice = r.advice.expect("advice");
+    let advice = r.advice.expect("advice").to_string();
     assert!(advice.contains("rerun with batch "), "{advice}");
     // 1 / 2.05 µs = 488k events/s.
     assert!(r.max_sustainable_rate <= 488e3 / PRODUCER_TOLERANCE, "{}", r.max_sustainable_rate);
