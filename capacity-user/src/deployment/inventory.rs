@@ -24,7 +24,9 @@ use crate::{
     output::{Report, Table},
     pressure::Level,
     sys::{
-        bpf_map_type::{BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF},
+        bpf_map_type::{
+            BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF,
+        },
         FdInfo,
     },
     units::format_bytes,
@@ -168,20 +170,26 @@ pub fn inventory(options: &Options, budget: Option<u64>) -> anyhow::Result<Inven
     })
 }
 
-/// The arrays of maps among `maps`, with the maps in their slots.
+/// The arrays and hashes of maps among `maps`, with the maps in them.
 fn read_map_arrays(maps: &[LiveMap]) -> Vec<MapArray> {
     let array_of_maps = kinds::map_type_name(BPF_MAP_TYPE_ARRAY_OF_MAPS as u32);
+    let hash_of_maps = kinds::map_type_name(BPF_MAP_TYPE_HASH_OF_MAPS as u32);
     maps.iter()
-        .filter(|m| m.map.type_name == array_of_maps)
+        .filter(|m| m.map.type_name == array_of_maps || m.map.type_name == hash_of_maps)
         .filter_map(|m| {
             let info = aya::maps::MapInfo::from_id(m.id).ok()?;
             let fd = info.fd().ok()?;
-            let inner_map_ids = layouts::inner_map_ids(fd.as_fd(), m.map.max_entries).ok()?;
+            let inner_map_ids = if m.map.type_name == array_of_maps {
+                layouts::inner_map_ids(fd.as_fd(), m.map.max_entries).ok()?
+            } else {
+                layouts::inner_map_ids_of_hash(fd.as_fd(), m.map.key_size).ok()?
+            };
             let inner_memlock_bytes =
                 maps.iter().filter(|i| inner_map_ids.contains(&i.id)).map(|i| i.memlock_bytes).sum();
             Some(MapArray {
                 id: m.id,
                 name: m.map.name.clone(),
+                type_name: m.map.type_name.clone(),
                 max_entries: m.map.max_entries,
                 inner_map_ids,
                 inner_memlock_bytes,
@@ -384,7 +392,8 @@ impl Report for Inventory {
         out.push_str(&programs.render());
         for array in &self.map_arrays {
             out.push_str(&format!(
-                "\narray of maps {} ({}): {} of {} slots filled, maps {}, {} B memlock inside\n",
+                "\n{} {} ({}): {} of {} slots filled, maps {}, {} B memlock inside\n",
+                array.type_name.replace('-', " "),
                 array.id,
                 array.name,
                 array.inner_map_ids.len(),

@@ -1,5 +1,5 @@
-//! The layouts of what is loaded now: which maps sit inside each array of
-//! maps (an agent's rings per CPU), and the perf buffers each process holding
+//! The layouts of what is loaded now: which maps sit inside each array or
+//! hash of maps (an agent's rings per CPU), and the perf buffers each process holding
 //! a perf event array has mapped, with their sizes as /proc/PID/maps shows
 //! them (perf buffers are no map memory: no map's memlock has them).
 use std::{collections::BTreeSet, fs, os::fd::BorrowedFd};
@@ -12,13 +12,17 @@ use crate::sys;
 /// Slots read per array of maps at most (a bound on one host look).
 const MAX_SLOTS: u32 = 1 << 16;
 
-/// An array of maps and the maps in its slots.
+/// An array or a hash of maps and the maps in it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MapArray {
     pub id: u32,
     pub name: String,
+    /// `array-of-maps` or `hash-of-maps`.
+    #[serde(rename = "type")]
+    pub type_name: String,
     pub max_entries: u32,
-    /// The ids of the maps in its filled slots, in slot order.
+    /// The ids of the maps in it: an array's filled slots in slot order, a
+    /// hash's entries in the kernel's key order.
     pub inner_map_ids: Vec<u32>,
     /// The memlock of those maps (rings: each ring's), summed.
     pub inner_memlock_bytes: u64,
@@ -32,6 +36,23 @@ pub fn inner_map_ids(fd: BorrowedFd<'_>, max_entries: u32) -> std::io::Result<Ve
         if sys::bpf::map_lookup_elem(fd, &slot.to_ne_bytes(), &mut id)? {
             ids.push(u32::from_ne_bytes(id));
         }
+    }
+    Ok(ids)
+}
+
+/// The maps in the hash of maps `fd` (u32 or wider keys of `key_size`
+/// bytes), in the order the kernel walks its keys; at most [`MAX_SLOTS`].
+pub fn inner_map_ids_of_hash(fd: BorrowedFd<'_>, key_size: u32) -> std::io::Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    let mut key: Option<Vec<u8>> = None;
+    let mut next = vec![0u8; key_size as usize];
+    while ids.len() < MAX_SLOTS as usize && sys::bpf::map_get_next_key(fd, key.as_deref(), &mut next)? {
+        let mut id = [0u8; 4];
+        // An entry deleted since the walk passed it is skipped.
+        if sys::bpf::map_lookup_elem(fd, &next, &mut id)? {
+            ids.push(u32::from_ne_bytes(id));
+        }
+        key = Some(next.clone());
     }
     Ok(ids)
 }

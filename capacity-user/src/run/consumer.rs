@@ -17,9 +17,8 @@ use capacity_common::{record_bytes, EventHeader, MAX_PRODUCERS};
 use hdrhistogram::Histogram;
 
 /// A pass that finds fewer records than this lets records gather before the
-/// next: it naps for [`NAP`] where the rings hold that long a gathering
-/// (512 KiB or more)
-/// ([`Reader::holds_a_nap`]), else spins for [`POLL_GAP`]. On this 2-core
+/// next: it naps for [`NAP`] where the rings hold that long a gathering (512
+/// KiB or more, [`Reader::holds_a_nap`]), else spins for [`POLL_GAP`]. On this 2-core
 /// VM (`capacity load --rate max --batch 64 --ringbuf-size 16M --duration
 /// 2`, two runs each): a 50-µs nap 10.0M and 14.1M events/s at 21 and 17
 /// consumer ns/event; spinning 1 µs 5.1M and 5.3M at 195 and 189 (the

@@ -122,8 +122,8 @@ impl Ring {
         }
     }
 
-    /// Hand back what the last pass held: before sleeping, or when the
-    /// producers have been quiet for a moment. A consumer that has caught up
+    /// Hand back what the last passes held: before sleeping, and at the
+    /// end. A consumer that has caught up
     /// and stores the position the producer writes next makes the
     /// producer's next commit wake it (the kernel's adaptive wakeup: an
     /// irq_work, a self-IPI that costs microseconds in a VM); held back by one

@@ -5,7 +5,7 @@
 //! program's full `bpf_prog_info` (aya's has no `recursion_misses`).
 use std::{
     io, mem,
-    os::fd::{AsRawFd, BorrowedFd},
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
 };
 
 use aya::maps::{MapData, MapError};
@@ -60,6 +60,33 @@ pub fn create_named_map(
         MapError::CreateError { io_error, .. } => io_error,
         other => io::Error::other(other),
     })
+}
+
+/// BPF_MAP_CREATE of an array or a hash of maps (`map_type`) with u32 keys,
+/// whose inner maps are shaped like `inner`, named `name` (an agent's rings
+/// per CPU; aya 0.14 creates no map of maps from userspace).
+pub fn create_map_of_maps(
+    name: &str,
+    map_type: bpf_map_type,
+    inner: BorrowedFd<'_>,
+    max_entries: u32,
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integers into the union's map-create member.
+    let create = unsafe { &mut attr.__bindgen_anon_1 };
+    create.map_type = map_type as u32;
+    create.key_size = 4;
+    // An inner map's fd on update, its id on lookup.
+    create.value_size = 4;
+    create.max_entries = max_entries;
+    create.inner_map_fd = inner.as_raw_fd() as u32;
+    // The kernel keeps 15 characters and a NUL.
+    for (slot, byte) in create.map_name.iter_mut().zip(name.bytes().take(15)) {
+        *slot = byte as libc::c_char;
+    }
+    let fd = sys_bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr)?;
+    // SAFETY: BPF_MAP_CREATE returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// BPF_MAP_UPDATE_ELEM with BPF_ANY: `key` and `value` must be the map's

@@ -362,6 +362,46 @@ fn host_shows_rings_inside_an_array_of_maps_and_perf_buffers_with_their_owners()
     assert!(perf.wait().expect("wait").success());
 }
 
+/// Rings kept in a hash of maps (keyed by anything, not slots): `host`
+/// lists the maps inside it, with their ids and memlock, as for an array.
+#[test]
+fn host_shows_rings_inside_a_hash_of_maps() {
+    use capacity::sys::{bpf, bpf_map_type};
+    use std::os::fd::AsFd;
+    let Some(_lock) = kernel_test() else { return };
+    let ring = |name| bpf::create_named_map(name, bpf_map_type::BPF_MAP_TYPE_RINGBUF, 0, 0, 64 << 10, 0);
+    let rings = [ring("cap_hom_ring_a").expect("ring a"), ring("cap_hom_ring_b").expect("ring b")];
+    let outer =
+        bpf::create_map_of_maps("cap_hom_outer", bpf_map_type::BPF_MAP_TYPE_HASH_OF_MAPS, rings[0].fd().as_fd(), 16)
+            .expect("hash of maps");
+    // Keys far apart: a hash is walked by key, not by slot.
+    for (key, ring) in [7u32, 4000].into_iter().zip(&rings) {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&ring.fd().as_fd()) as u32;
+        bpf::map_update_elem(outer.as_fd(), &key.to_ne_bytes(), &fd.to_ne_bytes()).expect("insert a ring");
+    }
+    let v = run_json(&["host", "--json"]);
+    let maps = v["maps"].as_array().unwrap();
+    let id_of = |name: &str| {
+        maps.iter().find(|m| m["name"] == name).map(|m| u(m, "id")).unwrap_or_else(|| panic!("no map {name}: {v}"))
+    };
+    let hash = v["map_arrays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "cap_hom_outer")
+        .unwrap_or_else(|| panic!("no hash of maps listed: {v}"));
+    assert_eq!(hash["type"], "hash-of-maps", "{hash}");
+    assert_eq!(u(hash, "max_entries"), 16, "{hash}");
+    let mut inner: Vec<u64> = hash["inner_map_ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap()).collect();
+    inner.sort_unstable();
+    let mut expected = vec![id_of("cap_hom_ring_a"), id_of("cap_hom_ring_b")];
+    expected.sort_unstable();
+    assert_eq!(inner, expected, "{hash}");
+    let memlock: u64 = maps.iter().filter(|m| expected.contains(&u(m, "id"))).map(|m| u(m, "memlock_bytes")).sum();
+    assert_eq!(u(hash, "inner_memlock_bytes"), memlock, "{hash}");
+    drop(outer);
+}
+
 /// A search on rings per CPU keeps the layout in every trial and accounts
 /// for every event per ring; 20k/s, far below what one producer per CPU
 /// offers, is stated as `high`.
