@@ -313,6 +313,12 @@ impl Searcher<'_, '_> {
             .fold(self.calibration.offered_per_s, f64::max)
     }
 
+    /// The highest rate a refining trial is offered at: a little above what
+    /// the producers reach, and so the highest a rerun's answer can be.
+    fn highest_offered(&self) -> f64 {
+        self.producers_reach() * ABOVE_PRODUCERS
+    }
+
     /// The top of what can be searched: `high`, or just under what the
     /// producers offer.
     fn top(&self) -> f64 {
@@ -395,7 +401,7 @@ impl Searcher<'_, '_> {
             // failure there may be a lapse); otherwise the median.
             let target =
                 if now.spread.max >= spec.high && now.answer < spec.high { now.spread.max } else { now.median };
-            let rate = candidate(target.min(self.producers_reach() * ABOVE_PRODUCERS), spec);
+            let rate = candidate(target.min(self.highest_offered()), spec);
             match self.trial(rate, Phase::Refine)? {
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(Ok(())),
@@ -526,11 +532,8 @@ fn result(s: Searcher, completed: bool) -> SearchResult {
     // The producers' failures say nothing of the ring above them, so the
     // curve alone may leave the spread open to `high`; but no rerun offers
     // more than the producers reach, so its answer cannot land above that.
-    let found = if limited_by == Limit::Producer {
-        found.capped_at(candidate(s.producers_reach() * ABOVE_PRODUCERS, spec))
-    } else {
-        found
-    };
+    let found =
+        if limited_by == Limit::Producer { found.capped_at(candidate(s.highest_offered(), spec)) } else { found };
     let advice = if limited_by == Limit::Producer {
         let peak = current.iter().map(|t| t.run.actual_rate).fold(s.calibration.offered_per_s, f64::max);
         let fixed = spec.batch_source == BatchSource::Requested;
