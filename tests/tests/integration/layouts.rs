@@ -278,25 +278,56 @@ fn compare_runs_each_layout_within_one_memory_budget() {
     );
 }
 
-/// `capacity load` running with `args` in the background, until it exits.
-fn load_in_background(args: &[&str]) -> std::process::Child {
-    std::process::Command::new(capacity_tests::capacity_bin())
-        .args(["load", "--rate", "5k", "--duration", "4", "--warmup", "0"])
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start capacity load")
+/// `capacity load` running with `args` in the background, long enough to
+/// outlast any look at it (a slow VM takes seconds to start a run), until
+/// [`BackgroundLoad::stop`]; killed if the test fails first, so that no run
+/// outlives it.
+struct BackgroundLoad(Option<std::process::Child>);
+
+impl BackgroundLoad {
+    fn start(args: &[&str]) -> Self {
+        let child = std::process::Command::new(capacity_tests::capacity_bin())
+            .args(["load", "--rate", "5k", "--duration", "120", "--warmup", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start capacity load");
+        Self(Some(child))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// SIGTERM, as a service manager would: the load prints its partial
+    /// result and exits 143.
+    fn stop(mut self) {
+        let mut load = self.0.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(load.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM the load");
+        assert_eq!(load.wait().expect("wait").code(), Some(143), "the load stops on SIGTERM");
+    }
+}
+
+impl Drop for BackgroundLoad {
+    fn drop(&mut self) {
+        if let Some(mut load) = self.0.take() {
+            let _ = load.kill();
+            let _ = load.wait();
+        }
+    }
 }
 
 #[test]
 fn host_shows_rings_inside_an_array_of_maps_and_perf_buffers_with_their_owners() {
     let Some(_lock) = kernel_test() else { return };
     let cpus = capacity::sys::possible_cpus().expect("possible CPUs");
-    let mut rings = load_in_background(&["--layout", "per-cpu", "--ringbuf-size", "64K"]);
-    let mut perf = load_in_background(&["--layout", "perf", "--perf-pages", "4"]);
+    let rings = BackgroundLoad::start(&["--layout", "per-cpu", "--ringbuf-size", "64K"]);
+    let perf = BackgroundLoad::start(&["--layout", "perf", "--perf-pages", "4"]);
     let (rings_pid, perf_pid) = (u64::from(rings.id()), u64::from(perf.id()));
     let owned_by = |m: &Value, pid: u64| m["owners"].as_array().unwrap().iter().any(|o| u(o, "pid") == pid);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    // Ready in well under a second on the host; the VMs emulate the CPU.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let v = loop {
         let v = run_json(&["host", "--json"]);
         let ready = v["map_arrays"]
@@ -358,8 +389,8 @@ fn host_shows_rings_inside_an_array_of_maps_and_perf_buffers_with_their_owners()
         &cpus.to_string(),
     ]);
     assert_eq!(u(buffers, "bytes"), u(&perf_estimate, "buffer_bytes"), "(4 + 1) pages per CPU: {buffers}");
-    assert!(rings.wait().expect("wait").success());
-    assert!(perf.wait().expect("wait").success());
+    rings.stop();
+    perf.stop();
 }
 
 /// Rings kept in a hash of maps (keyed by anything, not slots): `host`
