@@ -36,8 +36,14 @@ pub fn run_fixed_rate(config: &RunConfig, stop: &AtomicBool) -> anyhow::Result<R
         return Err(crate::refuse!(Overwrite; Overwrite, why, Overwrite).into());
     }
     let mut program = EmitProgram::load(&config.program_settings())?;
-    let mut ring =
-        Reader::new(program.take_outputs()?, config.overwrite, config.ringbuf_size, config.event_size() as usize)?;
+    let largest_record = capacity_common::record_bytes(config.event_sizes.largest().into());
+    let mut ring = Reader::new(
+        program.take_outputs()?,
+        config.overwrite,
+        config.ringbuf_size,
+        config.event_size() as usize,
+        config.consumer.release_every(largest_record),
+    )?;
     let mut stage = None;
     if !config.warmup.is_zero() && !stop.load(Ordering::Relaxed) {
         let warmup = run_stage(&program, &mut ring, config, config.warmup, stop)?;

@@ -41,12 +41,21 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// The reader of `outputs`; rings in overwrite mode when `overwrite`.
-    pub fn new(outputs: Outputs, overwrite: bool, ring_size: u64, event_size: usize) -> anyhow::Result<Self> {
+    /// The reader of `outputs`; rings in overwrite mode when `overwrite`,
+    /// handing back every `release_every` bytes (see [`Ring::new`]).
+    pub fn new(
+        outputs: Outputs,
+        overwrite: bool,
+        ring_size: u64,
+        event_size: usize,
+        release_every: u64,
+    ) -> anyhow::Result<Self> {
         let outputs: Vec<Output> = match outputs {
             Outputs::Rings(rings) => rings
                 .into_iter()
-                .map(|ring| Ring::new(ring, overwrite, ring_size, event_size).map(|r| Output::Ring(Box::new(r))))
+                .map(|ring| {
+                    Ring::new(ring, overwrite, ring_size, event_size, release_every).map(|r| Output::Ring(Box::new(r)))
+                })
                 .collect::<anyhow::Result<_>>()?,
             Outputs::Perf(buffers) => buffers.into_iter().map(Output::Perf).collect(),
         };

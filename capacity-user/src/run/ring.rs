@@ -1,7 +1,8 @@
 //! Reading the ring buffer: one reader of our own for both modes. It maps
 //! the ring's pages, reads the producer position once per pass, walks the
 //! committed records ([`super::walk`]) and hands the consumer position back
-//! one step behind the walk, every [`RELEASE_EVERY`] bytes, and whole before
+//! one step behind the walk, every so many bytes (at most [`RELEASE_EVERY`],
+//! fewer for a consumer that spends time on each record), and whole before
 //! the consumer sleeps ([`Ring::release_held`]), where aya 0.14's
 //! `RingBuf::next()` (and libbpf) store it after every record.
 //! In overwrite mode (BPF_F_RB_OVERWRITE, Linux 6.19+), which aya knows
@@ -26,6 +27,9 @@ use crate::sys::{page_size, Access, Mapping};
 /// each on the shared 2-core host: 4 KiB 2.19 M/s consumed (23.6 consumer
 /// ns/event), 16 KiB 2.49 M/s (18.4), 64 KiB 2.42 (17.8), once per pass
 /// 2.37 (19.3); a 256 KiB ring dropped 79-86% with every step alike.
+/// That is for a consumer that spends nothing per record: one that does
+/// (`--consumer-work`, stalls) hands back sooner (`release_every`), as every
+/// held byte is ring space its producers lose while it works.
 pub const RELEASE_EVERY: u64 = 16 * 1024;
 
 /// One record as the consumer needs it.
@@ -47,6 +51,8 @@ pub struct Ring {
     producer_area: Mapping,
     page: usize,
     ring_size: u64,
+    /// Bytes walked between stores of the consumer position (see [`RELEASE_EVERY`]).
+    release_every: u64,
     /// Overwrite mode: every record has this size (overwrite mode takes one
     /// event size), so overwritten records are counted from positions.
     overwrite: Option<u64>,
@@ -59,8 +65,16 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// `ring` is the program's ring buffer; `overwrite` says how it was created.
-    pub fn new(ring: RingBuf<MapData>, overwrite: bool, ring_size: u64, event_size: usize) -> anyhow::Result<Self> {
+    /// `ring` is the program's ring buffer; `overwrite` says how it was
+    /// created; the position is handed back every `release_every` bytes read
+    /// (at least one record, at most [`RELEASE_EVERY`]).
+    pub fn new(
+        ring: RingBuf<MapData>,
+        overwrite: bool,
+        ring_size: u64,
+        event_size: usize,
+        release_every: u64,
+    ) -> anyhow::Result<Self> {
         let page = page_size() as usize;
         let fd = ring.as_fd();
         let consumer_page =
@@ -73,6 +87,7 @@ impl Ring {
             producer_area,
             page,
             ring_size,
+            release_every: release_every.clamp(1, RELEASE_EVERY),
             overwrite: overwrite.then(|| capacity_common::record_bytes(event_size as u64)),
             consumer_pos: 0,
             read_pos: 0,
@@ -134,10 +149,10 @@ impl Ring {
         self.release(self.read_pos);
     }
 
-    /// The most the reader holds back between stores: [`RELEASE_EVERY`], or
-    /// a quarter of a smaller ring.
+    /// The most the reader holds back between stores: `release_every`, or a
+    /// quarter of a smaller ring.
     fn hold_at_most(&self) -> u64 {
-        RELEASE_EVERY.min(self.ring_size / 4)
+        self.release_every.min(self.ring_size / 4)
     }
 
     /// Hand the records read so far back to the kernel. Release pairs with
@@ -179,7 +194,7 @@ impl Ring {
             if self.read_pos >= produced {
                 return records;
             }
-            let until = produced.min(self.read_pos + RELEASE_EVERY);
+            let until = produced.min(self.read_pos + self.release_every);
             let overwrite = self.overwrite.is_some();
             let over_word = self.overwrite_pos_word();
             // Overwrite mode: a record is intact while the overwrite

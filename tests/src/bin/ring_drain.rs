@@ -10,7 +10,7 @@ use std::time::Instant;
 use aya::maps::RingBuf;
 use capacity::run::{
     program::{trigger, EmitProgram, ProgramSettings},
-    ring::{Record, Ring},
+    ring::{Record, Ring, RELEASE_EVERY},
 };
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -55,7 +55,9 @@ fn main() -> Result<(), Error> {
     // Each reader maps the ring before the clock starts, as libbpf's
     // ring_buffer__new does (aya's RingBuf mapped it in take_ring).
     let mut ring = match reader {
-        "capacity" => Reader::Capacity(Ring::new(ring, false, u64::from(ring_size), event_size as usize)?),
+        "capacity" => {
+            Reader::Capacity(Ring::new(ring, false, u64::from(ring_size), event_size as usize, RELEASE_EVERY)?)
+        }
         "aya" => Reader::Aya(ring),
         other => return Err(format!("unknown reader `{other}`: use capacity or aya").into()),
     };
