@@ -299,6 +299,19 @@ fn compare_runs_each_layout_within_one_memory_budget() {
             + u(&rows[0]["memory"], "outer_map_bytes"),
         "every ring and the array of maps: {smallest}"
     );
+    // A consumer at 20k events/s at most (50 µs each) under 40k: no ring up
+    // to 16 KiB holds, which is the row's finding, not the command's failure.
+    let none = run_json(&[
+        "compare", "--json", "--rate", "40k", "--duration", "0.3", "--warmup", "0", "--consumer-work", "50000",
+        "--busy-poll", "--layouts", "shared", "--smallest", "--max", "16K",
+    ]);
+    let row = &none["layouts"][0];
+    assert!(row["size"].is_null() && row["memory_bytes"].is_null(), "{none}");
+    assert_eq!(row["limited_by"], "consumer", "{none}");
+    assert_eq!(row["confirmed"], false, "{none}");
+    assert_eq!(u(row, "sizes_tried"), 1, "the largest size dropped: nothing smaller was tried: {none}");
+    assert_eq!(u(&row["run"], "ringbuf_size"), 16 << 10, "{none}");
+    assert!(u(row, "drops") > 0, "{none}");
     assert_usage_error(
         &capacity(&["compare", "--rate", "10k", "--layouts", "per-cpu", "--memory", "4K"]),
         "--memory 4096 cannot hold layout per-cpu",
