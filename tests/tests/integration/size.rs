@@ -175,20 +175,23 @@ fn size_blames_a_consumer_too_slow_on_average() {
 }
 
 /// Perf buffers, one per CPU, sized in whole pages: the one producer's
-/// events all go to its CPU's buffer. At 100k events/s of 64-byte events
+/// events all go to its CPU's buffer. At 50k events/s of 64-byte events
 /// (80 bytes in a perf buffer: the 8-byte header and the 4-byte size before
-/// the sample, aligned to 8), a consumer stalled 100 ms every second leaves
-/// 100000 × 0.1 × 80 = 800000 bytes behind: 128 pages (512 KiB) must drop,
+/// the sample, aligned to 8), a consumer stalled 200 ms every second leaves
+/// 50000 × 0.2 × 80 = 800000 bytes behind: 128 pages (512 KiB) must drop,
 /// 256 pages (1 MiB) hold; 512 pages at most on a noisy host, whose
-/// consumer's ordinary lag comes on top (as for the ring above). Batches
-/// of 8 keep the producer far from its limit (at 200k/s perf output was).
+/// consumer's ordinary lag comes on top (as for the ring above). Perf
+/// output costs the program microseconds per event here, a wakeup each
+/// with `adaptive`: wakeups every 64 samples and batches of 8 keep the
+/// producer at the rate (at 100k/s with a wakeup per event it fell to 64k/s
+/// on a busy host), so that trials fail by drops, not by pacing.
 #[test]
 fn size_holds_a_stall_in_perf_buffers_of_whole_pages() {
     let Some(_lock) = kernel_test() else { return };
     let v = size_json(
         &[
-            "--layout", "perf", "--rate", "100k", "--event-size", "64", "--batch", "8", "--consumer-stall", "100@1000",
-            "--step-duration", "1s", "--min", "256K", "--max", "4M",
+            "--layout", "perf", "--rate", "50k", "--event-size", "64", "--batch", "8", "--wakeup", "sampled:64",
+            "--consumer-stall", "200@1000", "--step-duration", "1s", "--min", "256K", "--max", "4M",
         ],
         0,
     );
