@@ -3,6 +3,15 @@
 //! CPU. The load engine and the memory model both take it from here.
 use std::fmt;
 
+/// Largest perf buffer sized by a search, in data pages (256 MiB of 4 KiB pages per CPU).
+pub const MAX_PERF_PAGES: u32 = 1 << 16;
+
+/// Bytes an event of `event_size` bytes takes in a perf buffer: the
+/// perf_event_header (8) and the raw sample's u32 size before it, aligned to 8.
+pub fn perf_record_bytes(event_size: u64) -> u64 {
+    (event_size + 12).next_multiple_of(8)
+}
+
 /// The layout of a run or an estimate (`--layout`, workload key `layout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {

@@ -10,7 +10,10 @@ use crate::{
     kernel::KernelVersion,
     layout::Layout,
     memory::{host::Host, model::Model},
-    search::compare::{compare, CompareSpec},
+    search::{
+        compare::{compare, CompareSpec},
+        size,
+    },
     signal::stop_flag,
     units::{parse_duration, parse_rate, parse_size},
 };
@@ -26,11 +29,16 @@ pub struct CompareArgs {
     /// Each layout's memory budget (default: what the shared ring of --ringbuf-size costs).
     #[arg(long, value_name = "B", value_parser = parse_size, conflicts_with = "smallest")]
     pub memory: Option<u64>,
-    /// Each layout at its own smallest size without drops instead (sizes
-    /// doubled from one page, one run each).
+    /// Each layout at its own smallest size without drops instead (size's
+    /// search per layout: largest first, bisection, 3 passes confirm).
     #[arg(long)]
     pub smallest: bool,
-    /// Length of each run.
+    /// With --smallest: the largest size searched (each ring's bytes, or each
+    /// CPU's perf buffer's data bytes).
+    #[arg(long, value_name = "B", default_value = size::DEFAULT_MAX, value_parser = parse_size, requires = "smallest")]
+    pub max: u64,
+    /// Length of each run (with --smallest, of each trial; longer when the
+    /// workload needs it, as size's trials).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub duration: Duration,
     #[command(flatten)]
@@ -51,7 +59,8 @@ fn compare_model() -> anyhow::Result<Model> {
 
 pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     let workload = args.options.config(args.rate, args.duration)?;
-    let spec = CompareSpec { layouts: args.layouts, memory: args.memory, smallest: args.smallest, workload };
+    let spec =
+        CompareSpec { layouts: args.layouts, memory: args.memory, smallest: args.smallest, max: args.max, workload };
     let model = compare_model()?;
     let result = compare(&spec, &model, stop_flag())?;
     args.output.print(&result)?;

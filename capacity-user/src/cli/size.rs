@@ -22,11 +22,11 @@ pub struct SizeArgs {
     /// Mean events per second, e.g. 250000, 250k, 2.5M; optional with --profile.
     #[arg(long, value_parser = parse_rate, allow_hyphen_values = true, required_unless_present = "profile")]
     pub rate: Option<f64>,
-    /// Smallest ring tried (default: one page).
+    /// Smallest ring tried (perf: each CPU's buffer's data bytes; default: one page).
     #[arg(long, value_parser = parse_size)]
     pub min: Option<u64>,
-    /// Largest ring tried: when it drops too, the consumer is the limit (exit 1).
-    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    /// Largest ring tried (perf: each CPU's buffer's data bytes): when it drops too, the consumer is the limit (exit 1).
+    #[arg(long, default_value = size::DEFAULT_MAX, value_parser = parse_size)]
     pub max: u64,
     /// Highest drop rate a passing trial may have (0: no drop at all).
     #[arg(long, default_value_t = 0.0)]

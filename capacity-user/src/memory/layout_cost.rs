@@ -30,6 +30,10 @@ pub struct LayoutCost {
     pub buffer_bytes: Option<u64>,
     /// Everything the layout costs on the node.
     pub total_bytes: u64,
+    /// Every map figure in it is the modelled kernel's own (the perf
+    /// buffers are exact by construction).
+    #[serde(skip)]
+    pub exact: bool,
 }
 
 /// The cost of `layout` with rings of `ring_size` bytes, or perf buffers
@@ -38,29 +42,30 @@ pub fn layout_cost(model: &Model, layout: Layout, ring_size: u64, perf_pages: u3
     let cpus = model.host.cpus;
     let rings = layout.rings(cpus);
     // An fd array: value_size 4 (the fd userspace stores).
-    let fd_array = |entries: u32| model.map(&MapSpec::new(MapKind::Array, entries, 4, 4)).map(|f| f.bytes);
+    let fd_array = |entries: u32| model.map(&MapSpec::new(MapKind::Array, entries, 4, 4));
     Ok(match layout {
         Layout::Shared => {
-            let ring = model.ring(ring_size)?.bytes;
+            let ring = model.ring(ring_size)?;
             LayoutCost {
                 layout,
                 rings,
-                per_ring_bytes: Some(ring),
+                per_ring_bytes: Some(ring.bytes),
                 outer_map_bytes: 0,
                 buffer_bytes: None,
-                total_bytes: ring,
+                total_bytes: ring.bytes,
+                exact: ring.exact,
             }
         }
         Layout::PerCpus(_) => {
-            let ring = model.ring(ring_size)?.bytes;
-            let outer = fd_array(rings)?;
+            let (ring, outer) = (model.ring(ring_size)?, fd_array(rings)?);
             LayoutCost {
                 layout,
                 rings,
-                per_ring_bytes: Some(ring),
-                outer_map_bytes: outer,
+                per_ring_bytes: Some(ring.bytes),
+                outer_map_bytes: outer.bytes,
                 buffer_bytes: None,
-                total_bytes: ring * u64::from(rings) + outer,
+                total_bytes: ring.bytes * u64::from(rings) + outer.bytes,
+                exact: ring.exact && outer.exact,
             }
         }
         Layout::Perf => {
@@ -73,9 +78,10 @@ pub fn layout_cost(model: &Model, layout: Layout, ring_size: u64, perf_pages: u3
                 layout,
                 rings,
                 per_ring_bytes: None,
-                outer_map_bytes: outer,
+                outer_map_bytes: outer.bytes,
                 buffer_bytes: Some(buffers),
-                total_bytes: buffers + outer,
+                total_bytes: buffers + outer.bytes,
+                exact: outer.exact,
             }
         }
     })

@@ -164,9 +164,14 @@ pub fn size_spec(plan: &Plan, workload: &Workload, step: Duration) -> SizeSpec {
     config.rate = target.events_per_second;
     config.batch = ((config.rate / TRIGGERS_PER_SECOND).ceil() as u32).clamp(1, MAX_BATCH);
     let page = crate::sys::page_size();
+    // Perf buffers are searched up to the largest `size` takes.
+    let largest = match config.layout {
+        crate::layout::Layout::Perf => u64::from(crate::layout::MAX_PERF_PAGES) * page,
+        _ => u64::MAX,
+    };
     SizeSpec {
         min: page,
-        max: target.ring.recommended_bytes.max(page),
+        max: target.ring.recommended_bytes.max(page).min(largest),
         max_drop_rate: 0.0,
         step_duration: step,
         buffer_seconds: workload.buffer_seconds,

@@ -253,7 +253,7 @@ impl RunConfig {
                 return Err(refuse!(Setting::EventSize; Setting::EventSize, why));
             }
             let buffer = u64::from(self.perf_pages) * page_size();
-            let record = (largest as u64 + 12).next_multiple_of(8);
+            let record = crate::layout::perf_record_bytes(largest as u64);
             if record > buffer {
                 let why = format!(" {} bytes cannot hold one event of {largest} bytes: raise it", buffer);
                 return Err(refuse!(Setting::PerfPages; Setting::PerfPages, why));

@@ -253,7 +253,11 @@ pub fn size_svg(result: &SizeResult, title: &str) -> String {
             text(&mut out, px, H - BOTTOM + 18.0, "middle", "", &format_bytes(size));
         }
     }
-    frame(&mut out, "ring size (bytes, powers of two)", DROPS, "drop rate (%)");
+    let axis = match result.layout {
+        crate::layout::Layout::Perf => "perf buffer per CPU (data bytes, powers of two)",
+        _ => "ring size (bytes, powers of two)",
+    };
+    frame(&mut out, axis, DROPS, "drop rate (%)");
     if let Some(answer) = result.min_ringbuf_size {
         let px = x(answer);
         let _ = writeln!(

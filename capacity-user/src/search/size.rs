@@ -1,5 +1,6 @@
 //! The measured minimum ring: a binary search over power-of-two ring sizes
-//! for the smallest one whose runs of a workload keep the drop rate at or
+//! (for perf buffers, each CPU's data bytes: a power of two of pages) for
+//! the smallest one whose runs of a workload keep the drop rate at or
 //! under a threshold, with the rate search's discipline (warm-up in every
 //! run, trials long enough to see the workload's worst moment and enough
 //! events, and the answer confirmed by runs in a row).
@@ -19,7 +20,8 @@ const MAX_CONFIRMATION_RUNS: usize = 12;
 use capacity_common::{record_bytes, MAX_RING_BYTES};
 
 use crate::{
-    memory::{model::Model, ring_size::RingFormula},
+    layout::{perf_record_bytes, Layout, MAX_PERF_PAGES},
+    memory::{layout_cost::layout_cost, model::Model, ring_size::RingFormula},
     output::{key_values, Report, Table},
     progress::Progress,
     refuse,
@@ -29,11 +31,15 @@ use crate::{
     units::{format_bytes, format_rate},
 };
 
+/// The largest size tried unless told (`--max`).
+pub const DEFAULT_MAX: &str = "64M";
+
 #[derive(Debug, Clone)]
 pub struct SizeSpec {
-    /// Smallest ring tried (a power of two, at least one page).
+    /// Smallest ring tried (a power of two, at least one page); for perf,
+    /// each CPU's buffer's data bytes.
     pub min: u64,
-    /// Largest ring tried.
+    /// Largest ring tried (perf: each CPU's buffer's data bytes).
     pub max: u64,
     pub max_drop_rate: f64,
     pub step_duration: Duration,
@@ -76,13 +82,21 @@ pub struct SizeTrial {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SizeResult {
-    /// The smallest ring that held the workload; null when none up to `max` did.
+    /// The layout searched (`--layout`): its rings' size, or its perf buffers'.
+    pub layout: Layout,
+    /// The smallest ring that held the workload (perf: each CPU's buffer's
+    /// data bytes); null when none up to `max` did.
     pub min_ringbuf_size: Option<u64>,
+    /// Perf: the answer's data pages per CPU; null for rings or no answer.
+    pub min_perf_pages: Option<u32>,
     /// The answer passed `CONFIRM_PASSES` runs in a row after the search.
     pub confirmed: bool,
     /// Highest occupancy over the answer's runs.
     pub peak_occupancy_bytes: Option<u64>,
-    /// What the kernel charges for the answer (`memlock`, from the model).
+    /// What the answer's whole layout costs (`estimate ringbuf --layout`'s
+    /// `total_bytes`): the ring's memlock for `shared`; every ring's and the
+    /// array of maps' for per-cpu; for perf, every CPU's mapped buffer (not
+    /// map memory) and the perf event array's memlock.
     pub memlock_bytes: Option<u64>,
     /// The lab's formula: next_power_of_two(rate × event_size × seconds × 1.2).
     pub lab_bytes: u64,
@@ -126,13 +140,6 @@ impl std::ops::Deref for Valid<'_> {
 /// what is wrong with which setting, for the caller to word.
 pub fn validate(spec: &SizeSpec) -> Result<Valid<'_>, SettingError> {
     let page = page_size();
-    if spec.workload.layout == crate::layout::Layout::Perf {
-        // Perf buffers are sized in pages (--perf-pages), not as rings.
-        return Err(refuse!(Setting::Layout;
-            Setting::Layout,
-            " perf has no ring to search: its buffers are --perf-pages; `capacity compare --layouts perf --smallest` finds their smallest",
-        ));
-    }
     for (setting, size) in [(Setting::SmallestRing, spec.min), (Setting::LargestRing, spec.max)] {
         if !size.is_power_of_two() || size < page {
             let why = format!(
@@ -144,6 +151,24 @@ pub fn validate(spec: &SizeSpec) -> Result<Valid<'_>, SettingError> {
     }
     if spec.max > MAX_RING_BYTES {
         let why = format!(" {} is larger than the kernel allows (2G)", format_bytes(spec.max));
+        return Err(refuse!(Setting::LargestRing; Setting::LargestRing, why));
+    }
+    let largest_perf = u64::from(MAX_PERF_PAGES) * page;
+    if spec.workload.layout == Layout::Perf && spec.max > largest_perf {
+        let why = format!(
+            " {} is more than the largest perf buffer searched ({MAX_PERF_PAGES} pages, {}): lower it",
+            format_bytes(spec.max),
+            format_bytes(largest_perf)
+        );
+        return Err(refuse!(Setting::LargestRing; Setting::LargestRing, why));
+    }
+    let largest_event = spec.workload.event_sizes.largest();
+    let perf_record = perf_record_bytes(largest_event.into());
+    if spec.workload.layout == Layout::Perf && perf_record > spec.max {
+        let why = format!(
+            " {} cannot hold one event of {largest_event} bytes ({perf_record} in a perf buffer): raise it",
+            spec.max
+        );
         return Err(refuse!(Setting::LargestRing; Setting::LargestRing, why));
     }
     if spec.min > spec.max {
@@ -170,13 +195,33 @@ pub fn validate(spec: &SizeSpec) -> Result<Valid<'_>, SettingError> {
             ": a ring for an unpaced producer has no answer",
         ));
     }
-    RunConfig { ringbuf_size: spec.max, ..spec.workload.clone() }.validate()?;
+    trial_config(spec, spec.max, spec.workload.duration).validate()?;
     Ok(Valid(spec))
 }
 
-/// The smallest ring to try: `min`, raised to hold the largest record.
+/// The smallest ring to try: `min`, raised to hold the largest record (for
+/// perf, the largest sample and its headers).
 pub fn first_size(spec: &SizeSpec) -> u64 {
-    RingFormula::of(&spec.workload.event_sizes).smallest_bytes(spec.min)
+    match spec.workload.layout {
+        Layout::Perf => perf_record_bytes(spec.workload.event_sizes.largest().into()).next_power_of_two().max(spec.min),
+        _ => RingFormula::of(&spec.workload.event_sizes).smallest_bytes(spec.min),
+    }
+}
+
+/// The workload of a trial at `size`: rings of `size` bytes, or perf
+/// buffers of `size` data bytes per CPU (`perf_pages` = size / page size;
+/// the run's `ringbuf_size` then reports the same bytes).
+pub fn trial_config(spec: &SizeSpec, size: u64, duration: Duration) -> RunConfig {
+    let mut config = RunConfig { ringbuf_size: size, duration, ..spec.workload.clone() };
+    if config.layout == Layout::Perf {
+        config.perf_pages = perf_pages(size);
+    }
+    config
+}
+
+/// Data pages of a perf buffer of `bytes` per CPU (0 when below one page).
+fn perf_pages(bytes: u64) -> u32 {
+    u32::try_from(bytes / page_size()).unwrap_or(u32::MAX)
 }
 
 /// The lab's ring and the recommended one for the workload: (lab,
@@ -218,7 +263,9 @@ struct Sizer<'a> {
     spec: &'a SizeSpec,
     duration: Duration,
     stop: &'a AtomicBool,
-    progress: Progress,
+    progress: &'a Progress,
+    /// Put before each progress line (compare's layout), or empty.
+    label: &'a str,
     trials: Vec<SizeTrial>,
 }
 
@@ -229,20 +276,22 @@ impl Sizer<'_> {
             return Ok(None);
         }
         self.progress.running(format!(
-            "trial with a {} ring for {:.1} s",
-            format_bytes(size),
+            "{}trial with {} for {:.1} s",
+            self.label,
+            describe(self.spec.workload.layout, size),
             self.duration.as_secs_f64()
         ));
-        let config = RunConfig { ringbuf_size: size, duration: self.duration, ..self.spec.workload.clone() };
+        let config = trial_config(self.spec, size, self.duration);
         let result: RunResult = run_fixed_rate(&config, self.stop)?;
         if result.interrupted {
             return Ok(None);
         }
         let failed_by = rate::judge(&result, self.spec.max_drop_rate);
         self.progress.finished(format!(
-            "{} {}: drops {:.4}%, peak {}, actual {}{}",
+            "{}{} {}: drops {:.4}%, peak {}, actual {}{}",
+            self.label,
             if confirmation { "confirm" } else { "trial  " },
-            format_bytes(size),
+            describe(self.spec.workload.layout, size),
             result.drop_rate * 100.0,
             format_bytes(result.peak_occupancy_bytes),
             format_rate(result.actual_rate),
@@ -263,13 +312,34 @@ impl Sizer<'_> {
     }
 }
 
-/// Binary search over the power-of-two sizes from `min` to `max`.
+/// A ring of `size` bytes, or a perf buffer of as many data bytes, in words.
+fn describe(layout: Layout, size: u64) -> String {
+    match layout {
+        Layout::Perf => format!("{} pages ({})", perf_pages(size), format_bytes(size)),
+        _ => format!("a {} ring", format_bytes(size)),
+    }
+}
+
+/// Binary search over the power-of-two sizes from `min` to `max`, with its
+/// own progress spinner.
 pub fn size(spec: Valid<'_>, model: &Model, stop: &AtomicBool) -> anyhow::Result<SizeResult> {
+    size_within(spec, model, stop, &Progress::new(None), "")
+}
+
+/// [`size`] reporting on the caller's `progress`, each line after `label`
+/// (`capacity compare` runs one search per layout under one spinner).
+pub fn size_within(
+    spec: Valid<'_>,
+    model: &Model,
+    stop: &AtomicBool,
+    progress: &Progress,
+    label: &str,
+) -> anyhow::Result<SizeResult> {
     let spec = spec.0;
     let w = &spec.workload;
     let (lab_bytes, recommended_bytes) = formulas(spec, model);
     let candidates = sizes(first_size(spec), spec.max);
-    let mut s = Sizer { spec, duration: trial_duration(spec), stop, progress: Progress::new(None), trials: Vec::new() };
+    let mut s = Sizer { spec, duration: trial_duration(spec), stop, progress, label, trials: Vec::new() };
     let mut interrupted = false;
     let mut answer: Option<usize> = None;
     let mut limited_by = None;
@@ -335,16 +405,19 @@ pub fn size(spec: Valid<'_>, model: &Model, stop: &AtomicBool) -> anyhow::Result
     let min_ringbuf_size = answer.map(|i| candidates[i]);
     let at_answer = || s.trials.iter().filter(move |t| Some(t.run.ringbuf_size) == min_ringbuf_size);
     let peak_occupancy_bytes = min_ringbuf_size.and_then(|_| at_answer().map(|t| t.run.peak_occupancy_bytes).max());
-    let answer_figure = min_ringbuf_size.map(|size| model.ring(size)).transpose()?;
+    let pages = |size: u64| perf_pages(size).max(1);
+    let answer_figure = min_ringbuf_size.map(|size| layout_cost(model, w.layout, size, pages(size))).transpose()?;
     let lab_figure = model.ring(lab_bytes.max(model.host.page_size)).ok();
     let recommended_figure = model.ring(recommended_bytes).ok();
-    let memlock_exact =
-        [&lab_figure, &recommended_figure, &answer_figure].iter().all(|f| f.as_ref().is_none_or(|f| f.exact));
+    let memlock_exact = [&lab_figure, &recommended_figure].iter().all(|f| f.as_ref().is_none_or(|f| f.exact))
+        && answer_figure.as_ref().is_none_or(|f| f.exact);
     Ok(SizeResult {
+        layout: w.layout,
         min_ringbuf_size,
+        min_perf_pages: min_ringbuf_size.filter(|_| w.layout == Layout::Perf).map(perf_pages),
         confirmed,
         peak_occupancy_bytes,
-        memlock_bytes: answer_figure.map(|f| f.bytes),
+        memlock_bytes: answer_figure.map(|f| f.total_bytes),
         lab_bytes,
         lab_memlock_bytes: lab_figure.map(|f| f.bytes),
         recommended_bytes,
@@ -371,10 +444,15 @@ fn memlock(bytes: Option<u64>) -> String {
 
 impl Report for SizeResult {
     fn human(&self) -> String {
-        let mut table = Table::new(["ring", "drops", "peak occupancy", "actual", "result"]);
+        let perf = self.layout == Layout::Perf;
+        let mut table =
+            Table::new([if perf { "buffer per CPU" } else { "ring" }, "drops", "peak occupancy", "actual", "result"]);
         for t in &self.trials {
             table.row([
-                format_bytes(t.run.ringbuf_size),
+                match t.run.perf_pages {
+                    Some(pages) => format!("{pages} pages ({})", format_bytes(t.run.ringbuf_size)),
+                    None => format_bytes(t.run.ringbuf_size),
+                },
                 format!("{:.4}%", t.run.drop_rate * 100.0),
                 format_bytes(t.run.peak_occupancy_bytes),
                 format_rate(t.run.actual_rate),
@@ -390,8 +468,19 @@ impl Report for SizeResult {
             ]);
         }
         let mut pairs = vec![(
-            "smallest ring",
+            if perf { "smallest buffer" } else { "smallest ring" },
             match (self.min_ringbuf_size, self.limited_by) {
+                (Some(size), _) if perf => format!(
+                    "{} pages ({}) per CPU (layout memory {})",
+                    self.min_perf_pages.unwrap_or_default(),
+                    format_bytes(size),
+                    format_bytes(self.memlock_bytes.unwrap_or_default())
+                ),
+                (Some(size), _) if self.layout != Layout::Shared => format!(
+                    "{} per ring (layout memory {})",
+                    format_bytes(size),
+                    format_bytes(self.memlock_bytes.unwrap_or_default())
+                ),
                 (Some(size), _) => {
                     format!("{} (memlock {})", format_bytes(size), format_bytes(self.memlock_bytes.unwrap_or_default()))
                 }
@@ -486,6 +575,59 @@ mod tests {
         assert!(bad(SizeSpec { max_drop_rate: 1.0, ..spec() }).contains("max drop rate"));
         assert!(bad(SizeSpec { max: 1 << 32, ..spec() }).contains("larger than the kernel allows"));
         assert!(validate(&spec()).is_ok());
+    }
+
+    fn perf() -> SizeSpec {
+        let mut s = spec();
+        s.workload.layout = Layout::Perf;
+        s
+    }
+
+    #[test]
+    fn perf_sizes_are_each_cpus_data_bytes_in_powers_of_two_of_pages() {
+        // 64-byte events take 80 bytes (header, size, alignment): one page holds them.
+        assert_eq!(first_size(&perf()), 4096);
+        // 8192-byte events take 8208: three pages, so four.
+        let mut s = perf();
+        s.workload.event_sizes = EventSizes::Fixed(8192);
+        assert_eq!(first_size(&s), 4 * 4096);
+        let ladder = sizes(first_size(&s), 1 << 20);
+        let pages: Vec<u32> = ladder.iter().map(|&b| trial_config(&s, b, Duration::from_secs(1)).perf_pages).collect();
+        assert_eq!(pages, [4, 8, 16, 32, 64, 128, 256]);
+        for (&bytes, config) in ladder.iter().zip(ladder.iter().map(|&b| trial_config(&s, b, Duration::from_secs(1)))) {
+            assert_eq!(config.ringbuf_size, bytes, "the run reports the buffer's bytes");
+            assert_eq!(u64::from(config.perf_pages) * 4096, bytes);
+            assert!(config.validate().is_ok(), "{bytes}");
+        }
+        // Rings keep the workload's perf pages.
+        assert_eq!(trial_config(&spec(), 1 << 20, Duration::from_secs(1)).perf_pages, spec().workload.perf_pages);
+    }
+
+    #[test]
+    fn perf_bounds_are_refused_past_the_largest_buffer_or_below_one_event() {
+        let bad = |s: SizeSpec| validate(&s).unwrap_err().to_string();
+        assert!(validate(&perf()).is_ok(), "the default 64M is 16384 pages");
+        assert!(validate(&SizeSpec { max: 256 << 20, ..perf() }).is_ok(), "65536 pages");
+        assert!(bad(SizeSpec { max: 512 << 20, ..perf() }).contains("more than the largest perf buffer searched"));
+        assert!(bad(SizeSpec { min: 2048, ..perf() }).contains("smallest ring 2048"));
+        let mut s = SizeSpec { max: 8192, ..perf() };
+        s.workload.event_sizes = EventSizes::Fixed(8192);
+        assert!(bad(s).contains("cannot hold one event"));
+    }
+
+    #[test]
+    fn the_answers_memory_is_the_whole_layouts() {
+        let model = Model::new(
+            Some(crate::kernel::KernelVersion::new(6, 18, 0)),
+            None,
+            crate::memory::host::Host { cpus: 4, page_size: 4096 },
+        )
+        .unwrap();
+        let ring = model.ring(1 << 20).unwrap().bytes;
+        let per_cpu = layout_cost(&model, Layout::PerCpus(1), 1 << 20, 1).unwrap();
+        assert_eq!(per_cpu.total_bytes, 4 * ring + per_cpu.outer_map_bytes);
+        let perf = layout_cost(&model, Layout::Perf, 1 << 20, perf_pages(1 << 20)).unwrap();
+        assert_eq!(perf.total_bytes, 4 * 257 * 4096 + perf.outer_map_bytes);
     }
 
     #[test]

@@ -134,7 +134,7 @@ fn layouts_refuse_what_they_cannot_do() {
         (&["load", "--rate", "10k", "--layout", "per-cpu", "--overwrite"][..], "--overwrite"),
         (&["load", "--rate", "10k", "--layout", "perf", "--perf-pages", "3"][..], "--perf-pages 3"),
         (&["load", "--rate", "10k", "--layout", "perf", "--event-size", "20000"][..], "--event-size"),
-        (&["size", "--rate", "10k", "--layout", "perf"][..], "--layout perf has no ring to search"),
+        (&["size", "--rate", "10k", "--layout", "perf", "--max", "512M"][..], "is more than the largest perf buffer"),
     ] {
         assert_usage_error(&capacity(args), needle);
     }
@@ -261,17 +261,57 @@ fn compare_runs_each_layout_within_one_memory_budget() {
     // (As 6.18 charges a ring: compare models kernels before 6.4 with their pages too.)
     let doubled = run_json(&["estimate", "ringbuf", "--json", "--size", &(shared * 2).to_string(), "--kernel", "6.18"]);
     assert!(u(&doubled, "total_bytes") > budget, "{doubled}");
-    // --smallest: each layout's first size without drops, from the smallest.
+    // --smallest: size's search per layout; each row is its confirmed answer.
     let smallest = run_json(&[
         "compare", "--json", "--rate", "20k", "--duration", "0.3", "--warmup", "0", "--producers", &n, "--layouts",
-        "per-cpu,perf", "--smallest",
+        "per-cpu,perf", "--smallest", "--max", "1M",
     ]);
     assert!(smallest["memory_budget_bytes"].is_null(), "{smallest}");
-    for row in smallest["layouts"].as_array().unwrap() {
-        assert!(u(row, "sizes_tried") >= 1, "{row}");
-        assert_eq!(u(row, "drops"), 0, "the size it stopped at held: {row}");
+    let rows = smallest["layouts"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["layout"].as_str().unwrap()).collect();
+    assert_eq!(names, ["per-cpu", "perf"], "{smallest}");
+    let page = capacity::sys::page_size();
+    for row in rows {
+        let size = u(row, "size");
+        assert!(size.is_power_of_two() && (page..=1 << 20).contains(&size), "a power of two up to --max: {row}");
+        assert_eq!(row["confirmed"], true, "the answer passed its confirmation runs: {row}");
+        assert!(row["limited_by"].is_null(), "{row}");
+        // The largest first, then at least the smallest or the answer's 3 confirmations.
+        assert!(u(row, "sizes_tried") >= 4, "{row}");
+        // The figures are those of a passing run at the answer.
+        assert_eq!(u(&row["run"], "ringbuf_size"), size, "{row}");
+        assert_eq!(u(row, "drops"), 0, "{row}");
+        assert_eq!(u(row, "drops"), u(&row["run"], "dropped"), "{row}");
+        assert_eq!(u(row, "peak_occupancy_bytes"), u(&row["run"], "peak_occupancy_bytes"), "{row}");
+        assert!(u(row, "peak_occupancy_bytes") <= size, "{row}");
+        assert_eq!(u(row, "memory_bytes"), u(&row["memory"], "total_bytes"), "{row}");
         assert_accounted_per_ring(&row["run"]);
     }
+    let rings = u(&rows[1]["memory"], "rings");
+    let pages = u(&rows[1], "perf_pages");
+    assert!(pages.is_power_of_two() && pages * page == u(&rows[1], "size"), "perf rows carry their pages: {smallest}");
+    assert_eq!(u(&rows[1]["run"], "perf_pages"), pages, "{smallest}");
+    assert_eq!(u(&rows[1]["memory"], "buffer_bytes"), (pages + 1) * page * rings, "{smallest}");
+    assert!(rows[0]["perf_pages"].is_null(), "{smallest}");
+    assert_eq!(
+        u(&rows[0], "memory_bytes"),
+        u(&rows[0]["memory"], "per_ring_bytes") * u(&rows[0]["memory"], "rings")
+            + u(&rows[0]["memory"], "outer_map_bytes"),
+        "every ring and the array of maps: {smallest}"
+    );
+    // A consumer at 20k events/s at most (50 µs each) under 40k: no ring up
+    // to 16 KiB holds, which is the row's finding, not the command's failure.
+    let none = run_json(&[
+        "compare", "--json", "--rate", "40k", "--duration", "0.3", "--warmup", "0", "--consumer-work", "50000",
+        "--busy-poll", "--layouts", "shared", "--smallest", "--max", "16K",
+    ]);
+    let row = &none["layouts"][0];
+    assert!(row["size"].is_null() && row["memory_bytes"].is_null(), "{none}");
+    assert_eq!(row["limited_by"], "consumer", "{none}");
+    assert_eq!(row["confirmed"], false, "{none}");
+    assert_eq!(u(row, "sizes_tried"), 1, "the largest size dropped: nothing smaller was tried: {none}");
+    assert_eq!(u(&row["run"], "ringbuf_size"), 16 << 10, "{none}");
+    assert!(u(row, "drops") > 0, "{none}");
     assert_usage_error(
         &capacity(&["compare", "--rate", "10k", "--layouts", "per-cpu", "--memory", "4K"]),
         "--memory 4096 cannot hold layout per-cpu",

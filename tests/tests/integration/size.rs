@@ -72,6 +72,7 @@ fn size_holds_the_backlog_of_a_consumer_stall() {
     assert!(answer == 1 << 20 || answer == 2 << 20, "answer {answer}, expected 1 MiB (2 MiB on a noisy host): {v}");
     assert_eq!(v["confirmed"], true, "{v}");
     assert_eq!(v["limited_by"], Value::Null, "{v}");
+    assert_eq!(v["min_perf_pages"], Value::Null, "rings have no pages: {v}");
     assert_trials_consistent(&v, 8);
     let at = |size: u64| trials(&v).iter().filter(move |t| u(t, "ringbuf_size") == size);
     // 512 KiB was tried (the bisection must bracket the answer) and dropped.
@@ -171,6 +172,75 @@ fn size_blames_a_consumer_too_slow_on_average() {
     // Half the events at least were dropped: the consumer takes 20k of 40k/s,
     // and the ring hides 3600 records of them.
     assert!(f(&trials(&v)[0], "drop_rate") > 0.4, "{v}");
+}
+
+/// Perf buffers, one per CPU, sized in whole pages: the one producer's
+/// events all go to its CPU's buffer. At 50k events/s of 64-byte events
+/// (80 bytes in a perf buffer: the 8-byte header and the 4-byte size before
+/// the sample, aligned to 8), a consumer stalled 200 ms every second leaves
+/// 50000 × 0.2 × 80 = 800000 bytes behind: 128 pages (512 KiB) must drop,
+/// 256 pages (1 MiB) hold; 512 pages at most on a noisy host, whose
+/// consumer's ordinary lag comes on top (as for the ring above). Perf
+/// output costs the program microseconds per event here, a wakeup each
+/// with `adaptive`: wakeups every 64 samples and batches of 8 keep the
+/// producer at the rate (at 100k/s with a wakeup per event it fell to 64k/s
+/// on a busy host), so that trials fail by drops, not by pacing.
+#[test]
+fn size_holds_a_stall_in_perf_buffers_of_whole_pages() {
+    let Some(_lock) = kernel_test() else { return };
+    let v = size_json(
+        &[
+            "--layout", "perf", "--rate", "50k", "--event-size", "64", "--batch", "8", "--wakeup", "sampled:64",
+            "--consumer-stall", "200@1000", "--step-duration", "1s", "--min", "256K", "--max", "4M",
+        ],
+        0,
+    );
+    let page = capacity::sys::page_size();
+    assert_eq!(v["layout"], "perf", "{v}");
+    let answer = u(&v, "min_ringbuf_size");
+    let pages = u(&v, "min_perf_pages");
+    assert_eq!(pages * page, answer, "the answer is each CPU's data pages: {v}");
+    assert!(pages.is_power_of_two(), "{v}");
+    assert!(
+        ((1 << 20) / page..=(2 << 20) / page).contains(&pages),
+        "answer {pages} pages, expected 1 MiB of them (2 MiB on a noisy host): {v}"
+    );
+    assert_eq!(v["confirmed"], true, "{v}");
+    assert_eq!(v["limited_by"], Value::Null, "{v}");
+    assert_trials_consistent(&v, 8);
+    for t in trials(&v) {
+        assert_eq!(t["layout"], "perf", "{t}");
+        assert_eq!(u(t, "perf_pages") * page, u(t, "ringbuf_size"), "each trial's pages are its size: {t}");
+        assert_eq!(u(t, "lost"), u(t, "dropped"), "every drop is a lost-sample record: {t}");
+        if u(t, "ringbuf_size") < answer {
+            assert_eq!(t["failed_by"], "drops", "{t}");
+        }
+    }
+    let at = |size: u64| trials(&v).iter().filter(move |t| u(t, "ringbuf_size") == size);
+    assert!(at(512 << 10).count() >= 1, "512 KiB brackets the answer: {v}");
+    for t in at(512 << 10) {
+        assert_eq!(t["failed_by"], "drops", "{t}");
+    }
+    let peak = u(&v, "peak_occupancy_bytes");
+    assert!(peak > 512 << 10 && peak <= answer, "peak {peak}: {v}");
+    assert_eq!(at(answer).filter(|t| t["confirmation"] == true && t["passed"] == true).count(), 3, "{v}");
+    // What the layout costs: every CPU's mapped buffer and the perf event array.
+    let est = capacity(&[
+        "estimate",
+        "ringbuf",
+        "--json",
+        "--size",
+        "4K",
+        "--layout",
+        "perf",
+        "--perf-pages",
+        &pages.to_string(),
+    ]);
+    assert!(est.status.success(), "{}", String::from_utf8_lossy(&est.stderr));
+    let est = json_of(&est);
+    assert_eq!(u(&v, "memlock_bytes"), u(&est, "total_bytes"), "{v} {est}");
+    assert_eq!(u(&est, "buffer_bytes"), (pages + 1) * page * u(&est, "rings"), "{est}");
+    assert!(programs_left_behind().is_empty(), "the search left a program loaded");
 }
 
 #[test]
