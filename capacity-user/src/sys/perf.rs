@@ -52,7 +52,9 @@ impl PerfBuffer {
         attr.config = PERF_COUNT_SW_BPF_OUTPUT as u64;
         attr.sample_type = PERF_SAMPLE_RAW as u64;
         attr.__bindgen_anon_1.sample_period = 1;
-        attr.__bindgen_anon_2.wakeup_events = wakeup_events.max(1);
+        // The kernel compares wakeup_events as an int: above i32::MAX it is
+        // negative and every sample wakes the reader (a self-IPI each).
+        attr.__bindgen_anon_2.wakeup_events = wakeup_events.clamp(1, i32::MAX as u32);
         // SAFETY: a fully initialised attr of the size given; pid -1 with a
         // CPU is "every process on that CPU", no group, close on exec.
         let fd = unsafe {
