@@ -72,7 +72,8 @@ enum BenchKind {
     Host(crate::bench_host::HostBenchArgs),
     /// The CPU that sampling one ring every 1 ms (observe) and 10 ms (watch --ring-interval) costs.
     Observe(crate::bench_observe::ObserveBenchArgs),
-    /// Drain a prefilled ring with capacity's reader, aya's RingBuf::next() and libbpf's ring_buffer__consume.
+    /// Drain a prefilled ring with capacity's reader, aya's RingBuf::next() and libbpf's ring_buffer__consume
+    /// (--perf: one CPU's perf buffer, with capacity's PerfBuffer and aya's PerfEventArrayBuffer).
     Drain(crate::bench_drain::DrainBenchArgs),
     /// capacity --map off beside the kernel selftests' ring buffer benchmark (built from linux-source-6.12).
     Kernel(crate::bench_kernel::KernelBenchArgs),

@@ -9,9 +9,18 @@ use crate::setup::describe;
 
 /// Run a tool that prints one JSON object on stdout; its stderr goes to ours.
 pub fn json_output(cmd: &mut Command) -> Result<Value> {
+    json_output_unless_exit(cmd, None).map(|json| json.unwrap_or_default())
+}
+
+/// As [`json_output`], but None when the tool exits with `code`: a
+/// condition the caller handles (not a failure).
+pub fn json_output_unless_exit(cmd: &mut Command, code: Option<i32>) -> Result<Option<Value>> {
     eprintln!("xtask: $ {}", describe(cmd));
     let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot start `{}`", describe(cmd)))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
+    if code.is_some() && out.status.code() == code {
+        return Ok(None);
+    }
     if !out.status.success() {
         bail!(
             "`{}` failed ({}){}",
@@ -20,7 +29,9 @@ pub fn json_output(cmd: &mut Command) -> Result<Value> {
             if stdout.is_empty() { String::new() } else { format!(": {stdout}") }
         );
     }
-    serde_json::from_str(&stdout).with_context(|| format!("`{}` printed no JSON object: {stdout}", describe(cmd)))
+    serde_json::from_str(&stdout)
+        .map(Some)
+        .with_context(|| format!("`{}` printed no JSON object: {stdout}", describe(cmd)))
 }
 
 /// A number field of a tool's JSON output; None if absent or null.

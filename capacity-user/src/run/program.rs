@@ -207,6 +207,13 @@ impl EmitProgram {
         }
     }
 
+    /// The perf layout's PERF map, for a reader that opens buffers of its
+    /// own in it (aya's `PerfEventArray`, tests/src/bin/perf_drain.rs).
+    /// Can be taken once.
+    pub fn take_perf_map(&mut self) -> anyhow::Result<aya::maps::Map> {
+        self.ebpf.take_map(names::PERF).context("PERF map missing (or taken already)")
+    }
+
     /// The rings or perf buffers, for the consumer. Can be taken once.
     pub fn take_outputs(&mut self) -> anyhow::Result<Outputs> {
         self.outputs.take().context("the program's outputs were already taken")

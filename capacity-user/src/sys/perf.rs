@@ -52,7 +52,9 @@ impl PerfBuffer {
         attr.config = PERF_COUNT_SW_BPF_OUTPUT as u64;
         attr.sample_type = PERF_SAMPLE_RAW as u64;
         attr.__bindgen_anon_1.sample_period = 1;
-        attr.__bindgen_anon_2.wakeup_events = wakeup_events.max(1);
+        // The kernel compares wakeup_events as an int: above i32::MAX it is
+        // negative and every sample wakes the reader (a self-IPI each).
+        attr.__bindgen_anon_2.wakeup_events = wakeup_events.clamp(1, i32::MAX as u32);
         // SAFETY: a fully initialised attr of the size given; pid -1 with a
         // CPU is "every process on that CPU", no group, close on exec.
         let fd = unsafe {
@@ -86,29 +88,48 @@ impl PerfBuffer {
     /// Hands every record written when the pass began to `visit`, then
     /// gives their bytes back to the kernel. Returns the records visited.
     pub fn drain(&mut self, mut visit: impl FnMut(PerfRecord<'_>)) -> u64 {
-        let head_word = self.mapping.atomic_u64(offset_of!(perf_event_mmap_page, data_head));
+        let Self { mapping, page, size, wrapped, .. } = self;
+        let head_word = mapping.atomic_u64(offset_of!(perf_event_mmap_page, data_head));
         // Acquire pairs with the kernel's publication of data_head.
         let head = head_word.load(Ordering::Acquire);
         let tail_at = offset_of!(perf_event_mmap_page, data_tail);
-        let mut tail = self.mapping.atomic_u64(tail_at).load(Ordering::Relaxed);
+        let mut tail = mapping.atomic_u64(tail_at).load(Ordering::Relaxed);
+        // SAFETY: the mapping holds the metadata page and then `size` data
+        // bytes, which stay mapped while `self` is borrowed; the kernel does
+        // not write the records between data_tail and data_head.
+        let data = unsafe { std::slice::from_raw_parts(mapping.as_ptr().add(*page), *size) };
+        // The kernel maps only a power of two of data pages: positions wrap with a mask.
+        let mask = *size - 1;
         let mut records = 0;
         while tail < head {
-            let header: perf_event_header = self.read_at(tail);
+            // Records start 8-byte aligned, so the header and each 8-byte
+            // word after it lie whole before the data's end.
+            let at = tail as usize & mask;
+            let header: perf_event_header = word(data, at);
             let len = usize::from(header.size);
             if len < size_of::<perf_event_header>() {
                 break; // Never written by the kernel: stop rather than spin.
             }
-            let body_at = tail + size_of::<perf_event_header>() as u64;
+            let body = (at + size_of::<perf_event_header>()) & mask;
             match header.type_ {
                 t if t == PERF_RECORD_SAMPLE as u32 => {
-                    let raw: u32 = self.read_at(body_at);
-                    let data = self.bytes(body_at + 4, raw as usize);
-                    visit(PerfRecord::Sample(data));
+                    let raw = (word::<u32>(data, body) as usize).min(*size);
+                    let from = body + 4;
+                    let sample = if from + raw <= *size {
+                        &data[from..from + raw]
+                    } else {
+                        // It wraps the data's end: reassembled.
+                        let first = &data[from.min(*size)..];
+                        wrapped.clear();
+                        wrapped.extend_from_slice(first);
+                        wrapped.extend_from_slice(&data[..raw - first.len()]);
+                        &wrapped[..]
+                    };
+                    visit(PerfRecord::Sample(sample));
                 }
                 t if t == PERF_RECORD_LOST as u32 => {
                     // { header, u64 id, u64 lost }
-                    let lost: u64 = self.read_at(body_at + 8);
-                    visit(PerfRecord::Lost(lost));
+                    visit(PerfRecord::Lost(word(data, (body + 8) & mask)));
                 }
                 _ => {}
             }
@@ -116,34 +137,17 @@ impl PerfBuffer {
             tail += len as u64;
         }
         // Release: our reads of those bytes are done before the kernel reuses them.
-        self.mapping.atomic_u64(tail_at).store(tail, Ordering::Release);
+        mapping.atomic_u64(tail_at).store(tail, Ordering::Release);
         records
     }
+}
 
-    /// A plain value at ring position `pos`, which may wrap the data's end.
-    fn read_at<T: Copy>(&mut self, pos: u64) -> T {
-        let bytes = self.bytes(pos, size_of::<T>());
-        // SAFETY: `bytes` holds size_of::<T>() bytes; T is plain data, read unaligned.
-        unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) }
-    }
-
-    /// `len` bytes at ring position `pos`: a view of the data pages, or
-    /// a copy when they wrap around the end.
-    fn bytes(&mut self, pos: u64, len: usize) -> &[u8] {
-        let start = (pos % self.size as u64) as usize;
-        // SAFETY: the mapping holds the metadata page and then `size` data
-        // bytes; both ranges below stay inside the data pages, and the
-        // kernel does not write there until data_tail passes them.
-        let data = unsafe { std::slice::from_raw_parts(self.mapping.as_ptr().add(self.page), self.size) };
-        let len = len.min(self.size);
-        if start + len <= self.size {
-            return &data[start..start + len];
-        }
-        self.wrapped.clear();
-        self.wrapped.extend_from_slice(&data[start..]);
-        self.wrapped.extend_from_slice(&data[..len - (self.size - start)]);
-        &self.wrapped
-    }
+/// A plain value at byte `at` of the data pages (never across their end:
+/// the kernel aligns what is read this way).
+fn word<T: Copy>(data: &[u8], at: usize) -> T {
+    let bytes = &data[at..at + size_of::<T>()];
+    // SAFETY: `bytes` holds size_of::<T>() bytes; T is plain data, read unaligned.
+    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) }
 }
 
 impl AsFd for PerfBuffer {
