@@ -95,6 +95,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_perf_sample_is_its_header_then_size_and_data_padded_to_8() {
+        // 16 B event: 8 + (4 + 16 -> 24).
+        assert_eq!(perf_record_bytes(16), 32);
+        assert_eq!(perf_record_bytes(20), 32);
+        assert_eq!(perf_record_bytes(64), 80);
+    }
+
+    #[test]
     fn layouts_parse_and_print_back() {
         for text in ["shared", "per-cpu", "per-cpus:4", "perf"] {
             assert_eq!(text.parse::<Layout>().unwrap().to_string(), text);

@@ -127,8 +127,9 @@ fn main() -> Result<(), Error> {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{{\"reader\":\"{reader}\",\"pages\":{pages},\"buffer_bytes\":{},\"cpu\":{cpu},\"records\":{records},\"lost\":{lost},\"seconds\":{seconds:.6},\"records_per_s\":{:.1},\"checksum\":{checksum}}}",
+        "{{\"reader\":\"{reader}\",\"pages\":{pages},\"buffer_bytes\":{},\"record_bytes\":{},\"cpu\":{cpu},\"records\":{records},\"lost\":{lost},\"seconds\":{seconds:.6},\"records_per_s\":{:.1},\"checksum\":{checksum}}}",
         u64::from(pages) * capacity::sys::page_size(),
+        capacity::layout::perf_record_bytes(event_size.into()),
         records as f64 / seconds
     );
     if records != emitted {
