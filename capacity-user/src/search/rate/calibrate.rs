@@ -59,7 +59,8 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    fn rung(&self, batch: u32) -> Option<&Rung> {
+    /// The probes of one batch, if it was probed.
+    pub fn rung(&self, batch: u32) -> Option<&Rung> {
         self.rungs.iter().find(|r| r.batch == batch)
     }
 }

@@ -13,7 +13,7 @@ use std::{
 };
 
 use super::{
-    calibrate::{calibrate, Calibration, BATCH_LADDER},
+    calibrate::{calibrate, median_and_spread, Calibration, BATCH_LADDER},
     report::{limit, SearchResult, Trial},
     spec::{candidate, judge, trial_duration, validate, BatchSource, Limit, Phase, SearchSpec},
     statement::{estimate, statement},
@@ -313,6 +313,21 @@ impl Searcher<'_, '_> {
             .fold(self.calibration.offered_per_s, f64::max)
     }
 
+    /// How much the producers' reach moved over the search (a robust
+    /// standard deviation, a fraction): their calibration probes at the
+    /// batch and the rate of every trial they fell short in. NaN with
+    /// fewer than three of those.
+    fn producers_noise(&self) -> f64 {
+        let probes = self.calibration.rung(self.workload.batch).map_or(&[][..], |r| &r.offered_per_s[..]);
+        let shortfalls =
+            self.current().filter(|t| t.failed_by == Some(Limit::Producer)).map(|t| t.run.actual_rate);
+        let reach: Vec<f64> = probes.iter().copied().chain(shortfalls).collect();
+        if reach.len() < 3 {
+            return f64::NAN;
+        }
+        median_and_spread(&reach).1
+    }
+
     /// The highest rate a refining trial is offered at: a little above what
     /// the producers reach, and so the highest a rerun's answer can be.
     fn highest_offered(&self) -> f64 {
@@ -522,13 +537,20 @@ fn interrupted_before_trials(spec: &SearchSpec, workload: &RunConfig, started: I
 fn result(s: Searcher, completed: bool) -> SearchResult {
     let spec = s.spec;
     let interrupted = !completed || s.stop.load(Ordering::Relaxed);
-    // The noise only widens what is reported: more trials would not narrow
-    // it, so the search does not wait on it.
-    let found = estimate(&s.curve(), spec).at_least_noise_wide(spec);
+    let mut found = estimate(&s.curve(), spec);
     let answer = found.answer;
     let w = &s.workload;
     let current: Vec<Trial> = s.current().cloned().collect();
     let limited_by = limit(&current, answer, spec.high);
+    if limited_by == Limit::Producer {
+        // Where the producers limit, a trial passes or not as their reach
+        // moves, and each probe and shortfall measured that reach directly:
+        // the curve, which sees only pass or fail, can take it for sharper.
+        found.noise = found.noise.max(s.producers_noise());
+    }
+    // The noise only widens what is reported: more trials would not narrow
+    // it, so the search does not wait on it.
+    let found = found.at_least_noise_wide(spec);
     // The producers' failures say nothing of the ring above them, so the
     // curve alone may leave the spread open to `high`; but no rerun offers
     // more than the producers reach, so its answer cannot land above that.

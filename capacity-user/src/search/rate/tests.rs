@@ -319,6 +319,28 @@ fn a_producer_limited_spread_stops_where_the_producers_do() {
     }
 }
 
+/// Where the producers limit, the noise is at least how much their reach
+/// moved (probes and shortfalls alike), even when the pass-or-fail curve
+/// looks sharper: the next search meets producers that moved as much.
+#[test]
+fn a_producer_limited_noise_is_at_least_the_producers_own() {
+    for seed in 1..=10 {
+        let spec = requested(64);
+        let mut host = SyntheticHost { producer_noise: 0.08, ..SyntheticHost::new(100e6, 0.005, seed) };
+        let r = search_on(&mut host, &spec);
+        assert_eq!(r.limited_by, Limit::Producer, "seed {seed}: {r:?}");
+        let calibration = r.calibration.as_ref().expect("calibration");
+        let probes = &calibration.rungs.iter().find(|g| g.batch == 64).expect("batch 64 probed").offered_per_s;
+        let shortfalls = r.trials.iter().filter(|t| t.failed_by == Some(Limit::Producer)).map(|t| t.run.actual_rate);
+        let reach: Vec<f64> = probes.iter().copied().chain(shortfalls).collect();
+        let (_, moved) = super::calibrate::median_and_spread(&reach);
+        assert!(moved > 0.005, "seed {seed}: the producers moved {moved}");
+        assert!(r.noise >= moved, "seed {seed}: noise {} under the producers' {moved}", r.noise);
+        let side = r.noise * 1.2;
+        assert!(r.spread.min <= r.estimate * (-side).exp() * 1.0001, "seed {seed}: {r:?}");
+    }
+}
+
 /// A calibrated batch that proves too small restarts the search with the
 /// next batch, visibly, once.
 #[test]
