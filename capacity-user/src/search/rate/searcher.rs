@@ -62,6 +62,16 @@ const PRODUCERS_FELL_SHORT: f64 = 0.8;
 /// knee, where passes and failures mix, failures are the evidence and are
 /// not retested.
 const STRAY_MARGIN: f64 = 1.03;
+/// A spread whose top lies this far above a rate that failed doubts that
+/// failure (holds it for a lapse).
+const DOUBTED: f64 = 1.1;
+/// A failure offered more than this multiple of what its consumer kept up
+/// with measured a consumer that shared the host with far busier producers:
+/// on this 2-core host the probe at 17.3M/s read 883k/s while trials at
+/// 901k/s passed, and the curve, holding both, moved its top to 3.7M/s
+/// (taking the failures near the knee for lapses). It counts as a failure
+/// at its rate; the bracket still starts from its reading.
+const OVERLOADED: f64 = 1.25;
 /// Retests of a suspect failure, at most: a failure that repeats this many
 /// more times counts.
 const MAX_RETESTS: usize = 2;
@@ -224,6 +234,16 @@ impl Searcher<'_, '_> {
         }))
     }
 
+    /// The lowest rate above `median` that failed, if the spread's `top`
+    /// lies [`DOUBTED`] above it.
+    fn doubted_failure(&self, median: f64, top: f64) -> Option<f64> {
+        self.current()
+            .filter(|t| !t.passed && !t.stray && t.run.target_rate > median)
+            .map(|t| t.run.target_rate)
+            .min_by(f64::total_cmp)
+            .filter(|&failed| top > failed * DOUBTED)
+    }
+
     /// Whether a rate [`STRAY_MARGIN`] above `rate` passed.
     fn below_a_pass(&self, rate: f64) -> bool {
         self.current().any(|t| t.passed && t.run.target_rate >= rate * STRAY_MARGIN)
@@ -233,7 +253,9 @@ impl Searcher<'_, '_> {
     /// hindsight: a failure that measured the consumer's capacity says where
     /// it gave up, unless that lies [`STRAY_MARGIN`] below a rate that
     /// passed (then, repeated or not, it says only that trials fail there
-    /// sometimes: a spell of neighbours must not drag the answer). A stray
+    /// sometimes: a spell of neighbours must not drag the answer) or the
+    /// trial offered [`OVERLOADED`] times more (its consumer ran beside far
+    /// busier producers: it only failed at its rate). A stray
     /// failure (it passed on retest) is left out: it says that a neighbour
     /// took the consumer's CPU once, which `stray_failures` reports.
     fn curve(&self) -> PassCurve {
@@ -241,7 +263,9 @@ impl Searcher<'_, '_> {
             .current()
             .filter(|t| !t.stray)
             .map(|t| match t.capacity_measured() {
-                Some(capacity) if !self.below_a_pass(capacity) => Seen::Capacity(capacity),
+                Some(capacity) if !self.below_a_pass(capacity) && t.run.target_rate <= capacity * OVERLOADED => {
+                    Seen::Capacity(capacity)
+                }
                 _ => Seen::Outcome(t.run.target_rate, t.passed),
             })
             .collect();
@@ -319,8 +343,7 @@ impl Searcher<'_, '_> {
     /// fewer than three of those.
     fn producers_noise(&self) -> f64 {
         let probes = self.calibration.rung(self.workload.batch).map_or(&[][..], |r| &r.offered_per_s[..]);
-        let shortfalls =
-            self.current().filter(|t| t.failed_by == Some(Limit::Producer)).map(|t| t.run.actual_rate);
+        let shortfalls = self.current().filter(|t| t.failed_by == Some(Limit::Producer)).map(|t| t.run.actual_rate);
         let reach: Vec<f64> = probes.iter().copied().chain(shortfalls).collect();
         if reach.len() < 3 {
             return f64::NAN;
@@ -413,9 +436,14 @@ impl Searcher<'_, '_> {
             }
             // While the spread still reaches `high` below an answer that
             // does not, its top is where a failure tells most (a lone
-            // failure there may be a lapse); otherwise the median.
-            let target =
-                if now.spread.max >= spec.high && now.answer < spec.high { now.spread.max } else { now.median };
+            // failure there may be a lapse). While it reaches well above a
+            // rate that failed, the curve holds that failure for a lapse:
+            // that rate again tells whether it was one. Otherwise the median.
+            let target = if now.spread.max >= spec.high && now.answer < spec.high {
+                now.spread.max
+            } else {
+                self.doubted_failure(now.median, now.spread.max).unwrap_or(now.median)
+            };
             let rate = candidate(target.min(self.highest_offered()), spec);
             match self.trial(rate, Phase::Refine)? {
                 Ok(Some(_)) => {}
