@@ -220,19 +220,17 @@ fn smallest(spec: &CompareSpec, model: &Model, stop: &AtomicBool) -> anyhow::Res
         })
         .collect();
     // Every layout's settings first, so that a bad one fails before any run.
-    for search in &searches {
-        size::validate(search)?;
-    }
+    let valid = searches.iter().map(size::validate).collect::<Result<Vec<_>, _>>()?;
     let progress = Progress::new(None);
     let mut rows = Vec::new();
     let mut interrupted = false;
-    for search in &searches {
+    for search in valid {
         let layout = search.workload.layout;
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
         }
-        let result = size::size_within(size::validate(search)?, model, stop, &progress, &format!("{layout:<12} "))?;
+        let result = size::size_within(search, model, stop, &progress, &format!("{layout:<12} "))?;
         // An interrupted search has no answer to show.
         if result.interrupted {
             interrupted = true;
