@@ -1,6 +1,6 @@
 //! `capacity size` against the real kernel, on workloads whose backlog is
 //! known by arithmetic.
-use capacity_tests::{assert_usage_error, capacity, f, json_of, kernel_test, programs_left_behind, u};
+use capacity_tests::{assert_usage_error, capacity, f, json_of, kernel_test, programs_left_behind, run_json, u};
 use serde_json::Value;
 
 fn trials(v: &Value) -> &Vec<Value> {
@@ -225,7 +225,7 @@ fn size_holds_a_stall_in_perf_buffers_of_whole_pages() {
     assert!(peak > 512 << 10 && peak <= answer, "peak {peak}: {v}");
     assert_eq!(at(answer).filter(|t| t["confirmation"] == true && t["passed"] == true).count(), 3, "{v}");
     // What the layout costs: every CPU's mapped buffer and the perf event array.
-    let est = capacity(&[
+    let est = run_json(&[
         "estimate",
         "ringbuf",
         "--json",
@@ -236,8 +236,6 @@ fn size_holds_a_stall_in_perf_buffers_of_whole_pages() {
         "--perf-pages",
         &pages.to_string(),
     ]);
-    assert!(est.status.success(), "{}", String::from_utf8_lossy(&est.stderr));
-    let est = json_of(&est);
     assert_eq!(u(&v, "memlock_bytes"), u(&est, "total_bytes"), "{v} {est}");
     assert_eq!(u(&est, "buffer_bytes"), (pages + 1) * page * u(&est, "rings"), "{est}");
     assert!(programs_left_behind().is_empty(), "the search left a program loaded");
