@@ -4,9 +4,10 @@
 //! A probe at the top of what the producers can offer; when it drops, its
 //! consumed rate says where the consumer gave up, and trials step from there
 //! until one passes and one fails; then each trial goes where the current
-//! estimate of the answer lies, until the spread is narrow or the budget is
-//! spent. A failure well below a rate that passed is retested before it
-//! moves the answer.
+//! estimate of the answer lies, until the spread it would report is narrow
+//! or the budget is spent. Where the producers limit, every other trial
+//! goes above their reach, to measure it again. A failure well below a
+//! rate that passed is retested before it moves the answer.
 use std::{
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -16,7 +17,7 @@ use super::{
     calibrate::{calibrate, median_and_spread, Calibration, BATCH_LADDER},
     report::{limit, SearchResult, Trial},
     spec::{candidate, judge, trial_duration, validate, BatchSource, Limit, Phase, SearchSpec},
-    statement::{estimate, statement},
+    statement::{estimate, statement, Estimate},
     TrialRunner,
 };
 use crate::{
@@ -30,9 +31,11 @@ use crate::{
 /// Stepping from the probe's hint: up by this factor, down by its inverse
 /// (squared after every further failure, so a bad hint costs few trials).
 const BRACKET_STEP: f64 = 1.1;
-/// The search stops early once the spread is within this share of its low
-/// end (and at least `MIN_TRIALS` trials ran): answers of searches whose
-/// spreads overlap then lie within about this share of each other.
+/// The search stops early once the spread it would report (never narrower
+/// than the host's noise) is within this share of its low end, after at
+/// least `MIN_TRIALS` trials: answers of searches whose spreads overlap then
+/// lie within about this share of each other. A host noisier than that
+/// spends the budget.
 const SPREAD_TOLERANCE: f64 = 0.03;
 const MIN_TRIALS: usize = 12;
 /// Trials at `high` before it is the answer: there the statement leans on
@@ -181,7 +184,9 @@ impl Searcher<'_, '_> {
             self.trials.push(first);
             return Ok(Err(Stopped::Restart));
         }
-        let suspect = !first.passed && self.below_a_pass(first.evidence());
+        // A trial above the producers' reach fails by design: retesting it
+        // could only fail again.
+        let suspect = !first.passed && phase != Phase::Reach && self.below_a_pass(first.evidence());
         if !suspect || !self.room_for(rate, 1, 1) {
             self.report(&first);
             self.trials.push(first.clone());
@@ -351,6 +356,39 @@ impl Searcher<'_, '_> {
         median_and_spread(&reach).1
     }
 
+    /// What limits the answer `answer`, as the trials at the current batch say.
+    fn limited_by(&self, answer: f64) -> Limit {
+        let current: Vec<Trial> = self.current().cloned().collect();
+        limit(&current, answer, self.spec.high)
+    }
+
+    /// The estimate as the result reports it, and what limits it.
+    fn reported(&self) -> (Estimate, Limit) {
+        let spec = self.spec;
+        let mut found = estimate(&self.curve(), spec);
+        let limited_by = self.limited_by(found.answer);
+        if limited_by == Limit::Producer {
+            // Where the producers limit, a trial passes or not as their
+            // reach moves, and each probe and shortfall measured that reach
+            // directly: the curve, which sees only pass or fail, can take
+            // it for sharper.
+            found.noise = found.noise.max(self.producers_noise());
+        }
+        // The next search meets a host that moved by its noise: the spread
+        // is never narrower.
+        let found = found.at_least_noise_wide(spec);
+        // The producers' failures say nothing of the ring above them, so
+        // the curve alone may leave the spread open to `high`; but no rerun
+        // offers more than the producers reach, so its answer cannot land
+        // above that.
+        let found = if limited_by == Limit::Producer {
+            found.capped_at(candidate(self.highest_offered(), spec))
+        } else {
+            found
+        };
+        (found, limited_by)
+    }
+
     /// The highest rate a refining trial is offered at: a little above what
     /// the producers reach, and so the highest a rerun's answer can be.
     fn highest_offered(&self) -> f64 {
@@ -424,7 +462,9 @@ impl Searcher<'_, '_> {
             if now.answer >= spec.high && at_high >= TRIALS_AT_HIGH {
                 return Ok(Ok(()));
             }
-            let narrow = now.spread.max - now.spread.min <= spec.precision.max(SPREAD_TOLERANCE * now.spread.min);
+            let (reported, limited_by) = self.reported();
+            let spread = reported.spread;
+            let narrow = spread.max - spread.min <= spec.precision.max(SPREAD_TOLERANCE * spread.min);
             if self.current().count() >= MIN_TRIALS && narrow && now.answer > 0.0 {
                 return Ok(Ok(()));
             }
@@ -434,18 +474,28 @@ impl Searcher<'_, '_> {
             if at_low.len() >= 3 && at_low.iter().filter(|p| !**p).count() * 2 > at_low.len() {
                 return Ok(Ok(()));
             }
+            // Where the producers limit, a trial above their reach measures
+            // it (what they reached is a capacity the curve learns from),
+            // where a pass under it says only "at least". Every other trial
+            // goes there, so that the reach is sampled over the whole
+            // search: a slow spell early on (28M/s calibrated here, against
+            // 34M/s a minute later) is then one sample among many, not the
+            // last word. The others check the estimate, paced.
+            let after_a_check = self.current().last().is_some_and(|t| t.failed_by != Some(Limit::Producer));
+            let (target, phase) = if limited_by == Limit::Producer && after_a_check {
+                (self.highest_offered(), Phase::Reach)
             // While the spread still reaches `high` below an answer that
             // does not, its top is where a failure tells most (a lone
             // failure there may be a lapse). While it reaches well above a
             // rate that failed, the curve holds that failure for a lapse:
             // that rate again tells whether it was one. Otherwise the median.
-            let target = if now.spread.max >= spec.high && now.answer < spec.high {
-                now.spread.max
+            } else if now.spread.max >= spec.high && now.answer < spec.high {
+                (now.spread.max, Phase::Refine)
             } else {
-                self.doubted_failure(now.median, now.spread.max).unwrap_or(now.median)
+                (self.doubted_failure(now.median, now.spread.max).unwrap_or(now.median), Phase::Refine)
             };
             let rate = candidate(target.min(self.highest_offered()), spec);
-            match self.trial(rate, Phase::Refine)? {
+            match self.trial(rate, phase)? {
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(Ok(())),
                 Err(stopped) => return Ok(Err(stopped)),
@@ -565,25 +615,10 @@ fn interrupted_before_trials(spec: &SearchSpec, workload: &RunConfig, started: I
 fn result(s: Searcher, completed: bool) -> SearchResult {
     let spec = s.spec;
     let interrupted = !completed || s.stop.load(Ordering::Relaxed);
-    let mut found = estimate(&s.curve(), spec);
+    let (found, limited_by) = s.reported();
     let answer = found.answer;
     let w = &s.workload;
     let current: Vec<Trial> = s.current().cloned().collect();
-    let limited_by = limit(&current, answer, spec.high);
-    if limited_by == Limit::Producer {
-        // Where the producers limit, a trial passes or not as their reach
-        // moves, and each probe and shortfall measured that reach directly:
-        // the curve, which sees only pass or fail, can take it for sharper.
-        found.noise = found.noise.max(s.producers_noise());
-    }
-    // The noise only widens what is reported: more trials would not narrow
-    // it, so the search does not wait on it.
-    let found = found.at_least_noise_wide(spec);
-    // The producers' failures say nothing of the ring above them, so the
-    // curve alone may leave the spread open to `high`; but no rerun offers
-    // more than the producers reach, so its answer cannot land above that.
-    let found =
-        if limited_by == Limit::Producer { found.capped_at(candidate(s.highest_offered(), spec)) } else { found };
     let advice = if limited_by == Limit::Producer {
         let peak = current.iter().map(|t| t.run.actual_rate).fold(s.calibration.offered_per_s, f64::max);
         let fixed = spec.batch_source == BatchSource::Requested;

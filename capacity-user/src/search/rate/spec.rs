@@ -85,6 +85,9 @@ pub enum Phase {
     Bracket,
     /// Where the current estimate of the answer lies.
     Refine,
+    /// Above what the producers reach, where they limit: what they reached
+    /// measures them.
+    Reach,
     /// Again at the rate of a failure that lay below passes: does it repeat?
     Retest,
 }
