@@ -362,10 +362,10 @@ impl Searcher<'_, '_> {
         limit(&current, answer, self.spec.high)
     }
 
-    /// The estimate as the result reports it, and what limits it.
-    fn reported(&self) -> (Estimate, Limit) {
+    /// `found`, the curve's estimate, as the result reports it, and what
+    /// limits it.
+    fn reported(&self, mut found: Estimate) -> (Estimate, Limit) {
         let spec = self.spec;
-        let mut found = estimate(&self.curve(), spec);
         let limited_by = self.limited_by(found.answer);
         if limited_by == Limit::Producer {
             // Where the producers limit, a trial passes or not as their
@@ -462,7 +462,7 @@ impl Searcher<'_, '_> {
             if now.answer >= spec.high && at_high >= TRIALS_AT_HIGH {
                 return Ok(Ok(()));
             }
-            let (reported, limited_by) = self.reported();
+            let (reported, limited_by) = self.reported(now);
             let spread = reported.spread;
             let narrow = spread.max - spread.min <= spec.precision.max(SPREAD_TOLERANCE * spread.min);
             if self.current().count() >= MIN_TRIALS && narrow && now.answer > 0.0 {
@@ -615,7 +615,7 @@ fn interrupted_before_trials(spec: &SearchSpec, workload: &RunConfig, started: I
 fn result(s: Searcher, completed: bool) -> SearchResult {
     let spec = s.spec;
     let interrupted = !completed || s.stop.load(Ordering::Relaxed);
-    let (found, limited_by) = s.reported();
+    let (found, limited_by) = s.reported(estimate(&s.curve(), spec));
     let answer = found.answer;
     let w = &s.workload;
     let current: Vec<Trial> = s.current().cloned().collect();
