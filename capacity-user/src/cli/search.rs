@@ -23,9 +23,9 @@ pub struct SearchArgs {
     pub low: f64,
     /// Highest rate tried: the answer when it holds. Above what one ring
     /// carries on today's hosts, so that the defaults find the host's limit
-    /// rather than this bound (this 2-core VM: 7 to 10M/s with `load --rate
-    /// max --batch 512`; the kernel's benchmark, as published: 43M/s on a
-    /// 2023 Ryzen).
+    /// rather than this bound (this 2-core VM: 34.9 and 35.3M/s with `load
+    /// --rate max --batch 512`; the kernel's benchmark, as published: 43M/s
+    /// on a 2023 Ryzen).
     #[arg(long, default_value = "100M", value_parser = parse_rate)]
     pub high: f64,
     /// The answer is rounded down to a multiple of this (events/s); the
@@ -50,7 +50,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub max_trials: Option<usize>,
     /// What the whole search may take, calibration included; it stops sooner
-    /// once the answer is settled within 3%.
+    /// once its spread (never narrower than the host's noise) is within 3%.
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     pub time_budget: Duration,
     /// No effect, kept for old scripts: a --batch given is always kept for
