@@ -189,13 +189,17 @@ impl Report for SearchResult {
 /// What stopped a higher answer: `high` when the answer reached it, else
 /// the commoner reason among the failures above the answer (drops on a
 /// tie). Failures that did not repeat do not count.
-pub fn limit(trials: &[Trial], answer: f64, high: f64) -> Limit {
+pub fn limit<'t>(trials: impl IntoIterator<Item = &'t Trial>, answer: f64, high: f64) -> Limit {
     if answer >= high {
         return Limit::High;
     }
-    let above =
-        |l: Limit| trials.iter().filter(|t| !t.stray && t.run.target_rate > answer && t.failed_by == Some(l)).count();
-    match (above(Limit::Drops), above(Limit::Producer)) {
+    let above = trials.into_iter().filter(|t| !t.stray && t.run.target_rate > answer);
+    let (drops, producer) = above.fold((0, 0), |(d, p), t| match t.failed_by {
+        Some(Limit::Drops) => (d + 1, p),
+        Some(Limit::Producer) => (d, p + 1),
+        _ => (d, p),
+    });
+    match (drops, producer) {
         (0, 0) => Limit::High,
         (d, p) if p > d => Limit::Producer,
         _ => Limit::Drops,

@@ -358,8 +358,7 @@ impl Searcher<'_, '_> {
 
     /// What limits the answer `answer`, as the trials at the current batch say.
     fn limited_by(&self, answer: f64) -> Limit {
-        let current: Vec<Trial> = self.current().cloned().collect();
-        limit(&current, answer, self.spec.high)
+        limit(self.current(), answer, self.spec.high)
     }
 
     /// `found`, the curve's estimate, as the result reports it, and what
